@@ -1,0 +1,403 @@
+//! The one diagnostic type of ruledeck, its stable codes, and its rendering.
+//!
+//! Every stage reports problems as [`Diagnostic`] values; none of them formats text.
+//! Rendering (rustc-style text through `annotate-snippets`, or JSON for tools) happens
+//! here and only here, from [`Sources`], so spans stay plain byte ranges until the end.
+
+use std::fmt;
+
+use annotate_snippets::{AnnotationKind, Group, Level, Renderer, Snippet};
+use serde::Serialize;
+
+use crate::source::{FileId, Sources, Span};
+
+macro_rules! codes {
+    ($($(#[doc = $doc:literal])+ $name:ident = $code:literal,)*) => {
+        /// Stable diagnostic codes. The code is the contract: messages may improve, codes do not
+        /// change meaning. `docs/language.md` shows an example program for each.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum Code { $($(#[doc = $doc])+ $name,)* }
+
+        impl Code {
+            /// Every code, in numeric order.
+            pub const ALL: &'static [Code] = &[$(Code::$name,)*];
+
+            /// The stable string form, e.g. `E0202`.
+            pub fn as_str(self) -> &'static str {
+                match self { $(Code::$name => $code,)* }
+            }
+
+            /// One line saying what the code means.
+            pub fn summary(self) -> &'static str {
+                match self { $(Code::$name => concat!($($doc),+).trim(),)* }
+            }
+        }
+    };
+}
+
+codes! {
+    /// The file is not valid UTF-8.
+    InvalidUtf8 = "E0001",
+    /// The file is larger than the source-size limit.
+    SourceTooLarge = "E0002",
+    /// Brackets, `not` or unary `-` nest deeper than the nesting limit.
+    NestingTooDeep = "E0003",
+    /// One token (a name or a text literal) is longer than the token-length limit.
+    TokenTooLong = "E0004",
+    /// A character that cannot start any token.
+    UnexpectedChar = "E0005",
+    /// A text literal without its closing quote on the same line.
+    UnterminatedString = "E0006",
+    /// A block comment without its closing `*/`.
+    UnterminatedComment = "E0007",
+    /// An unknown escape sequence in a text literal.
+    InvalidEscape = "E0008",
+    /// An integer literal outside the 64-bit signed range.
+    IntOutOfRange = "E0009",
+    /// A time literal that is not an RFC 3339 instant.
+    InvalidTime = "E0010",
+    /// A percentage above 100% or with more than two decimals.
+    InvalidPercent = "E0011",
+    /// A duration too large to represent.
+    InvalidDuration = "E0012",
+    /// A list literal or arithmetic chain longer than its limit.
+    TooLong = "E0013",
+    /// The text does not follow the grammar.
+    Syntax = "E0014",
+    /// Two definitions share a name where names must be unique.
+    Duplicate = "E0100",
+    /// A name that should be an entity is not declared.
+    UnknownEntity = "E0101",
+    /// A tag that is not declared.
+    UnknownTag = "E0102",
+    /// A rule that is not declared.
+    UnknownRule = "E0103",
+    /// A scene that is not declared.
+    UnknownScene = "E0104",
+    /// An instance that its scene does not declare.
+    UnknownInstance = "E0105",
+    /// A group that the experiment does not declare.
+    UnknownGroup = "E0106",
+    /// A strategy that the instance does not declare.
+    UnknownStrategy = "E0107",
+    /// A layer that is not declared.
+    UnknownLayer = "E0108",
+    /// A request key that no entity declares.
+    UnknownKey = "E0109",
+    /// A type name that does not exist.
+    UnknownType = "E0110",
+    /// A rule kind that is neither an entity, `custom` nor `mixed`.
+    UnknownRuleKind = "E0111",
+    /// An operator that the operand's type does not allow.
+    OperatorNotAllowed = "E0200",
+    /// An enum literal that is not a member of the enum.
+    NotAMember = "E0201",
+    /// A value of the wrong type.
+    TypeMismatch = "E0202",
+    /// A value used where a condition is needed.
+    NotACondition = "E0203",
+    /// A `matches` pattern that is not a valid regex.
+    InvalidRegex = "E0204",
+    /// A `matches` pattern whose compiled form exceeds the regex size limit.
+    RegexTooLarge = "E0205",
+    /// A rule or condition used where a value is needed.
+    NotAValue = "E0206",
+    /// A rule reads a tag of an entity other than its kind.
+    WrongEntity = "E0300",
+    /// A tag is used in a scene that does not take its entity's key.
+    KeyNotTaken = "E0301",
+    /// A pass-through tag is used in a scene that does not pass it.
+    NotPassed = "E0302",
+    /// A `draft` or `disabled` tag is used by a new or changed rule.
+    InactiveTag = "E0303",
+    /// A tag declaration whose options contradict each other.
+    InvalidTagDecl = "E0304",
+    /// Rules that refer to each other in a cycle.
+    RuleCycle = "E0305",
+    /// A decision lacks a field of the instance's decision type.
+    MissingField = "E0400",
+    /// A decision has a field the instance's decision type does not declare.
+    ExtraField = "E0401",
+    /// An experiment's group percentages add up to more than 100%.
+    PercentOver100 = "E0500",
+    /// Two groups of one experiment share a name.
+    DuplicateGroup = "E0501",
+    /// An experiment or layer unit that is not a key or a text/int tag.
+    BadUnit = "E0502",
+    /// Two experiments claim overlapping ranges of one layer.
+    LayerOverlap = "E0503",
+    /// An experiment's unit differs from its layer's unit.
+    LayerUnitMismatch = "E0504",
+    /// A layer range that is empty or reversed.
+    BadLayerRange = "E0505",
+    /// A strategy or default that can never decide because an earlier strategy always does.
+    Unreachable = "E0600",
+    /// `expect strategy` with no decision expectation before it.
+    ExpectWithoutDecision = "E0700",
+}
+
+impl fmt::Display for Code {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for Code {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Error,
+    Warning,
+}
+
+/// A secondary location with its own message.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Label {
+    pub span: Span,
+    pub message: String,
+}
+
+/// One problem found in the source: what, where, and what to do about it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Diagnostic {
+    pub code: Code,
+    pub severity: Severity,
+    /// What is wrong, in one sentence.
+    pub message: String,
+    /// Where it is wrong.
+    pub span: Span,
+    /// Text under the primary caret, when the message alone would not point well enough.
+    pub label: Option<String>,
+    /// Other places that explain the problem (the earlier definition, the rule that reads a tag).
+    pub labels: Vec<Label>,
+    /// Facts that explain the error.
+    pub notes: Vec<String>,
+    /// What to do about it ("did you mean …", the allowed operators).
+    pub help: Option<String>,
+}
+
+impl Diagnostic {
+    pub fn error(code: Code, span: Span, message: impl Into<String>) -> Diagnostic {
+        Diagnostic {
+            code,
+            severity: Severity::Error,
+            message: message.into(),
+            span,
+            label: None,
+            labels: Vec::new(),
+            notes: Vec::new(),
+            help: None,
+        }
+    }
+
+    pub fn with_label(mut self, label: impl Into<String>) -> Diagnostic {
+        self.label = Some(label.into());
+        self
+    }
+
+    pub fn with_secondary(mut self, span: Span, message: impl Into<String>) -> Diagnostic {
+        self.labels.push(Label { span, message: message.into() });
+        self
+    }
+
+    pub fn with_note(mut self, note: impl Into<String>) -> Diagnostic {
+        self.notes.push(note.into());
+        self
+    }
+
+    pub fn with_help(mut self, help: impl Into<String>) -> Diagnostic {
+        self.help = Some(help.into());
+        self
+    }
+
+    /// Adds "did you mean `x`?" when `suggestion` found a near name.
+    pub fn with_suggestion(self, suggestion: Option<&str>) -> Diagnostic {
+        match suggestion {
+            Some(s) => self.with_help(format!("did you mean `{s}`?")),
+            None => self,
+        }
+    }
+
+    pub fn is_error(&self) -> bool {
+        self.severity == Severity::Error
+    }
+}
+
+/// The nearest candidate to `name` by edit distance, if it is near enough to be a likely typo.
+pub fn did_you_mean<'c>(name: &str, candidates: impl IntoIterator<Item = &'c str>) -> Option<&'c str> {
+    let mut best: Option<(f64, &str)> = None;
+    for candidate in candidates {
+        if candidate == name {
+            continue;
+        }
+        let score = strsim::jaro_winkler(name, candidate);
+        let distance = strsim::damerau_levenshtein(name, candidate);
+        let close = distance <= 2.max(name.len() / 3) || score >= 0.88;
+        if close && best.is_none_or(|(b, _)| score > b) {
+            best = Some((score, candidate));
+        }
+    }
+    best.map(|(_, c)| c)
+}
+
+// ---------------------------------------------------------------------------------------
+// Rendering
+// ---------------------------------------------------------------------------------------
+
+/// Renders diagnostics rustc-style, each with `--> FILE:LINE:COL` and the source lines it
+/// points at. Plain text (no colors) so output is stable in files and snapshots.
+pub fn render_text(sources: &Sources, diagnostics: &[Diagnostic]) -> String {
+    let renderer = Renderer::plain();
+    let mut out = String::new();
+    for diagnostic in diagnostics {
+        out.push_str(&render_one(&renderer, sources, diagnostic));
+        out.push_str("\n\n");
+    }
+    out
+}
+
+/// The lines of one file that a diagnostic touches, as a window into the file so that a
+/// diagnostic in a 1 MB file renders without re-scanning the whole file.
+struct Window<'s> {
+    file: FileId,
+    text: &'s str,
+    first_line: usize,
+    base: usize,
+}
+
+fn window<'s>(sources: &'s Sources, file: FileId, spans: &[Span]) -> Window<'s> {
+    let source = sources.get(file);
+    let text = source.text.as_str();
+    let clamp = |offset: u32| (offset as usize).min(text.len());
+    let start = spans.iter().map(|s| clamp(s.start)).min().unwrap_or(0);
+    let end = spans.iter().map(|s| clamp(s.end)).max().unwrap_or(0);
+    let line_begin = text[..start].rfind('\n').map_or(0, |i| i + 1);
+    let line_end = text[end..].find('\n').map_or(text.len(), |i| end + i);
+    let (first_line, _) = source.line_col(line_begin as u32);
+    Window { file, text: &text[line_begin..line_end], first_line, base: line_begin }
+}
+
+fn render_one(renderer: &Renderer, sources: &Sources, d: &Diagnostic) -> String {
+    let level = match d.severity {
+        Severity::Error => Level::ERROR,
+        Severity::Warning => Level::WARNING,
+    };
+    // One snippet per file that the diagnostic touches, the primary span's file first.
+    let mut files = vec![d.span.file];
+    for l in &d.labels {
+        if !files.contains(&l.span.file) {
+            files.push(l.span.file);
+        }
+    }
+    let windows: Vec<Window> = files
+        .iter()
+        .map(|&f| {
+            let mut spans: Vec<Span> = d.labels.iter().map(|l| l.span).filter(|s| s.file == f).collect();
+            if f == d.span.file {
+                spans.push(d.span);
+            }
+            window(sources, f, &spans)
+        })
+        .collect();
+    let local = |w: &Window, s: Span| {
+        let start = (s.start as usize).saturating_sub(w.base).min(w.text.len());
+        let end = (s.end as usize).saturating_sub(w.base).clamp(start, w.text.len());
+        start..end
+    };
+    let mut group = Group::with_title(level.primary_title(d.message.as_str()).id(d.code.as_str()));
+    for w in &windows {
+        let mut snippet = Snippet::source(w.text).line_start(w.first_line).path(sources.get(w.file).name.as_str()).fold(true);
+        if w.file == d.span.file {
+            let primary = AnnotationKind::Primary.span(local(w, d.span));
+            snippet = snippet.annotation(match &d.label {
+                Some(label) => primary.label(label.as_str()),
+                None => primary,
+            });
+        }
+        for l in d.labels.iter().filter(|l| l.span.file == w.file) {
+            snippet = snippet.annotation(AnnotationKind::Context.span(local(w, l.span)).label(l.message.as_str()));
+        }
+        group = group.element(snippet);
+    }
+    for note in &d.notes {
+        group = group.element(Level::NOTE.message(note.as_str()));
+    }
+    if let Some(help) = &d.help {
+        group = group.element(Level::HELP.message(help.as_str()));
+    }
+    let report: [Group; 1] = [group];
+    renderer.render(&report).to_string()
+}
+
+/// A diagnostic as `--format json` prints it.
+#[derive(Serialize)]
+pub struct JsonDiagnostic<'a> {
+    pub code: Code,
+    pub severity: Severity,
+    pub message: &'a str,
+    pub file: &'a str,
+    pub line: usize,
+    pub column: usize,
+    pub end_line: usize,
+    pub end_column: usize,
+    pub labels: Vec<JsonLabel<'a>>,
+    pub notes: &'a [String],
+    pub help: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+pub struct JsonLabel<'a> {
+    pub message: &'a str,
+    pub file: &'a str,
+    pub line: usize,
+    pub column: usize,
+}
+
+pub fn to_json<'a>(sources: &'a Sources, d: &'a Diagnostic) -> JsonDiagnostic<'a> {
+    let file = sources.get(d.span.file);
+    let (line, column) = file.line_col(d.span.start);
+    let (end_line, end_column) = file.line_col(d.span.end);
+    JsonDiagnostic {
+        code: d.code,
+        severity: d.severity,
+        message: &d.message,
+        file: &file.name,
+        line,
+        column,
+        end_line,
+        end_column,
+        labels: d
+            .labels
+            .iter()
+            .map(|l| {
+                let f = sources.get(l.span.file);
+                let (line, column) = f.line_col(l.span.start);
+                JsonLabel { message: &l.message, file: &f.name, line, column }
+            })
+            .collect(),
+        notes: &d.notes,
+        help: d.help.as_deref(),
+    }
+}
+
+/// All diagnostics as one JSON document: `{"diagnostics": [...], "errors": N, "warnings": N}`.
+pub fn render_json(sources: &Sources, diagnostics: &[Diagnostic]) -> String {
+    #[derive(Serialize)]
+    struct Report<'a> {
+        diagnostics: Vec<JsonDiagnostic<'a>>,
+        errors: usize,
+        warnings: usize,
+    }
+    let errors = diagnostics.iter().filter(|d| d.is_error()).count();
+    let report = Report {
+        diagnostics: diagnostics.iter().map(|d| to_json(sources, d)).collect(),
+        errors,
+        warnings: diagnostics.len() - errors,
+    };
+    serde_json::to_string_pretty(&report).expect("diagnostics serialize to JSON")
+}

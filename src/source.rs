@@ -1,0 +1,105 @@
+//! Source files and spans: the coordinates every later stage reports errors in.
+//!
+//! Owns file names, texts and line tables. Knows nothing about syntax; the parser and
+//! checker only store [`Span`]s and ask [`Sources`] to turn them into lines and columns
+//! when a diagnostic is rendered.
+
+use std::fmt;
+
+/// Index of a file in a [`Sources`] set.
+pub type FileId = u32;
+
+/// A byte range in one source file. 12 bytes, `Copy`, cheap to store on every node.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct Span {
+    pub file: FileId,
+    pub start: u32,
+    pub end: u32,
+}
+
+impl Span {
+    pub fn new(file: FileId, start: usize, end: usize) -> Span {
+        // Files are bounded by the source-size limit (far below 4 GiB), so offsets fit u32.
+        Span { file, start: start as u32, end: end as u32 }
+    }
+
+    /// The smallest span covering both (same file assumed).
+    pub fn to(self, other: Span) -> Span {
+        Span { file: self.file, start: self.start.min(other.start), end: self.end.max(other.end) }
+    }
+
+    pub fn range(self) -> std::ops::Range<usize> {
+        self.start as usize..self.end as usize
+    }
+}
+
+impl fmt::Debug for Span {
+    // Compact form keeps AST snapshots readable: `3:10..24` is file 3, bytes 10 to 24.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.file == 0 {
+            write!(f, "{}..{}", self.start, self.end)
+        } else {
+            write!(f, "{}:{}..{}", self.file, self.start, self.end)
+        }
+    }
+}
+
+/// One source file: its name as the user gave it, its text and where its lines start.
+#[derive(Debug)]
+pub struct SourceFile {
+    pub name: String,
+    pub text: String,
+    line_starts: Vec<u32>,
+}
+
+impl SourceFile {
+    pub fn new(name: impl Into<String>, text: impl Into<String>) -> SourceFile {
+        let text = text.into();
+        let mut line_starts = vec![0u32];
+        line_starts.extend(text.match_indices('\n').map(|(i, _)| i as u32 + 1));
+        SourceFile { name: name.into(), text, line_starts }
+    }
+
+    /// 1-based line and column (in characters) of a byte offset.
+    pub fn line_col(&self, offset: u32) -> (usize, usize) {
+        let line = self.line_starts.partition_point(|&s| s <= offset) - 1;
+        let start = self.line_starts[line] as usize;
+        let end = (offset as usize).min(self.text.len());
+        // Offsets from our own spans always sit on char boundaries; be lenient anyway.
+        let col = self.text.get(start..end).map_or(end - start, |s| s.chars().count()) + 1;
+        (line + 1, col)
+    }
+}
+
+/// All files of one compilation.
+#[derive(Debug, Default)]
+pub struct Sources {
+    files: Vec<SourceFile>,
+}
+
+impl Sources {
+    pub fn new() -> Sources {
+        Sources::default()
+    }
+
+    pub fn add(&mut self, name: impl Into<String>, text: impl Into<String>) -> FileId {
+        self.files.push(SourceFile::new(name, text));
+        (self.files.len() - 1) as FileId
+    }
+
+    pub fn get(&self, id: FileId) -> &SourceFile {
+        &self.files[id as usize]
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (FileId, &SourceFile)> {
+        self.files.iter().enumerate().map(|(i, f)| (i as FileId, f))
+    }
+
+    pub fn len(&self) -> usize {
+        self.files.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.files.is_empty()
+    }
+}

@@ -1,0 +1,22 @@
+//! Text → AST: the pre-scan, the pest parser and the arena syntax tree.
+//!
+//! Owns everything up to and including the untyped AST. Must not resolve names or types.
+
+pub mod ast;
+pub mod lexer;
+pub mod parser;
+
+use bumpalo::Bump;
+
+use crate::diagnostics::Diagnostic;
+use crate::source::FileId;
+
+/// Pre-scans and parses one file into an AST in `bump`. The pre-scan runs first and, if it
+/// finds anything, pest never sees the file: its recursion is only safe within the limits.
+pub fn parse<'a>(bump: &'a Bump, file: FileId, src: &str) -> Result<ast::File<'a>, Vec<Diagnostic>> {
+    let diags = lexer::prescan(file, src);
+    if !diags.is_empty() {
+        return Err(diags);
+    }
+    parser::parse_file(bump, file, src)
+}
