@@ -183,6 +183,23 @@ fn token_at(src: &str, pos: usize) -> Option<&str> {
     Some(&rest[range]).filter(|t| !t.is_empty())
 }
 
+/// Whether `text` is only whitespace and comments.
+fn is_trivia(mut text: &str) -> bool {
+    loop {
+        text = text.trim_start();
+        if let Some(rest) = text.strip_prefix("//") {
+            text = rest.find('\n').map_or("", |i| &rest[i..]);
+        } else if let Some(rest) = text.strip_prefix("/*") {
+            match rest.find("*/") {
+                Some(i) => text = &rest[i + 2..],
+                None => return false,
+            }
+        } else {
+            return text.is_empty();
+        }
+    }
+}
+
 /// Decodes the value of a percent literal (`12.5%`) into hundredths of a percent.
 pub fn parse_percent(text: &str) -> Option<u32> {
     let body = text.strip_suffix('%')?.replace('_', "");
@@ -203,9 +220,19 @@ struct Builder<'a> {
 }
 
 impl<'a> Builder<'a> {
+    /// The node's span without trailing trivia. pest inserts implicit whitespace between
+    /// sequence elements, so a rule whose last element is an optional part that did not
+    /// match (`ident ~ (kw_group ~ ident)?`) ends after the whitespace it skipped.
     fn span(&self, p: &P) -> Span {
         let s = p.as_span();
-        Span::new(self.file, self.base + s.start(), self.base + s.end())
+        let mut end = s.end();
+        if let Some(last) = p.clone().into_inner().last() {
+            let last_end = last.as_span().end();
+            if is_trivia(&s.get_input()[last_end..end]) {
+                end = last_end;
+            }
+        }
+        Span::new(self.file, self.base + s.start(), self.base + end)
     }
 
     fn alloc<T>(&self, value: T) -> &'a T {
