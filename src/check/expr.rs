@@ -324,12 +324,10 @@ impl<'a> Checker<'a> {
                     rest.iter().map(|(op, operand)| Some((*op, self.value(operand, None, uses)?))).collect();
                 let first = first?;
                 let rest: Vec<(ast::ArithOp, Value)> = rest.into_iter().collect::<Option<_>>()?;
-                let mut ok = self.expect_numeric(&first, rest[0].0.as_str()).is_some();
+                // The first non-number in a chain is reported; the rest would repeat it.
+                self.expect_numeric(&first, rest[0].0.as_str())?;
                 for (op, v) in &rest {
-                    ok &= self.expect_numeric(v, op.as_str()).is_some();
-                }
-                if !ok {
-                    return None;
+                    self.expect_numeric(v, op.as_str())?;
                 }
                 let float = first.ty == Type::Float || rest.iter().any(|(_, v)| v.ty == Type::Float);
                 let ty = if float { Type::Float } else { Type::Int };

@@ -369,9 +369,9 @@ impl<'a> Checker<'a> {
 
     fn kind_text(&self, kind: RuleKind) -> String {
         match kind {
-            RuleKind::Entity(e) => format!("a `{}` rule", self.entities[e as usize].name),
-            RuleKind::Custom => "a `custom` rule".into(),
-            RuleKind::Mixed => "a `mixed` rule".into(),
+            RuleKind::Entity(e) => format!("kind `{}`", self.entities[e as usize].name),
+            RuleKind::Custom => "kind `custom`".into(),
+            RuleKind::Mixed => "kind `mixed`".into(),
         }
     }
 
@@ -393,7 +393,7 @@ impl<'a> Checker<'a> {
                 let d = Diagnostic::error(
                     Code::WrongEntity,
                     read.span,
-                    format!("rule `{}` is {} but reads `{}`", decl.name.name, self.kind_text(kind), tag.name),
+                    format!("rule `{}` has {} but reads `{}`", decl.name.name, self.kind_text(kind), tag.name),
                 )
                 .with_secondary(decl.kind.span, "the rule's kind")
                 .with_help(match kind {
@@ -412,7 +412,7 @@ impl<'a> Checker<'a> {
                     Code::WrongEntity,
                     span,
                     format!(
-                        "rule `{}` is {} but uses rule `{used_name}`, {}",
+                        "rule `{}` has {} but uses rule `{used_name}` of {}",
                         decl.name.name,
                         self.kind_text(kind),
                         self.kind_text(used_kind)

@@ -345,20 +345,31 @@ impl<'a> Checker<'a> {
     pub(super) fn check_layer_overlaps(&mut self) {
         let mut claims = std::mem::take(&mut self.claims);
         claims.sort_by_key(|(c, _, _)| (c.layer, c.start, c.end));
-        for pair in claims.windows(2) {
-            let ((a, a_span, a_name), (b, b_span, b_name)) = (&pair[0], &pair[1]);
-            if a.layer == b.layer && b.start < a.end {
-                let layer = self.layers[a.layer as usize].name.clone();
-                self.error(
-                    Diagnostic::error(
-                        Code::LayerOverlap,
-                        *b_span,
-                        format!("experiments `{a_name}` and `{b_name}` claim overlapping ranges of layer `{layer}`"),
-                    )
-                    .with_secondary(*a_span, format!("`{a_name}` claims {}..{}", percent_text(a.start), percent_text(a.end)))
-                    .with_note("experiments of one layer are mutually exclusive: their ranges may touch but not overlap")
-                    .with_help(format!("start this range at {} or later", percent_text(a.end))),
-                );
+        // Sorted by start, a claim overlaps an earlier one exactly when it starts before the
+        // furthest end seen so far in its layer.
+        let mut reach: Option<usize> = None;
+        for i in 0..claims.len() {
+            let (claim, span, name) = &claims[i];
+            let prev = reach.filter(|&r| claims[r].0.layer == claim.layer);
+            match prev {
+                Some(r) if claim.start < claims[r].0.end => {
+                    let (other, other_span, other_name) = &claims[r];
+                    let layer = self.layers[claim.layer as usize].name.clone();
+                    self.error(
+                        Diagnostic::error(
+                            Code::LayerOverlap,
+                            *span,
+                            format!("experiments `{other_name}` and `{name}` claim overlapping ranges of layer `{layer}`"),
+                        )
+                        .with_secondary(*other_span, format!("`{other_name}` claims {}..{}", percent_text(other.start), percent_text(other.end)))
+                        .with_note("experiments of one layer are mutually exclusive: their ranges may touch but not overlap")
+                        .with_help(format!("start this range at {} or later", percent_text(other.end))),
+                    );
+                    if claim.end > other.end {
+                        reach = Some(i);
+                    }
+                }
+                _ => reach = Some(i),
             }
         }
     }

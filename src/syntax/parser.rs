@@ -44,15 +44,17 @@ pub fn parse_file<'a>(bump: &'a Bump, file: FileId, src: &str) -> Result<File<'a
 /// broken item does not hide errors in independent items further down.
 fn recover(file: FileId, src: &str, first: &pest::error::Error<Rule>) -> Vec<Diagnostic> {
     let first_pos = error_pos(first);
-    let mut diags = vec![syntax_error(file, src, 0, first)];
+    let mut diags = vec![syntax_error(file, src, 0, Rule::file, first)];
     let starts = item_starts(src);
     for (i, &start) in starts.iter().enumerate() {
-        if start <= first_pos {
+        // An item starting exactly at the first error is where the previous item ran into
+        // it; parse it on its own too.
+        if start < first_pos {
             continue;
         }
         let end = starts.get(i + 1).copied().unwrap_or(src.len());
         if let Err(e) = Grammar::parse(Rule::single_item, &src[start..end]) {
-            diags.push(syntax_error(file, src, start, &e));
+            diags.push(syntax_error(file, src, start, Rule::single_item, &e));
         }
     }
     diags
@@ -154,15 +156,49 @@ fn describe(rule: Rule) -> Option<&'static str> {
     })
 }
 
-fn syntax_error(file: FileId, src: &str, base: usize, e: &pest::error::Error<Rule>) -> Diagnostic {
-    let pos = base + error_pos(e);
-    let found = token_at(src, pos);
-    let mut expected: Vec<&str> = match &e.variant {
-        pest::error::ErrorVariant::ParsingError { positives, .. } => positives.iter().filter_map(|&r| describe(r)).collect(),
+/// Turns a pest failure of `rule` on `src[base..]` into a diagnostic. pest only reports
+/// *rules* it expected, so a missing `}` would read "expected an arithmetic operator"; the
+/// failing text is parsed again with pest's error detail on (error path only), which also
+/// records the literal tokens it tried.
+fn syntax_error(file: FileId, src: &str, base: usize, rule: Rule, e: &pest::error::Error<Rule>) -> Diagnostic {
+    let mut pos = base + error_pos(e);
+    let mut expected: Vec<String> = match &e.variant {
+        pest::error::ErrorVariant::ParsingError { positives, .. } => {
+            positives.iter().filter_map(|&r| describe(r)).map(str::to_string).collect()
+        }
         pest::error::ErrorVariant::CustomError { .. } => Vec::new(),
     };
+    pest::set_error_detail(true);
+    let detailed = Grammar::parse(rule, &src[base..]);
+    pest::set_error_detail(false);
+    // Attempts inside a lookahead (`!reserved`) can push the detailed position into the
+    // middle of a word; only trust it when it starts a token at or after pest's own.
+    let attempts = detailed
+        .err()
+        .and_then(|e| e.parse_attempts())
+        .filter(|a| base + a.max_position >= pos && at_token_start(src, base + a.max_position));
+    if let Some(attempts) = attempts {
+        pos = base + attempts.max_position;
+        expected = attempts
+            .call_stacks()
+            .iter()
+            .filter_map(|stack| stack.deepest.get_rule().filter(|&&r| !is_item(r)).and_then(|&r| describe(r)))
+            .map(str::to_string)
+            .collect();
+        for token in attempts.expected_tokens() {
+            // Punctuation only: keywords arrive as `kw_*` rules, and letters, digits or `_`
+            // are pieces of names and numbers that would only clutter the message.
+            let token = token.to_string();
+            let noise = matches!(token.as_str(), "//" | "/*" | "\"" | "@" | "-")
+                || token.chars().any(|c| c.is_alphanumeric() || c == '_' || c.is_whitespace() || c == '\u{240D}');
+            if !noise {
+                expected.push(format!("`{token}`"));
+            }
+        }
+    }
     expected.sort_unstable();
     expected.dedup();
+    let found = token_at(src, pos);
     let end = pos + found.map_or(0, str::len);
     let found_text = match found {
         Some(t) => format!("`{t}`"),
@@ -174,6 +210,19 @@ fn syntax_error(file: FileId, src: &str, base: usize, e: &pest::error::Error<Rul
         [init @ .., last] => format!("expected {} or {last}, found {found_text}", init.join(", ")),
     };
     Diagnostic::error(Code::Syntax, Span::new(file, pos, end), message).with_label("unexpected here")
+}
+
+/// Rules for whole items: in detailed attempts they stand for "somewhere in this item",
+/// which says nothing about what was expected at the error.
+fn is_item(rule: Rule) -> bool {
+    matches!(rule, Rule::entity_decl | Rule::tag_decl | Rule::rule_decl | Rule::layer_decl | Rule::scene_decl | Rule::test_decl)
+}
+
+fn at_token_start(src: &str, pos: usize) -> bool {
+    let Some(rest) = src.get(pos..) else { return false };
+    let Some(c) = rest.chars().next() else { return true };
+    let word = |c: char| c.is_alphanumeric() || c == '_';
+    !c.is_whitespace() && src[..pos].chars().next_back().is_none_or(|p| !(word(p) && word(c)))
 }
 
 /// The token starting at `pos`, for "found `…`" in syntax errors.

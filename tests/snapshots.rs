@@ -1,0 +1,92 @@
+//! Fixture-driven snapshot tests: one folder per stage, one `insta::glob!` test each.
+//!
+//! - `fixtures/parse/*.rule`: the AST (`{:#?}`), or the rendered diagnostics.
+//! - `fixtures/check/*.rule`: the typed deck (`{:#?}`), or the rendered diagnostics.
+//!
+//! A fixture named `err_*` must fail and one named otherwise must pass; `err_E0202_*` must
+//! report `E0202`. Every diagnostic code has at least one `err_` fixture (checked below).
+
+use std::path::Path;
+
+use ruledeck::diagnostics::{render_text, Code, Diagnostic};
+use ruledeck::source::Sources;
+
+/// Loads a fixture under its bare file name, so snapshots do not depend on the checkout path.
+fn load(path: &Path) -> (Sources, Option<Diagnostic>) {
+    let name = path.file_name().unwrap().to_string_lossy().into_owned();
+    let bytes = std::fs::read(path).unwrap();
+    let mut sources = Sources::new();
+    let (_, problem) = ruledeck::add_file_bytes(&mut sources, &name, bytes);
+    (sources, problem)
+}
+
+/// Asserts the fixture's name agrees with its outcome and returns the text to snapshot.
+fn outcome(path: &Path, sources: &Sources, result: Result<String, Vec<Diagnostic>>) -> String {
+    let name = path.file_stem().unwrap().to_string_lossy();
+    match result {
+        Ok(text) => {
+            assert!(!name.starts_with("err_"), "{name} should fail but passed");
+            text
+        }
+        Err(diags) => {
+            let rendered = render_text(sources, &diags);
+            assert!(name.starts_with("err_"), "{name} should pass but failed:\n{rendered}");
+            if let Some(code) = name.strip_prefix("err_").and_then(|rest| rest.split('_').next()).filter(|c| c.starts_with('E')) {
+                assert!(rendered.contains(&format!("error[{code}]")), "{name} should report {code}:\n{rendered}");
+            }
+            rendered
+        }
+    }
+}
+
+#[test]
+fn parse() {
+    insta::glob!("fixtures/parse/*.rule", |path| {
+        let (sources, problem) = load(path);
+        let result = match problem {
+            Some(d) => Err(vec![d]),
+            None => {
+                let bump = bumpalo::Bump::new();
+                ruledeck::syntax::parse(&bump, 0, &sources.get(0).text).map(|file| format!("{file:#?}"))
+            }
+        };
+        insta::assert_snapshot!(outcome(path, &sources, result));
+    });
+}
+
+#[test]
+fn check() {
+    insta::glob!("fixtures/check/*.rule", |path| {
+        let (sources, problem) = load(path);
+        assert!(problem.is_none(), "check fixtures are valid UTF-8");
+        let (sources, result) = match ruledeck::check_sources(sources) {
+            Ok(checked) => {
+                let text = format!("{:#?}", checked.deck);
+                (checked.sources, Ok(text))
+            }
+            Err(errors) => (errors.sources, Err(errors.diagnostics)),
+        };
+        insta::assert_snapshot!(outcome(path, &sources, result));
+    });
+}
+
+/// Codes exercised by generated inputs in `tests/hostile.rs` rather than by fixture files.
+const GENERATED: &[Code] = &[Code::SourceTooLarge];
+
+#[test]
+fn every_code_has_an_err_fixture() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let mut names = Vec::new();
+    for stage in ["parse", "check"] {
+        for entry in std::fs::read_dir(dir.join(stage)).unwrap() {
+            names.push(entry.unwrap().file_name().to_string_lossy().into_owned());
+        }
+    }
+    let missing: Vec<&str> = Code::ALL
+        .iter()
+        .filter(|code| !GENERATED.contains(code))
+        .map(|code| code.as_str())
+        .filter(|code| !names.iter().any(|n| n.starts_with(&format!("err_{code}_"))))
+        .collect();
+    assert!(missing.is_empty(), "codes without an err_ fixture: {missing:?}");
+}
