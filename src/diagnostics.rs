@@ -311,7 +311,8 @@ fn render_one(renderer: &Renderer, sources: &Sources, d: &Diagnostic) -> String 
     };
     let mut group = Group::with_title(level.primary_title(d.message.as_str()).id(d.code.as_str()));
     for w in &windows {
-        let mut snippet = Snippet::source(w.text).line_start(w.first_line).path(sources.get(w.file).name.as_str()).fold(true);
+        let mut snippet =
+            Snippet::source(w.text).line_start(w.first_line).path(sources.get(w.file).name.as_str()).fold(true);
         if w.file == d.span.file {
             let primary = AnnotationKind::Primary.span(local(w, d.span));
             snippet = snippet.annotation(match &d.label {

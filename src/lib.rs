@@ -17,6 +17,8 @@
 //! assert!(err.to_string().contains("--> bad.rule:1:1"));
 //! ```
 #![forbid(unsafe_code)]
+// Diagnostics are large but only travel on the error path; boxing them buys nothing.
+#![allow(clippy::result_large_err)]
 
 pub mod check;
 pub mod diagnostics;
@@ -79,9 +81,13 @@ pub fn add_file_bytes(sources: &mut Sources, name: &str, bytes: Vec<u8>) -> (Fil
             let text = String::from_utf8_lossy(e.as_bytes()).into_owned();
             let id = sources.add(name, text);
             // The lossy text replaces the bad byte(s) with U+FFFD (3 bytes) at the same offset.
-            let d = Diagnostic::error(Code::InvalidUtf8, Span::new(id, at, at + '\u{FFFD}'.len_utf8()), "file is not valid UTF-8")
-                .with_label(format!("invalid byte at offset {at}"))
-                .with_help("save the file as UTF-8");
+            let d = Diagnostic::error(
+                Code::InvalidUtf8,
+                Span::new(id, at, at + '\u{FFFD}'.len_utf8()),
+                "file is not valid UTF-8",
+            )
+            .with_label(format!("invalid byte at offset {at}"))
+            .with_help("save the file as UTF-8");
             (id, Some(d))
         }
     }

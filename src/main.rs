@@ -77,7 +77,11 @@ fn check(paths: &[PathBuf], format: Format) -> ExitCode {
             }
         }
     }
-    if errors == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) }
+    if errors == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
 }
 
 /// Reads every file (expanding directories to the `.rule` files below them, sorted).

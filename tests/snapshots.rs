@@ -31,7 +31,9 @@ fn outcome(path: &Path, sources: &Sources, result: Result<String, Vec<Diagnostic
         Err(diags) => {
             let rendered = render_text(sources, &diags);
             assert!(name.starts_with("err_"), "{name} should pass but failed:\n{rendered}");
-            if let Some(code) = name.strip_prefix("err_").and_then(|rest| rest.split('_').next()).filter(|c| c.starts_with('E')) {
+            if let Some(code) =
+                name.strip_prefix("err_").and_then(|rest| rest.split('_').next()).filter(|c| c.starts_with('E'))
+            {
                 assert!(rendered.contains(&format!("error[{code}]")), "{name} should report {code}:\n{rendered}");
             }
             rendered

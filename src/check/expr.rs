@@ -40,9 +40,17 @@ impl<'a> Checker<'a> {
                 if value.ty != Type::Bool {
                     let ty = self.type_text(&value.ty);
                     self.error(
-                        Diagnostic::error(Code::NotACondition, e.span, format!("expected a condition, found a value of type `{ty}`"))
-                            .with_label("not a condition")
-                            .with_help(format!("compare it with something; `{}` allows: {}", value.ty, value.ty.allowed_ops_text())),
+                        Diagnostic::error(
+                            Code::NotACondition,
+                            e.span,
+                            format!("expected a condition, found a value of type `{ty}`"),
+                        )
+                        .with_label("not a condition")
+                        .with_help(format!(
+                            "compare it with something; `{}` allows: {}",
+                            value.ty,
+                            value.ty.allowed_ops_text()
+                        )),
                     );
                     return None;
                 }
@@ -87,9 +95,13 @@ impl<'a> Checker<'a> {
         if !value.ty.allows(op) {
             let ty = self.type_text(&value.ty);
             self.error(
-                Diagnostic::error(Code::OperatorNotAllowed, op_span, format!("operator `{}` is not allowed for `{}`", op.as_str(), value.ty))
-                    .with_secondary(value.span, format!("this is `{ty}`"))
-                    .with_help(format!("`{}` allows: {}", value.ty, value.ty.allowed_ops_text())),
+                Diagnostic::error(
+                    Code::OperatorNotAllowed,
+                    op_span,
+                    format!("operator `{}` is not allowed for `{}`", op.as_str(), value.ty),
+                )
+                .with_secondary(value.span, format!("this is `{ty}`"))
+                .with_help(format!("`{}` allows: {}", value.ty, value.ty.allowed_ops_text())),
             );
             return None;
         }
@@ -179,8 +191,12 @@ impl<'a> Checker<'a> {
                 let Some(&Const::Duration(seconds)) = window.as_const() else {
                     let found = self.type_text(&window.ty);
                     self.error(
-                        Diagnostic::error(Code::TypeMismatch, window.span, format!("expected a duration literal, found `{found}`"))
-                            .with_help("write a duration like `30s`, `15m`, `3h` or `90d`"),
+                        Diagnostic::error(
+                            Code::TypeMismatch,
+                            window.span,
+                            format!("expected a duration literal, found `{found}`"),
+                        )
+                        .with_help("write a duration like `30s`, `15m`, `3h` or `90d`"),
                     );
                     return None;
                 };
@@ -239,8 +255,12 @@ impl<'a> Checker<'a> {
         }
         let (found, expected) = (self.type_text(&value.ty), self.type_text(target));
         self.error(
-            Diagnostic::error(Code::TypeMismatch, value.span, format!("expected `{expected}` as {what}, found `{found}`"))
-                .with_label(format!("this is `{found}`")),
+            Diagnostic::error(
+                Code::TypeMismatch,
+                value.span,
+                format!("expected `{expected}` as {what}, found `{found}`"),
+            )
+            .with_label(format!("this is `{found}`")),
         );
         None
     }
@@ -306,7 +326,11 @@ impl<'a> Checker<'a> {
                     let ty = self.type_text(&inner.ty);
                     self.error(
                         Diagnostic::error(Code::OperatorNotAllowed, span, format!("`len` is not allowed for `{ty}`"))
-                            .with_help(format!("`len` takes a list; `{}` allows: {}", inner.ty, inner.ty.allowed_ops_text())),
+                            .with_help(format!(
+                                "`len` takes a list; `{}` allows: {}",
+                                inner.ty,
+                                inner.ty.allowed_ops_text()
+                            )),
                     );
                     return None;
                 }
@@ -349,9 +373,17 @@ impl<'a> Checker<'a> {
         }
         let ty = self.type_text(&v.ty);
         self.error(
-            Diagnostic::error(Code::OperatorNotAllowed, v.span, format!("operator `{op}` is not allowed for `{}`", v.ty))
-                .with_label(format!("this is `{ty}`"))
-                .with_help(format!("arithmetic takes int and float values; `{}` allows: {}", v.ty, v.ty.allowed_ops_text())),
+            Diagnostic::error(
+                Code::OperatorNotAllowed,
+                v.span,
+                format!("operator `{op}` is not allowed for `{}`", v.ty),
+            )
+            .with_label(format!("this is `{ty}`"))
+            .with_help(format!(
+                "arithmetic takes int and float values; `{}` allows: {}",
+                v.ty,
+                v.ty.allowed_ops_text()
+            )),
         );
         None
     }
@@ -386,7 +418,13 @@ impl<'a> Checker<'a> {
         None
     }
 
-    fn list_value(&mut self, items: &[ast::Expr<'a>], span: Span, hint: Option<&Type>, uses: &mut Uses) -> Option<Value> {
+    fn list_value(
+        &mut self,
+        items: &[ast::Expr<'a>],
+        span: Span,
+        hint: Option<&Type>,
+        uses: &mut Uses,
+    ) -> Option<Value> {
         let hinted_elem = match hint {
             Some(Type::List(t)) => Some((**t).clone()),
             _ => None,

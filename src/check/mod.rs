@@ -162,8 +162,12 @@ impl<'a> Checker<'a> {
     fn entity(&mut self, e: &'a ast::EntityDecl<'a>) {
         if e.name.name == "ctx" {
             self.error(
-                Diagnostic::error(Code::Duplicate, e.name.span, "`ctx` is built in and cannot be declared as an entity")
-                    .with_note("`ctx.*` tags are the pass-through tags callers supply with each request"),
+                Diagnostic::error(
+                    Code::Duplicate,
+                    e.name.span,
+                    "`ctx` is built in and cannot be declared as an entity",
+                )
+                .with_note("`ctx.*` tags are the pass-through tags callers supply with each request"),
             );
             return;
         }
@@ -202,9 +206,13 @@ impl<'a> Checker<'a> {
             let suggestion =
                 did_you_mean(t.path.first.name, self.entity_by_name.keys().copied().chain(["ctx"])).map(str::to_owned);
             self.error(
-                Diagnostic::error(Code::UnknownEntity, t.path.first.span, format!("unknown entity `{}`", t.path.first.name))
-                    .with_note("declare it first, like `entity user key uid`, or use `ctx` for pass-through tags")
-                    .with_suggestion(suggestion.as_deref()),
+                Diagnostic::error(
+                    Code::UnknownEntity,
+                    t.path.first.span,
+                    format!("unknown entity `{}`", t.path.first.name),
+                )
+                .with_note("declare it first, like `entity user key uid`, or use `ctx` for pass-through tags")
+                .with_suggestion(suggestion.as_deref()),
             );
             None
         };
@@ -237,10 +245,18 @@ impl<'a> Checker<'a> {
                     ));
                 }
                 if let Some((_, span)) = provider.as_ref() {
-                    self.error(invalid(*span, format!("pass-through tag `{name}` cannot have a provider"), "remove `from …`: the caller supplies this tag"));
+                    self.error(invalid(
+                        *span,
+                        format!("pass-through tag `{name}` cannot have a provider"),
+                        "remove `from …`: the caller supplies this tag",
+                    ));
                 }
                 if let Some((_, span)) = cache {
-                    self.error(invalid(span, format!("pass-through tag `{name}` cannot be cached"), "remove `cache …`: the value comes with each request"));
+                    self.error(invalid(
+                        span,
+                        format!("pass-through tag `{name}` cannot be cached"),
+                        "remove `cache …`: the value comes with each request",
+                    ));
                 }
             }
             Some(TagOwner::Entity(_)) => {
@@ -355,7 +371,9 @@ impl<'a> Checker<'a> {
                         .map(str::to_owned);
                     self.error(
                         Diagnostic::error(Code::UnknownRuleKind, r.kind.span, format!("unknown rule kind `{k}`"))
-                            .with_note("a rule's kind is an entity (like `user`), `custom` (pass-through tags) or `mixed`")
+                            .with_note(
+                                "a rule's kind is an entity (like `user`), `custom` (pass-through tags) or `mixed`",
+                            )
                             .with_suggestion(suggestion.as_deref()),
                     );
                     None
@@ -427,7 +445,13 @@ impl<'a> Checker<'a> {
         reads.sort_by_key(|r| r.tag);
         reads.dedup_by_key(|r| r.tag);
         // Tags read through other rules are added by `resolve_rule_reads`.
-        ok.then(|| Rule { name: decl.name.name.into(), kind, cond: cond.expect("ok implies a condition"), reads, span: decl.span })
+        ok.then(|| Rule {
+            name: decl.name.name.into(),
+            kind,
+            cond: cond.expect("ok implies a condition"),
+            reads,
+            span: decl.span,
+        })
     }
 
     /// Rejects cycles among rules, then adds to each rule's `reads` the tags read by the
@@ -465,11 +489,16 @@ impl<'a> Checker<'a> {
                     }
                     Mark::Open => {
                         let start = stack.iter().position(|&(r, _)| r == used).unwrap_or(0);
-                        let names: Vec<&str> = stack[start..].iter().map(|&(r, _)| self.rule_decls[r].name.name).collect();
+                        let names: Vec<&str> =
+                            stack[start..].iter().map(|&(r, _)| self.rule_decls[r].name.name).collect();
                         let d = Diagnostic::error(
                             Code::RuleCycle,
                             span,
-                            format!("rule `{}` uses itself through {}", self.rule_decls[used].name.name, names.join(" → ")),
+                            format!(
+                                "rule `{}` uses itself through {}",
+                                self.rule_decls[used].name.name,
+                                names.join(" → ")
+                            ),
                         )
                         .with_note("rules cannot refer to each other in a cycle: evaluation must terminate")
                         .with_help("break the cycle by writing one of the conditions out in full");

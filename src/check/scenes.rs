@@ -29,7 +29,7 @@ pub(super) struct SceneCtx<'s> {
 }
 
 fn percent_text(hundredths: u32) -> String {
-    if hundredths % 100 == 0 {
+    if hundredths.is_multiple_of(100) {
         format!("{}%", hundredths / 100)
     } else {
         format!("{}.{:02}%", hundredths / 100, hundredths % 100).replace("0%", "%")
@@ -56,7 +56,9 @@ impl<'a> Checker<'a> {
                 None => {
                     let suggestion = did_you_mean(key.name, self.entity_by_key.keys().copied()).map(str::to_owned);
                     let mut d = Diagnostic::error(Code::UnknownKey, key.span, format!("unknown key `{}`", key.name))
-                        .with_note("an A/B unit is an entity key (like `uid`) or a text/int tag (like `user.device_id`)")
+                        .with_note(
+                            "an A/B unit is an entity key (like `uid`) or a text/int tag (like `user.device_id`)",
+                        )
                         .with_suggestion(suggestion.as_deref());
                     if self.rule_by_name.contains_key(key.name) {
                         d = d.with_note(format!("`{}` is a rule; units identify who is bucketed", key.name));
@@ -74,8 +76,12 @@ impl<'a> Checker<'a> {
                 }
                 let ty = self.type_text(&value.ty);
                 self.error(
-                    Diagnostic::error(Code::BadUnit, path.span, format!("`{}` cannot be an A/B unit: it is `{ty}`", path.to_dotted()))
-                        .with_note("units are hashed as text: use an entity key or a `text` or `int` tag"),
+                    Diagnostic::error(
+                        Code::BadUnit,
+                        path.span,
+                        format!("`{}` cannot be an A/B unit: it is `{ty}`", path.to_dotted()),
+                    )
+                    .with_note("units are hashed as text: use an entity key or a `text` or `int` tag"),
                 );
                 None
             }
@@ -120,8 +126,12 @@ impl<'a> Checker<'a> {
                 let name = self.tags[tag as usize].name.clone();
                 self.error(
                     Diagnostic::error(Code::InvalidTagDecl, path.span, format!("`{name}` is not a pass-through tag"))
-                        .with_note("`passes` lists `ctx.*` tags that callers supply; other tags are loaded from providers")
-                        .with_help(format!("remove `{name}` from `passes`; the scene needs its entity's key in `keys` instead")),
+                        .with_note(
+                            "`passes` lists `ctx.*` tags that callers supply; other tags are loaded from providers",
+                        )
+                        .with_help(format!(
+                            "remove `{name}` from `passes`; the scene needs its entity's key in `keys` instead"
+                        )),
                 );
                 continue;
             }
@@ -198,12 +208,17 @@ impl<'a> Checker<'a> {
                 continue;
             }
             let Some(index) = fields.iter().position(|f| f.name == init.name.name) else {
-                let suggestion = did_you_mean(init.name.name, fields.iter().map(|f| f.name.as_str())).map(str::to_owned);
+                let suggestion =
+                    did_you_mean(init.name.name, fields.iter().map(|f| f.name.as_str())).map(str::to_owned);
                 let names: Vec<&str> = fields.iter().map(|f| f.name.as_str()).collect();
                 self.error(
-                    Diagnostic::error(Code::ExtraField, init.name.span, format!("the decision type has no field `{}`", init.name.name))
-                        .with_note(format!("the decision type's fields are: {}", names.join(", ")))
-                        .with_suggestion(suggestion.as_deref()),
+                    Diagnostic::error(
+                        Code::ExtraField,
+                        init.name.span,
+                        format!("the decision type has no field `{}`", init.name.name),
+                    )
+                    .with_note(format!("the decision type's fields are: {}", names.join(", ")))
+                    .with_suggestion(suggestion.as_deref()),
                 );
                 complete = false;
                 continue;
@@ -259,9 +274,13 @@ impl<'a> Checker<'a> {
             if !ctx.keys.contains(&e) {
                 let key = self.entities[e as usize].key.clone();
                 self.error(
-                    Diagnostic::error(Code::KeyNotTaken, x.unit.span(), format!("scene `{}` does not take key `{key}`", ctx.name))
-                        .with_label("the experiment's unit")
-                        .with_help(format!("add `{key}` to the scene's `keys`")),
+                    Diagnostic::error(
+                        Code::KeyNotTaken,
+                        x.unit.span(),
+                        format!("scene `{}` does not take key `{key}`", ctx.name),
+                    )
+                    .with_label("the experiment's unit")
+                    .with_help(format!("add `{key}` to the scene's `keys`")),
                 );
             }
         }
@@ -271,9 +290,13 @@ impl<'a> Checker<'a> {
         for g in x.groups {
             if let Some(prev) = group_spans.insert(g.name.name, g.name.span) {
                 self.error(
-                    Diagnostic::error(Code::DuplicateGroup, g.name.span, format!("experiment `{}` has two groups named `{}`", x.name.name, g.name.name))
-                        .with_secondary(prev, "first defined here")
-                        .with_help("group names must be unique within an experiment"),
+                    Diagnostic::error(
+                        Code::DuplicateGroup,
+                        g.name.span,
+                        format!("experiment `{}` has two groups named `{}`", x.name.name, g.name.name),
+                    )
+                    .with_secondary(prev, "first defined here")
+                    .with_help("group names must be unique within an experiment"),
                 );
                 continue;
             }
@@ -282,11 +305,16 @@ impl<'a> Checker<'a> {
             groups.push(Group { name: g.name.name.into(), buckets: g.percent.hundredths, decision, span: g.span });
         }
         if total > BUCKETS {
-            let parts: Vec<String> = x.groups.iter().map(|g| format!("{} {}", g.name.name, percent_text(g.percent.hundredths))).collect();
+            let parts: Vec<String> =
+                x.groups.iter().map(|g| format!("{} {}", g.name.name, percent_text(g.percent.hundredths))).collect();
             self.error(
-                Diagnostic::error(Code::PercentOver100, x.name.span, format!("the groups of experiment `{}` add up to {}", x.name.name, percent_text(total)))
-                    .with_note(format!("groups: {}", parts.join(", ")))
-                    .with_help("group percentages may add up to at most 100%; units left over are not in the experiment"),
+                Diagnostic::error(
+                    Code::PercentOver100,
+                    x.name.span,
+                    format!("the groups of experiment `{}` add up to {}", x.name.name, percent_text(total)),
+                )
+                .with_note(format!("groups: {}", parts.join(", ")))
+                .with_help("group percentages may add up to at most 100%; units left over are not in the experiment"),
             );
         }
         let layer = x.layer.as_ref().and_then(|claim| self.layer_claim(claim, x, unit));
@@ -300,13 +328,22 @@ impl<'a> Checker<'a> {
         }
     }
 
-    fn layer_claim(&mut self, claim: &ast::LayerClaim<'a>, x: &ast::ExperimentDecl<'a>, unit: Option<Unit>) -> Option<LayerClaim> {
+    fn layer_claim(
+        &mut self,
+        claim: &ast::LayerClaim<'a>,
+        x: &ast::ExperimentDecl<'a>,
+        unit: Option<Unit>,
+    ) -> Option<LayerClaim> {
         let Some(&layer) = self.layer_by_name.get(claim.layer.name) else {
             let suggestion = did_you_mean(claim.layer.name, self.layer_by_name.keys().copied()).map(str::to_owned);
             self.error(
-                Diagnostic::error(Code::UnknownLayer, claim.layer.span, format!("unknown layer `{}`", claim.layer.name))
-                    .with_note("declare it like `layer checkout by uid`")
-                    .with_suggestion(suggestion.as_deref()),
+                Diagnostic::error(
+                    Code::UnknownLayer,
+                    claim.layer.span,
+                    format!("unknown layer `{}`", claim.layer.name),
+                )
+                .with_note("declare it like `layer checkout by uid`")
+                .with_suggestion(suggestion.as_deref()),
             );
             return None;
         };
@@ -329,7 +366,10 @@ impl<'a> Checker<'a> {
                 Diagnostic::error(
                     Code::LayerUnitMismatch,
                     x.unit.span(),
-                    format!("experiment `{}` is by `{mine}` but layer `{}` is by `{theirs}`", x.name.name, claim.layer.name),
+                    format!(
+                        "experiment `{}` is by `{mine}` but layer `{}` is by `{theirs}`",
+                        x.name.name, claim.layer.name
+                    ),
                 )
                 .with_secondary(self.layers[layer as usize].span, "the layer is declared here")
                 .with_note("experiments of one layer split the same units, or they could not exclude each other")
@@ -359,10 +399,17 @@ impl<'a> Checker<'a> {
                         Diagnostic::error(
                             Code::LayerOverlap,
                             *span,
-                            format!("experiments `{other_name}` and `{name}` claim overlapping ranges of layer `{layer}`"),
+                            format!(
+                                "experiments `{other_name}` and `{name}` claim overlapping ranges of layer `{layer}`"
+                            ),
                         )
-                        .with_secondary(*other_span, format!("`{other_name}` claims {}..{}", percent_text(other.start), percent_text(other.end)))
-                        .with_note("experiments of one layer are mutually exclusive: their ranges may touch but not overlap")
+                        .with_secondary(
+                            *other_span,
+                            format!("`{other_name}` claims {}..{}", percent_text(other.start), percent_text(other.end)),
+                        )
+                        .with_note(
+                            "experiments of one layer are mutually exclusive: their ranges may touch but not overlap",
+                        )
                         .with_help(format!("start this range at {} or later", percent_text(other.end))),
                     );
                     if claim.end > other.end {

@@ -15,7 +15,14 @@ use super::{Checker, Uses};
 impl<'a> Checker<'a> {
     pub(super) fn test(&mut self, t: &'a ast::TestDecl<'a>, scenes: &[Scene]) -> Option<Test> {
         let errors_before = self.diags.len();
-        let mut test = Test { name: t.name.value.into(), keys: Vec::new(), tags: Vec::new(), now: None, expects: Vec::new(), span: t.span };
+        let mut test = Test {
+            name: t.name.value.into(),
+            keys: Vec::new(),
+            tags: Vec::new(),
+            now: None,
+            expects: Vec::new(),
+            span: t.span,
+        };
         let mut seen: HashMap<String, Span> = HashMap::new();
         for entry in t.given {
             let (name, span) = match &entry.name {
@@ -38,7 +45,9 @@ impl<'a> Checker<'a> {
                         let suggestion = did_you_mean(k.name, candidates).map(str::to_owned);
                         self.error(
                             Diagnostic::error(Code::UnknownKey, k.span, format!("unknown key `{}`", k.name))
-                                .with_note("`given` takes request keys (like `uid`), tags (like `user.risk_score`) and `now`")
+                                .with_note(
+                                    "`given` takes request keys (like `uid`), tags (like `user.risk_score`) and `now`",
+                                )
                                 .with_suggestion(suggestion.as_deref()),
                         );
                         continue;
@@ -49,8 +58,12 @@ impl<'a> Checker<'a> {
                         ValueKind::Const(Const::Text(s)) => test.keys.push((entity, s)),
                         ValueKind::Const(Const::Int(i)) => test.keys.push((entity, i.to_string())),
                         _ => self.error(
-                            Diagnostic::error(Code::TypeMismatch, value.span, format!("key `{}` takes a text or int literal", k.name))
-                                .with_help(format!("write it like `{}: \"u-1001\"`", k.name)),
+                            Diagnostic::error(
+                                Code::TypeMismatch,
+                                value.span,
+                                format!("key `{}` takes a text or int literal", k.name),
+                            )
+                            .with_help(format!("write it like `{}: \"u-1001\"`", k.name)),
                         ),
                     }
                 }
@@ -78,8 +91,12 @@ impl<'a> Checker<'a> {
                             match v.kind {
                                 ValueKind::Const(c) => consts.push(c),
                                 _ => self.error(
-                                    Diagnostic::error(Code::TypeMismatch, v.span, "expected decisions hold literals only")
-                                        .with_help("write the value the decision should have"),
+                                    Diagnostic::error(
+                                        Code::TypeMismatch,
+                                        v.span,
+                                        "expected decisions hold literals only",
+                                    )
+                                    .with_help("write the value the decision should have"),
                                 ),
                             }
                         }
@@ -90,9 +107,15 @@ impl<'a> Checker<'a> {
                 ast::Expect::Strategy { strategy, group, span } => {
                     let Some((scene, instance)) = current else {
                         self.error(
-                            Diagnostic::error(Code::ExpectWithoutDecision, *span, "`expect strategy` has no decision to speak of")
-                                .with_note("`expect strategy` is about the outcome of the `expect SCENE.INSTANCE => …` before it")
-                                .with_help("put an `expect SCENE.INSTANCE => …` above it"),
+                            Diagnostic::error(
+                                Code::ExpectWithoutDecision,
+                                *span,
+                                "`expect strategy` has no decision to speak of",
+                            )
+                            .with_note(
+                                "`expect strategy` is about the outcome of the `expect SCENE.INSTANCE => …` before it",
+                            )
+                            .with_help("put an `expect SCENE.INSTANCE => …` above it"),
                         );
                         continue;
                     };
@@ -127,14 +150,19 @@ impl<'a> Checker<'a> {
         let Some(scene) = scenes.iter().position(|s| s.name == target.first.name) else {
             let suggestion = did_you_mean(target.first.name, scenes.iter().map(|s| s.name.as_str())).map(str::to_owned);
             self.error(
-                Diagnostic::error(Code::UnknownScene, target.first.span, format!("unknown scene `{}`", target.first.name))
-                    .with_suggestion(suggestion.as_deref()),
+                Diagnostic::error(
+                    Code::UnknownScene,
+                    target.first.span,
+                    format!("unknown scene `{}`", target.first.name),
+                )
+                .with_suggestion(suggestion.as_deref()),
             );
             return None;
         };
         let instances = &scenes[scene].instances;
         let Some(instance) = instances.iter().position(|i| i.name == target.second.name) else {
-            let suggestion = did_you_mean(target.second.name, instances.iter().map(|i| i.name.as_str())).map(str::to_owned);
+            let suggestion =
+                did_you_mean(target.second.name, instances.iter().map(|i| i.name.as_str())).map(str::to_owned);
             self.error(
                 Diagnostic::error(
                     Code::UnknownInstance,
@@ -157,8 +185,14 @@ impl<'a> Checker<'a> {
         let found = if strategy.name == "default" {
             if inst.default.is_none() {
                 self.error(
-                    Diagnostic::error(Code::UnknownStrategy, strategy.span, format!("instance `{}` has no default", inst.name))
-                        .with_note("without a default, an instance where no strategy holds makes no decision: expect `=> none`"),
+                    Diagnostic::error(
+                        Code::UnknownStrategy,
+                        strategy.span,
+                        format!("instance `{}` has no default", inst.name),
+                    )
+                    .with_note(
+                        "without a default, an instance where no strategy holds makes no decision: expect `=> none`",
+                    ),
                 );
                 return None;
             }
@@ -191,15 +225,20 @@ impl<'a> Checker<'a> {
         };
         let Some(experiment) = experiment else {
             self.error(
-                Diagnostic::error(Code::UnknownGroup, group.span, format!("strategy `{}` has no experiment, so no groups", strategy.name))
-                    .with_help("remove `group …`"),
+                Diagnostic::error(
+                    Code::UnknownGroup,
+                    group.span,
+                    format!("strategy `{}` has no experiment, so no groups", strategy.name),
+                )
+                .with_help("remove `group …`"),
             );
             return None;
         };
         match experiment.groups.iter().position(|g| g.name == group.name) {
             Some(g) => Some((found, Some(g as u32))),
             None => {
-                let suggestion = did_you_mean(group.name, experiment.groups.iter().map(|g| g.name.as_str())).map(str::to_owned);
+                let suggestion =
+                    did_you_mean(group.name, experiment.groups.iter().map(|g| g.name.as_str())).map(str::to_owned);
                 let names: Vec<&str> = experiment.groups.iter().map(|g| g.name.as_str()).collect();
                 self.error(
                     Diagnostic::error(

@@ -115,28 +115,73 @@ pub enum CondKind {
     And(Vec<Cond>),
     Or(Vec<Cond>),
     /// Operands have comparable types (numbers across int/float; otherwise equal types).
-    Compare { op: CmpOp, lhs: Value, rhs: Value },
+    Compare {
+        op: CmpOp,
+        lhs: Value,
+        rhs: Value,
+    },
     /// Inclusive on both ends.
-    Between { value: Value, low: Value, high: Value },
+    Between {
+        value: Value,
+        low: Value,
+        high: Value,
+    },
     /// `value in [..]`; `negated` for `not in`. Elements have the value's type.
-    InSet { value: Value, set: Vec<Const>, negated: bool },
+    InSet {
+        value: Value,
+        set: Vec<Const>,
+        negated: bool,
+    },
     /// Text operators; `negated` for `not contains`.
-    Text { op: TextOp, value: Value, arg: Value, negated: bool },
+    Text {
+        op: TextOp,
+        value: Value,
+        arg: Value,
+        negated: bool,
+    },
     /// `matches`: the pattern compiled at check time (so it is known to be valid).
-    Matches { value: Value, pattern: String },
+    Matches {
+        value: Value,
+        pattern: String,
+    },
     /// `list contains item`; `negated` for `not contains`.
-    ListContains { list: Value, item: Value, negated: bool },
-    ListContainsAny { list: Value, items: Vec<Const> },
-    ListContainsAll { list: Value, items: Vec<Const> },
+    ListContains {
+        list: Value,
+        item: Value,
+        negated: bool,
+    },
+    ListContainsAny {
+        list: Value,
+        items: Vec<Const>,
+    },
+    ListContainsAll {
+        list: Value,
+        items: Vec<Const>,
+    },
     IsEmpty(Value),
     /// `is missing`; `negated` for `is present`. Never unknown.
-    IsMissing { value: Value, negated: bool },
-    Before { value: Value, at: Value },
-    After { value: Value, at: Value },
+    IsMissing {
+        value: Value,
+        negated: bool,
+    },
+    Before {
+        value: Value,
+        at: Value,
+    },
+    After {
+        value: Value,
+        at: Value,
+    },
     /// now − value ≤ seconds.
-    Within { value: Value, seconds: i64 },
+    Within {
+        value: Value,
+        seconds: i64,
+    },
     /// now − value > seconds.
-    OlderThan { value: Value, seconds: i64 },
+    OlderThan {
+        value: Value,
+        seconds: i64,
+    },
 }
 
 /// A typed value expression.
@@ -155,7 +200,10 @@ pub enum ValueKind {
     Len(Box<Value>),
     Neg(Box<Value>),
     /// Left to right: `first op1 v1 op2 v2 …` (precedence is already in the nesting).
-    Arith { first: Box<Value>, rest: Vec<(ArithOp, Value)> },
+    Arith {
+        first: Box<Value>,
+        rest: Vec<(ArithOp, Value)>,
+    },
 }
 
 impl Value {

@@ -49,7 +49,9 @@ impl Type {
         use PredOp::*;
         match self {
             Type::Int | Type::Float => &[Eq, Ne, Lt, Le, Gt, Ge, Between, In, NotIn, IsMissing, IsPresent],
-            Type::Text => &[Eq, Ne, In, NotIn, Contains, NotContains, StartsWith, EndsWith, Matches, IsMissing, IsPresent],
+            Type::Text => {
+                &[Eq, Ne, In, NotIn, Contains, NotContains, StartsWith, EndsWith, Matches, IsMissing, IsPresent]
+            }
             Type::Enum(_) => &[Eq, Ne, In, NotIn, IsMissing, IsPresent],
             Type::Bool => &[Eq, Ne, IsMissing, IsPresent],
             Type::List(_) => &[Contains, NotContains, ContainsAny, ContainsAll, IsEmpty, IsMissing, IsPresent],

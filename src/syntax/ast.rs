@@ -269,9 +269,17 @@ pub enum ExprKind<'a> {
     And(&'a [Expr<'a>]),
     Not(&'a Expr<'a>),
     /// `subject OP args…`: comparisons and every other operator after a value.
-    Predicate { op: PredOp, op_span: Span, subject: &'a Expr<'a>, args: &'a [Expr<'a>] },
+    Predicate {
+        op: PredOp,
+        op_span: Span,
+        subject: &'a Expr<'a>,
+        args: &'a [Expr<'a>],
+    },
     /// `first (op operand)*` with one precedence level per chain (flat, like `and`).
-    Arith { first: &'a Expr<'a>, rest: &'a [(ArithOp, Expr<'a>)] },
+    Arith {
+        first: &'a Expr<'a>,
+        rest: &'a [(ArithOp, Expr<'a>)],
+    },
     Neg(&'a Expr<'a>),
     Len(&'a Expr<'a>),
     List(&'a [Expr<'a>]),

@@ -245,9 +245,11 @@ fn lex_error(e: LexError, span: Span, text: &str) -> Diagnostic {
                 .with_label("no token starts with this character")
                 .with_note("tokens are names, numbers, `\"text\"`, `@time`, durations, percentages and operators")
         }
-        LexError::UnterminatedString => Diagnostic::error(Code::UnterminatedString, span, "text literal is not terminated")
-            .with_label("this literal has no closing `\"` on its line")
-            .with_help("close it with `\"`; write a line break inside text as `\\n`"),
+        LexError::UnterminatedString => {
+            Diagnostic::error(Code::UnterminatedString, span, "text literal is not terminated")
+                .with_label("this literal has no closing `\"` on its line")
+                .with_help("close it with `\"`; write a line break inside text as `\\n`")
+        }
         LexError::UnterminatedComment => Diagnostic::error(
             Code::UnterminatedComment,
             Span { end: span.start + 2, ..span },
@@ -362,8 +364,12 @@ fn check_escapes(text: &str, start: usize, file: FileId, diags: &mut Vec<Diagnos
     if let Err((range, help)) = unescape(body) {
         let at = start + 1;
         diags.push(
-            Diagnostic::error(Code::InvalidEscape, Span::new(file, at + range.start, at + range.end), "invalid escape in text literal")
-                .with_help(help),
+            Diagnostic::error(
+                Code::InvalidEscape,
+                Span::new(file, at + range.start, at + range.end),
+                "invalid escape in text literal",
+            )
+            .with_help(help),
         );
     }
 }

@@ -43,8 +43,9 @@ pub fn parse_file<'a>(bump: &'a Bump, file: FileId, src: &str) -> Result<File<'a
 /// After the first syntax error, re-parse each later top-level item on its own so that one
 /// broken item does not hide errors in independent items further down.
 fn recover(file: FileId, src: &str, first: &pest::error::Error<Rule>) -> Vec<Diagnostic> {
-    let first_pos = error_pos(first);
-    let mut diags = vec![syntax_error(file, src, 0, Rule::file, first)];
+    let first_error = syntax_error(file, src, 0, Rule::file, first);
+    let first_pos = first_error.span.start as usize;
+    let mut diags = vec![first_error];
     let starts = item_starts(src);
     for (i, &start) in starts.iter().enumerate() {
         // An item starting exactly at the first error is where the previous item ran into
@@ -54,7 +55,10 @@ fn recover(file: FileId, src: &str, first: &pest::error::Error<Rule>) -> Vec<Dia
         }
         let end = starts.get(i + 1).copied().unwrap_or(src.len());
         if let Err(e) = Grammar::parse(Rule::single_item, &src[start..end]) {
-            diags.push(syntax_error(file, src, start, Rule::single_item, &e));
+            let d = syntax_error(file, src, start, Rule::single_item, &e);
+            if !diags.contains(&d) {
+                diags.push(d);
+            }
         }
     }
     diags
@@ -140,10 +144,22 @@ fn describe(rule: Rule) -> Option<&'static str> {
         Rule::kw_and => "`and`",
         Rule::kw_or => "`or`",
         Rule::kw_not => "`not`",
-        Rule::cmp_tail | Rule::cmp_op | Rule::between_tail | Rule::not_in_tail | Rule::contains_tail
-        | Rule::not_contains_tail | Rule::contains_any_tail | Rule::contains_all_tail | Rule::starts_with_tail
-        | Rule::ends_with_tail | Rule::matches_tail | Rule::is_tail | Rule::before_tail | Rule::after_tail
-        | Rule::within_tail | Rule::older_than_tail => "an operator",
+        Rule::cmp_tail
+        | Rule::cmp_op
+        | Rule::between_tail
+        | Rule::not_in_tail
+        | Rule::contains_tail
+        | Rule::not_contains_tail
+        | Rule::contains_any_tail
+        | Rule::contains_all_tail
+        | Rule::starts_with_tail
+        | Rule::ends_with_tail
+        | Rule::matches_tail
+        | Rule::is_tail
+        | Rule::before_tail
+        | Rule::after_tail
+        | Rule::within_tail
+        | Rule::older_than_tail => "an operator",
         Rule::add_op | Rule::mul_op => "an arithmetic operator",
         Rule::kw_missing | Rule::kw_present | Rule::kw_empty => "`missing`, `present` or `empty`",
         Rule::kw_than => "`than`",
@@ -215,7 +231,10 @@ fn syntax_error(file: FileId, src: &str, base: usize, rule: Rule, e: &pest::erro
 /// Rules for whole items: in detailed attempts they stand for "somewhere in this item",
 /// which says nothing about what was expected at the error.
 fn is_item(rule: Rule) -> bool {
-    matches!(rule, Rule::entity_decl | Rule::tag_decl | Rule::rule_decl | Rule::layer_decl | Rule::scene_decl | Rule::test_decl)
+    matches!(
+        rule,
+        Rule::entity_decl | Rule::tag_decl | Rule::rule_decl | Rule::layer_decl | Rule::scene_decl | Rule::test_decl
+    )
 }
 
 fn at_token_start(src: &str, pos: usize) -> bool {

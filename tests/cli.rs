@@ -1,0 +1,102 @@
+//! The `ruledeck` binary: exit codes, output formats and file handling.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+fn ruledeck(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_ruledeck"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("ruledeck-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[test]
+fn check_clean_file_exits_0() {
+    let (code, _, err) = ruledeck(&["check", "tests/fixtures/check/ok_design_example.rule"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("no errors"));
+}
+
+#[test]
+fn check_errors_exit_1_with_locations() {
+    let (code, _, err) = ruledeck(&["check", "tests/fixtures/check/err_E0102_unknown_tag.rule"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("error[E0102]: unknown tag `user.risk_scor`"), "{err}");
+    assert!(err.contains("--> tests/fixtures/check/err_E0102_unknown_tag.rule:11:15"), "{err}");
+    assert!(err.trim_end().ends_with("error: 1 error in 1 file"), "{err}");
+}
+
+#[test]
+fn check_json_format() {
+    let (code, out, _) = ruledeck(&["check", "--format", "json", "tests/fixtures/check/err_E0201_not_a_member.rule"]);
+    assert_eq!(code, 1);
+    let json: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(json["errors"], 2);
+    let first = &json["diagnostics"][0];
+    assert_eq!(first["code"], "E0201");
+    assert_eq!(first["severity"], "error");
+    assert_eq!(first["file"], "tests/fixtures/check/err_E0201_not_a_member.rule");
+    assert_eq!(first["line"], 11);
+    assert_eq!(first["column"], 33);
+    assert_eq!(first["help"], "did you mean `active`?");
+    insta::assert_snapshot!(out);
+}
+
+#[test]
+fn check_json_clean_has_no_diagnostics() {
+    let (code, out, _) = ruledeck(&["check", "--format", "json", "tests/fixtures/check/ok_operators.rule"]);
+    assert_eq!(code, 0);
+    let json: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(json["errors"], 0);
+    assert_eq!(json["diagnostics"].as_array().unwrap().len(), 0);
+}
+
+#[test]
+fn missing_file_exits_2() {
+    let (code, _, err) = ruledeck(&["check", "no/such/file.rule"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("cannot read `no/such/file.rule`"), "{err}");
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    assert_eq!(ruledeck(&["check"]).0, 2);
+    assert_eq!(ruledeck(&["frobnicate"]).0, 2);
+    assert_eq!(ruledeck(&["check", "--format", "xml", "x.rule"]).0, 2);
+}
+
+#[test]
+fn invalid_utf8_is_a_located_diagnostic() {
+    let (code, _, err) = ruledeck(&["check", "tests/fixtures/parse/err_E0001_invalid_utf8.rule"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("error[E0001]: file is not valid UTF-8"), "{err}");
+    assert!(err.contains("err_E0001_invalid_utf8.rule:2:32"), "{err}");
+}
+
+#[test]
+fn directories_are_searched_for_rule_files_and_names_are_shared() {
+    let dir = temp_dir("dirs");
+    std::fs::create_dir_all(dir.join("nested")).unwrap();
+    std::fs::write(dir.join("tags.rule"), "entity user key uid\ntag user.vip: bool from \"p\"\n").unwrap();
+    std::fs::write(dir.join("nested/rules.rule"), "rule user vip = user.vip\n").unwrap();
+    std::fs::write(dir.join("notes.txt"), "not a rule file").unwrap();
+    let (code, _, err) = ruledeck(&["check", dir.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("checked 2 files"), "{err}");
+    let (code, _, err) = ruledeck(&["check", temp_dir("empty").to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert!(err.contains("no .rule files"), "{err}");
+}
