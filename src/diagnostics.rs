@@ -52,15 +52,15 @@ codes! {
     UnterminatedComment = "E0007",
     /// An unknown escape sequence in a text literal.
     InvalidEscape = "E0008",
-    /// An integer literal outside the 64-bit signed range.
-    IntOutOfRange = "E0009",
+    /// A number literal out of range: integers beyond 64-bit signed, floats beyond f64.
+    NumberOutOfRange = "E0009",
     /// A time literal that is not an RFC 3339 instant.
     InvalidTime = "E0010",
     /// A percentage above 100% or with more than two decimals.
     InvalidPercent = "E0011",
     /// A duration too large to represent.
     InvalidDuration = "E0012",
-    /// A list literal or arithmetic chain longer than its limit.
+    /// A list literal with more elements than the list-length limit.
     TooLong = "E0013",
     /// The text does not follow the grammar.
     Syntax = "E0014",
@@ -114,6 +114,8 @@ codes! {
     InvalidTagDecl = "E0304",
     /// Rules that refer to each other in a cycle.
     RuleCycle = "E0305",
+    /// A scene `passes` a tag that is not a pass-through tag.
+    NotPassthrough = "E0306",
     /// A decision lacks a field of the instance's decision type.
     MissingField = "E0400",
     /// A decision has a field the instance's decision type does not declare.

@@ -92,3 +92,14 @@ fn every_code_has_an_err_fixture() {
         .collect();
     assert!(missing.is_empty(), "codes without an err_ fixture: {missing:?}");
 }
+
+#[test]
+fn every_code_is_documented_in_the_language_reference() {
+    let docs = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/language.md")).unwrap();
+    let missing: Vec<String> = Code::ALL
+        .iter()
+        .map(|code| format!("### {} — {code:?}", code.as_str()))
+        .filter(|heading| !docs.contains(heading.as_str()))
+        .collect();
+    assert!(missing.is_empty(), "docs/language.md lacks headings: {missing:?}");
+}

@@ -135,7 +135,11 @@ impl<'a> Checker<'a> {
                 CondKind::Between { value, low, high }
             }
             PredOp::In | PredOp::NotIn => {
-                let set = self.const_list(&args[0], &value.ty, uses)?;
+                // Numbers compare across int and float, so `int_tag in [1.5]` is as valid as
+                // `int_tag == 1.5`: a float anywhere in the list makes it a list of floats.
+                let has_float = matches!(args[0].kind, ExprKind::List(items) if items.iter().any(|i| matches!(i.kind, ExprKind::Float(_))));
+                let elem = if value.ty == Type::Int && has_float { Type::Float } else { value.ty.clone() };
+                let set = self.const_list(&args[0], &elem, uses)?;
                 CondKind::InSet { value, set, negated: op == PredOp::NotIn }
             }
             PredOp::Contains | PredOp::NotContains => {
@@ -340,7 +344,17 @@ impl<'a> Checker<'a> {
                 let inner = self.value(inner, hint.filter(|h| h.is_numeric()), uses)?;
                 self.expect_numeric(&inner, "-")?;
                 let ty = inner.ty.clone();
-                Some(Value { kind: ValueKind::Neg(Box::new(inner)), ty, span })
+                // Fold `- 5` into a constant so it is as good as `-5` wherever literals are required.
+                let folded = match inner.kind {
+                    ValueKind::Const(Const::Int(i)) => i.checked_neg().map(Const::Int),
+                    ValueKind::Const(Const::Float(f)) => Some(Const::Float(-f)),
+                    _ => None,
+                };
+                let kind = match folded {
+                    Some(c) => ValueKind::Const(c),
+                    None => ValueKind::Neg(Box::new(inner)),
+                };
+                Some(Value { kind, ty, span })
             }
             ExprKind::Arith { first, rest } => {
                 let first = self.value(first, None, uses);

@@ -72,6 +72,8 @@ pub(crate) struct Checker<'a> {
     experiment_names: HashMap<String, Span>,
     /// Layer claims to check for overlap once all scenes are read: claim, span, experiment.
     claims: Vec<(LayerClaim, Span, String)>,
+    /// Tags whose declaration failed: uses stay quiet rather than echo "unknown tag".
+    failed_tags: std::collections::HashSet<String>,
 }
 
 impl<'a> Checker<'a> {
@@ -152,6 +154,16 @@ impl<'a> Checker<'a> {
                 .with_label("defined again here")
                 .with_secondary(previous, "first defined here")
                 .with_help(format!("rename one of them; {what} names must be unique")),
+        );
+    }
+
+    /// The same entry listed twice where one is enough (a key, a given value, a field value).
+    fn repeated(&mut self, what: &str, name: &str, span: Span, previous: Span) {
+        self.error(
+            Diagnostic::error(Code::Duplicate, span, format!("{what} `{name}` is given more than once"))
+                .with_label("given again here")
+                .with_secondary(previous, "first given here")
+                .with_help("remove one of them"),
         );
     }
 
@@ -276,7 +288,10 @@ impl<'a> Checker<'a> {
             }
             None => {}
         }
-        let (Some(owner), Some(ty)) = (owner, ty) else { return };
+        let (Some(owner), Some(ty)) = (owner, ty) else {
+            self.failed_tags.insert(name);
+            return;
+        };
         let id = self.tags.len() as TagId;
         self.tag_by_name.insert(name.clone(), id);
         self.tags.push(Tag {
@@ -316,8 +331,16 @@ impl<'a> Checker<'a> {
                         self.duplicate("enum member", m.name, m.span, prev);
                     }
                 }
-                let id = self.enums.len() as EnumId;
-                self.enums.push(EnumDef { members: members.iter().map(|m| m.name.to_string()).collect() });
+                // Enum types are structural: the same members in the same order are one type,
+                // so two tags declared `enum(app, h5)` compare with each other.
+                let def = EnumDef { members: members.iter().map(|m| m.name.to_string()).collect() };
+                let id = match self.enums.iter().position(|e| *e == def) {
+                    Some(existing) => existing as EnumId,
+                    None => {
+                        self.enums.push(def);
+                        (self.enums.len() - 1) as EnumId
+                    }
+                };
                 Some(Type::Enum(id))
             }
             ast::TypeExprKind::List(elem) => {
@@ -338,12 +361,20 @@ impl<'a> Checker<'a> {
         if let Some(&id) = self.tag_by_name.get(&name) {
             return Some(id);
         }
+        if self.failed_tags.contains(&name) {
+            return None;
+        }
+        let example = if path.first.name == "ctx" {
+            format!("tag {name}: text passthrough")
+        } else {
+            format!("tag {name}: int from \"PROVIDER\"")
+        };
         let suggestion = did_you_mean(&name, self.tag_by_name.keys().map(String::as_str)).map(str::to_owned);
         self.error(
             Diagnostic::error(Code::UnknownTag, path.span, format!("unknown tag `{name}`"))
                 .with_label("not declared")
                 .with_suggestion(suggestion.as_deref())
-                .with_note(format!("declare it like `tag {name}: int from \"PROVIDER\"`")),
+                .with_note(format!("declare it like `{example}`")),
         );
         None
     }
@@ -367,8 +398,12 @@ impl<'a> Checker<'a> {
             k => match self.entity_by_name.get(k) {
                 Some(&e) => Some(RuleKind::Entity(e)),
                 None => {
-                    let suggestion = did_you_mean(k, self.entity_by_name.keys().copied().chain(["custom", "mixed"]))
-                        .map(str::to_owned);
+                    let suggestion = if k == "ctx" {
+                        Some("custom".to_string())
+                    } else {
+                        did_you_mean(k, self.entity_by_name.keys().copied().chain(["custom", "mixed"]))
+                            .map(str::to_owned)
+                    };
                     self.error(
                         Diagnostic::error(Code::UnknownRuleKind, r.kind.span, format!("unknown rule kind `{k}`"))
                             .with_note(

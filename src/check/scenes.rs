@@ -100,7 +100,7 @@ impl<'a> Checker<'a> {
         let mut key_spans: HashMap<&str, Span> = HashMap::new();
         for key in s.keys {
             if let Some(prev) = key_spans.insert(key.name, key.span) {
-                self.duplicate("key", key.name, key.span, prev);
+                self.repeated("key", key.name, key.span, prev);
                 continue;
             }
             match self.entity_by_key.get(key.name) {
@@ -118,14 +118,14 @@ impl<'a> Checker<'a> {
         let mut pass_spans: HashMap<String, Span> = HashMap::new();
         for path in s.passes {
             if let Some(prev) = pass_spans.insert(path.to_dotted(), path.span) {
-                self.duplicate("pass-through tag", &path.to_dotted(), path.span, prev);
+                self.repeated("pass-through tag", &path.to_dotted(), path.span, prev);
                 continue;
             }
             let Some(tag) = self.lookup_tag(path) else { continue };
             if self.tags[tag as usize].owner != TagOwner::Passthrough {
                 let name = self.tags[tag as usize].name.clone();
                 self.error(
-                    Diagnostic::error(Code::InvalidTagDecl, path.span, format!("`{name}` is not a pass-through tag"))
+                    Diagnostic::error(Code::NotPassthrough, path.span, format!("`{name}` is not a pass-through tag"))
                         .with_note(
                             "`passes` lists `ctx.*` tags that callers supply; other tags are loaded from providers",
                         )
@@ -178,7 +178,7 @@ impl<'a> Checker<'a> {
             strategies.push(self.strategy(st, &fields, ctx));
         }
         let default = inst.default.as_ref().map(|d| self.decision(d.decision, &fields, Some(ctx)));
-        self.check_reachability(inst, &strategies);
+        self.check_reachability(inst, &strategies, fields.len());
         Instance { name: inst.name.name.into(), fields, strategies, default, span: inst.span }
     }
 
@@ -204,7 +204,7 @@ impl<'a> Checker<'a> {
         let mut complete = true;
         for init in d.fields {
             if let Some(prev) = seen.insert(init.name.name, init.name.span) {
-                self.duplicate("field", init.name.name, init.name.span, prev);
+                self.repeated("field", init.name.name, init.name.span, prev);
                 continue;
             }
             let Some(index) = fields.iter().position(|f| f.name == init.name.name) else {
@@ -423,12 +423,13 @@ impl<'a> Checker<'a> {
 
     /// Whether a strategy decides for every request that reaches it: `when` always holds and
     /// its decision cannot be unknown (constants only; an experiment by a key covering 100%).
-    fn always_decides(strategy: &Strategy) -> bool {
+    fn always_decides(strategy: &Strategy, field_count: usize) -> bool {
         let always = match &strategy.when {
             None => true,
             Some(c) => matches!(c.kind, CondKind::Const(true)),
         };
-        let constant = |d: &Decision| !d.values.is_empty() && d.values.iter().all(|v| v.as_const().is_some());
+        // A decision that failed to check has no values; one that checked has one per field.
+        let constant = |d: &Decision| d.values.len() == field_count && d.values.iter().all(|v| v.as_const().is_some());
         always
             && match &strategy.outcome {
                 Outcome::Decision(d) => constant(d),
@@ -441,8 +442,8 @@ impl<'a> Checker<'a> {
             }
     }
 
-    fn check_reachability(&mut self, inst: &ast::InstanceDecl<'a>, strategies: &[Strategy]) {
-        let Some(first) = strategies.iter().position(Self::always_decides) else { return };
+    fn check_reachability(&mut self, inst: &ast::InstanceDecl<'a>, strategies: &[Strategy], field_count: usize) {
+        let Some(first) = strategies.iter().position(|s| Self::always_decides(s, field_count)) else { return };
         let decider = &strategies[first];
         for later in &strategies[first + 1..] {
             self.error(

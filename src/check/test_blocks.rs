@@ -30,7 +30,7 @@ impl<'a> Checker<'a> {
                 ast::GivenName::Tag(p) => (p.to_dotted(), p.span),
             };
             if let Some(prev) = seen.insert(name.clone(), span) {
-                self.duplicate("given value", &name, span, prev);
+                self.repeated("given value", &name, span, prev);
                 continue;
             }
             match &entry.name {
@@ -77,12 +77,14 @@ impl<'a> Checker<'a> {
                 }
             }
         }
-        let mut current: Option<(SceneId, u32)> = None;
+        // `None`: no decision expectation yet; `Some(None)`: the last one named an unknown
+        // target, already reported, so strategy expectations after it stay quiet.
+        let mut current: Option<Option<(SceneId, u32)>> = None;
         for expect in t.expects {
             match expect {
                 ast::Expect::Decision { target, decision, span } => {
-                    current = self.expectation_target(target, scenes);
-                    let Some((scene, instance)) = current else { continue };
+                    current = Some(self.expectation_target(target, scenes));
+                    let Some(Some((scene, instance))) = current else { continue };
                     let inst = &scenes[scene as usize].instances[instance as usize];
                     let decision = decision.map(|d| {
                         let decision = self.decision(d, &inst.fields, None);
@@ -105,7 +107,7 @@ impl<'a> Checker<'a> {
                     test.expects.push(Expectation::Decision { scene, instance, decision, span: *span });
                 }
                 ast::Expect::Strategy { strategy, group, span } => {
-                    let Some((scene, instance)) = current else {
+                    let Some(target) = current else {
                         self.error(
                             Diagnostic::error(
                                 Code::ExpectWithoutDecision,
@@ -119,6 +121,7 @@ impl<'a> Checker<'a> {
                         );
                         continue;
                     };
+                    let Some((scene, instance)) = target else { continue };
                     let inst = &scenes[scene as usize].instances[instance as usize];
                     if let Some((strategy, group)) = self.expectation_strategy(inst, strategy, *group) {
                         test.expects.push(Expectation::Strategy { strategy, group, span: *span });

@@ -209,6 +209,15 @@ pub fn prescan(file: FileId, src: &str) -> Vec<Diagnostic> {
                 let negated = matches!(previous, Some((Token::Minus, end)) if end == range.start);
                 check_int(text, negated, span(&range), &mut diags);
             }
+            Token::Float => {
+                if !text.replace('_', "").parse::<f64>().is_ok_and(f64::is_finite) {
+                    diags.push(
+                        Diagnostic::error(Code::NumberOutOfRange, span(&range), "float literal out of range")
+                            .with_label("too large for a 64-bit float")
+                            .with_note(format!("floats range up to about {:e}", f64::MAX)),
+                    );
+                }
+            }
             Token::Duration => check_duration(text, span(&range), &mut diags),
             Token::Time => {
                 if let Err(d) = parse_time(text, span(&range)) {
@@ -272,7 +281,7 @@ fn check_int(text: &str, negated: bool, span: Span, diags: &mut Vec<Diagnostic>)
     let limit = if negated { i64::MAX as u64 + 1 } else { i64::MAX as u64 };
     if digits_value(text).is_none_or(|v| v > limit) {
         diags.push(
-            Diagnostic::error(Code::IntOutOfRange, span, "integer literal out of range")
+            Diagnostic::error(Code::NumberOutOfRange, span, "integer literal out of range")
                 .with_label("does not fit in 64-bit signed integer")
                 .with_note(format!("integers range from {} to {}", i64::MIN, i64::MAX)),
         );
@@ -311,6 +320,11 @@ pub fn parse_time(text: &str, span: Span) -> Result<i64, Diagnostic> {
     let body = text.strip_prefix('@').unwrap_or(text);
     match chrono::DateTime::parse_from_rfc3339(body) {
         Ok(t) if t.timestamp_subsec_nanos() == 0 => Ok(t.timestamp()),
+        // chrono represents a leap second (`:60`) as 1_000_000_000 or more nanoseconds.
+        Ok(t) if t.timestamp_subsec_nanos() >= 1_000_000_000 => {
+            Err(Diagnostic::error(Code::InvalidTime, span, "leap seconds (`:60`) are not supported in time literals")
+                .with_help("use `:59` of the same minute, or `:00` of the next"))
+        }
         Ok(_) => Err(Diagnostic::error(Code::InvalidTime, span, "time literals have whole-second precision")
             .with_help("drop the fractional seconds")),
         Err(e) => Err(Diagnostic::error(Code::InvalidTime, span, format!("invalid time literal: {e}"))
@@ -342,8 +356,12 @@ pub fn unescape(body: &str) -> Result<String, (std::ops::Range<usize>, String)> 
                     _ => return Err((i..i + 2, "write unicode escapes as `\\u{1F600}`".into())),
                 };
                 let end = i + 2 + close.unwrap_or(0) + 1;
-                match u32::from_str_radix(hex, 16).ok().filter(|_| hex.len() <= 6).and_then(char::from_u32) {
+                let digits_only = !hex.is_empty() && hex.len() <= 6 && hex.bytes().all(|b| b.is_ascii_hexdigit());
+                match u32::from_str_radix(hex, 16).ok().filter(|_| digits_only).and_then(char::from_u32) {
                     Some(ch) => out.push(ch),
+                    None if !digits_only => {
+                        return Err((i..end, "write 1 to 6 hex digits between the braces, like `\\u{e9}`".into()))
+                    }
                     None => return Err((i..end, format!("`{hex}` is not a unicode scalar value"))),
                 }
                 for _ in 0..hex.len() + 2 {

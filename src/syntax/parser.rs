@@ -768,7 +768,7 @@ impl<'a> Builder<'a> {
                 Ok(v) => ExprKind::Int(v),
                 Err(_) => {
                     // Unreachable after the pre-scan, but never trust that with a panic.
-                    self.diags.push(Diagnostic::error(Code::IntOutOfRange, span, "integer literal out of range"));
+                    self.diags.push(Diagnostic::error(Code::NumberOutOfRange, span, "integer literal out of range"));
                     ExprKind::Int(0)
                 }
             },
