@@ -209,14 +209,12 @@ pub fn prescan(file: FileId, src: &str) -> Vec<Diagnostic> {
                 let negated = matches!(previous, Some((Token::Minus, end)) if end == range.start);
                 check_int(text, negated, span(&range), &mut diags);
             }
-            Token::Float => {
-                if !text.replace('_', "").parse::<f64>().is_ok_and(f64::is_finite) {
-                    diags.push(
-                        Diagnostic::error(Code::NumberOutOfRange, span(&range), "float literal out of range")
-                            .with_label("too large for a 64-bit float")
-                            .with_note(format!("floats range up to about {:e}", f64::MAX)),
-                    );
-                }
+            Token::Float if !text.replace('_', "").parse::<f64>().is_ok_and(f64::is_finite) => {
+                diags.push(
+                    Diagnostic::error(Code::NumberOutOfRange, span(&range), "float literal out of range")
+                        .with_label("too large for a 64-bit float")
+                        .with_note(format!("floats range up to about {:e}", f64::MAX)),
+                );
             }
             Token::Duration => check_duration(text, span(&range), &mut diags),
             Token::Time => {
