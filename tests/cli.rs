@@ -32,10 +32,10 @@ fn check_clean_file_exits_0() {
 
 #[test]
 fn check_errors_exit_1_with_locations() {
-    let (code, _, err) = ruledeck(&["check", "tests/fixtures/check/err_E0102_unknown_tag.rule"]);
+    let (code, _, err) = ruledeck(&["check", "tests/fixtures/check/err_E0401_extra_field.rule"]);
     assert_eq!(code, 1);
-    assert!(err.contains("error[E0102]: unknown tag `user.risk_scor`"), "{err}");
-    assert!(err.contains("--> tests/fixtures/check/err_E0102_unknown_tag.rule:11:15"), "{err}");
+    assert!(err.contains("error[E0401]: the decision type has no field `lable`"), "{err}");
+    assert!(err.contains("--> tests/fixtures/check/err_E0401_extra_field.rule:11:74"), "{err}");
     assert!(err.trim_end().ends_with("error: 1 error in 1 file"), "{err}");
 }
 
