@@ -64,6 +64,8 @@ codes! {
     TooLong = "E0013",
     /// The text does not follow the grammar.
     Syntax = "E0014",
+    /// A deck declares more of something (tags) than the program format can address.
+    TooMany = "E0015",
     /// Two definitions share a name where names must be unique.
     Duplicate = "E0100",
     /// A name that should be an entity is not declared.
@@ -136,6 +138,8 @@ codes! {
     Unreachable = "E0600",
     /// `expect strategy` with no decision expectation before it.
     ExpectWithoutDecision = "E0700",
+    /// The compiler failed to verify its own output: a bug in ruledeck, never in the deck.
+    Internal = "E0900",
 }
 
 impl fmt::Display for Code {

@@ -21,9 +21,11 @@
 #![allow(clippy::result_large_err)]
 
 pub mod check;
+pub mod compile;
 pub mod diagnostics;
 pub mod source;
 pub mod syntax;
+pub mod vm;
 
 use std::fmt;
 
@@ -69,6 +71,22 @@ pub fn check_sources(sources: Sources) -> Result<Checked, Errors> {
         Ok(deck) => Ok(Checked { sources, deck }),
         Err(diagnostics) => Err(Errors { sources, diagnostics }),
     }
+}
+
+/// Parses, checks and compiles `(file name, source text)` pairs into a verified program.
+pub fn compile(files: &[(&str, &str)]) -> Result<compile::program::Program, Errors> {
+    let checked = check(files)?;
+    compile_checked(checked)
+}
+
+/// Compiles an already checked deck.
+pub fn compile_checked(checked: Checked) -> Result<compile::program::Program, Errors> {
+    compile::compile(&checked).map_err(|e| {
+        // Unreachable unless the compiler has a bug; reported, never panicked on.
+        let d = Diagnostic::error(Code::Internal, Span::default(), format!("internal compiler error: {e}"))
+            .with_note("the compiled program failed verification; please report this with the deck that caused it");
+        Errors { sources: checked.sources, diagnostics: vec![d] }
+    })
 }
 
 /// Adds a file read as bytes. Invalid UTF-8 is not an I/O failure but a diagnostic that

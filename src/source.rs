@@ -10,7 +10,7 @@ use std::fmt;
 pub type FileId = u32;
 
 /// A byte range in one source file. 12 bytes, `Copy`, cheap to store on every node.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize)]
 pub struct Span {
     pub file: FileId,
     pub start: u32,

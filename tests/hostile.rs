@@ -182,3 +182,14 @@ fn mutated_fixtures_never_panic() {
     }
     assert!(runs > 1000);
 }
+
+#[test]
+fn more_tags_than_slots_is_a_diagnostic() {
+    let mut src = String::from("entity user key uid\n");
+    for i in 0..=ruledeck::check::MAX_TAGS {
+        src.push_str(&format!("tag user.t{i}: int from \"p\"\n"));
+    }
+    let err = ruledeck::check(&[("many.rule", &src)]).unwrap_err();
+    assert_eq!(err.diagnostics.iter().map(|d| d.code).collect::<Vec<_>>(), vec![Code::TooMany]);
+    insta::assert_snapshot!(render_text(&err.sources, &err.diagnostics));
+}

@@ -8,7 +8,7 @@
 //! Order: entities → tags → rule names → rule bodies → rule cycles and transitive reads →
 //! layers → scenes → layer overlaps → tests. Each step only needs the ones before it.
 
-mod expr;
+pub(crate) mod expr;
 mod scenes;
 mod test_blocks;
 pub mod typed;
@@ -22,6 +22,9 @@ use crate::diagnostics::{did_you_mean, Code, Diagnostic};
 use crate::source::{Sources, Span};
 use crate::syntax::{self, ast};
 use typed::*;
+
+/// Most tags one deck may declare (request slots are numbered with 16 bits).
+pub const MAX_TAGS: usize = 65_536;
 
 /// Parses and checks every file in `sources` as one program.
 pub fn check(sources: &Sources) -> Result<Deck, Vec<Diagnostic>> {
@@ -206,6 +209,16 @@ impl<'a> Checker<'a> {
 
     fn tag(&mut self, t: &'a ast::TagDecl<'a>) {
         let name = t.path.to_dotted();
+        if self.tags.len() == MAX_TAGS {
+            self.error(
+                Diagnostic::error(Code::TooMany, t.path.span, format!("a deck may declare at most {MAX_TAGS} tags"))
+                    .with_note("each tag has a slot in every request; slots are numbered with 16 bits")
+                    .with_help("split the deck, or retire unused tags"),
+            );
+        }
+        if self.tags.len() >= MAX_TAGS {
+            return;
+        }
         if let Some(&prev) = self.tag_by_name.get(&name) {
             let prev = self.tags[prev as usize].span;
             return self.duplicate("tag", &name, t.path.span, prev);

@@ -124,10 +124,22 @@ impl Instr {
         use Instr::*;
         match self {
             LoadTag(_) | PushInt(_) | PushConst(_) | PushBool(_) | CmpTagConst { .. } | CallRule(_) => (0, 1),
-            Cmp(_) | TextContains | StartsWith | EndsWith | ListContains | Add | Sub | Mul | Div | Rem | And | Or => (2, 1),
+            Cmp(_) | TextContains | StartsWith | EndsWith | ListContains | Add | Sub | Mul | Div | Rem | And | Or => {
+                (2, 1)
+            }
             Between => (3, 1),
-            InSet { .. } | Matches(_) | ContainsAny(_) | ContainsAll(_) | IsEmpty | Len | IsMissing { .. } | Within(_)
-            | OlderThan(_) | Neg | ToFloat | Not => (1, 1),
+            InSet { .. }
+            | Matches(_)
+            | ContainsAny(_)
+            | ContainsAll(_)
+            | IsEmpty
+            | Len
+            | IsMissing { .. }
+            | Within(_)
+            | OlderThan(_)
+            | Neg
+            | ToFloat
+            | Not => (1, 1),
             AndJump(_) | OrJump(_) => (1, 1),
             Return => (1, 0),
             Decide(n) => (u32::from(n), 0),

@@ -1,0 +1,98 @@
+//! The bundle file format: a compiled program behind a header.
+//!
+//! ```text
+//! offset  size  field
+//! 0       8     magic  "RDECK\0\r\n"  (the \r\n catches text-mode transfers)
+//! 8       4     format version, little endian (currently 1)
+//! 12      8     payload length in bytes, little endian
+//! 20      4     CRC-32 of the payload, little endian
+//! 24      …     payload: the program, serialized with postcard
+//! ```
+//!
+//! Owns: writing and reading that format. Loading checks the header, length and checksum,
+//! deserializes, then runs the verifier: nothing reaches the VM unverified.
+
+use std::fmt;
+
+use super::program::Program;
+use super::verify::{verify, VerifyError};
+
+pub const MAGIC: &[u8; 8] = b"RDECK\0\r\n";
+pub const FORMAT_VERSION: u32 = 1;
+const HEADER: usize = 24;
+/// Largest bundle accepted, in bytes.
+pub const MAX_BUNDLE_BYTES: usize = 256 * 1024 * 1024;
+
+#[derive(Debug)]
+pub enum BundleError {
+    NotABundle,
+    UnsupportedVersion(u32),
+    TooLarge(usize),
+    Truncated { expected: u64, found: usize },
+    Checksum { expected: u32, found: u32 },
+    Decode(String),
+    Invalid(VerifyError),
+}
+
+impl fmt::Display for BundleError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BundleError::NotABundle => f.write_str("not a ruledeck bundle (bad magic bytes)"),
+            BundleError::UnsupportedVersion(v) => {
+                write!(f, "bundle format version {v} is not supported; this ruledeck reads version {FORMAT_VERSION}")
+            }
+            BundleError::TooLarge(n) => write!(f, "bundle is {n} bytes; the limit is {MAX_BUNDLE_BYTES}"),
+            BundleError::Truncated { expected, found } => {
+                write!(f, "bundle is truncated or padded: header says {expected} payload bytes, file has {found}")
+            }
+            BundleError::Checksum { expected, found } => {
+                write!(f, "bundle is corrupt: checksum {found:08x} does not match {expected:08x}")
+            }
+            BundleError::Decode(e) => write!(f, "bundle payload does not decode: {e}"),
+            BundleError::Invalid(e) => write!(f, "bundle rejected by the verifier: {}", e.message),
+        }
+    }
+}
+
+impl std::error::Error for BundleError {}
+
+/// Serializes a program into bundle bytes.
+pub fn to_bytes(program: &Program) -> Vec<u8> {
+    let payload = postcard::to_allocvec(program).expect("programs always serialize");
+    let mut out = Vec::with_capacity(HEADER + payload.len());
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+    out.extend_from_slice(&(payload.len() as u64).to_le_bytes());
+    out.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
+    out.extend_from_slice(&payload);
+    out
+}
+
+/// Reads and verifies a bundle.
+pub fn from_bytes(bytes: &[u8]) -> Result<Program, BundleError> {
+    if bytes.len() > MAX_BUNDLE_BYTES {
+        return Err(BundleError::TooLarge(bytes.len()));
+    }
+    if bytes.len() < HEADER || &bytes[..8] != MAGIC {
+        return Err(BundleError::NotABundle);
+    }
+    let word = |at: usize| u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]);
+    let version = word(8);
+    if version != FORMAT_VERSION {
+        return Err(BundleError::UnsupportedVersion(version));
+    }
+    let mut len = [0u8; 8];
+    len.copy_from_slice(&bytes[12..20]);
+    let expected = u64::from_le_bytes(len);
+    let payload = &bytes[HEADER..];
+    if expected != payload.len() as u64 {
+        return Err(BundleError::Truncated { expected, found: payload.len() });
+    }
+    let (want, got) = (word(20), crc32fast::hash(payload));
+    if want != got {
+        return Err(BundleError::Checksum { expected: want, found: got });
+    }
+    let mut program: Program = postcard::from_bytes(payload).map_err(|e| BundleError::Decode(e.to_string()))?;
+    verify(&mut program).map_err(BundleError::Invalid)?;
+    Ok(program)
+}

@@ -1,0 +1,38 @@
+//! Typed deck → verified bytecode program; plus the disassembler and the bundle format.
+//!
+//! Owns: everything between the checker and the VM. Must not: read source text (it gets a
+//! checked deck) or execute anything.
+
+pub mod bundle;
+mod codegen;
+pub mod disasm;
+pub mod instr;
+pub mod program;
+pub mod verify;
+
+use crate::Checked;
+use program::Program;
+
+/// Compiles a checked deck. The result is verified like any loaded bundle, so a compiler
+/// bug surfaces as an error here rather than as wrong behaviour at run time.
+pub fn compile(checked: &Checked) -> Result<Program, verify::VerifyError> {
+    let mut program = codegen::generate(&checked.deck, &checked.sources);
+    verify::verify(&mut program)?;
+    Ok(program)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::instr::Instr;
+
+    /// The hot loop reads one instruction per step; keep them at 8 bytes.
+    #[test]
+    fn instruction_size_is_pinned() {
+        assert_eq!(std::mem::size_of::<Instr>(), 8);
+    }
+
+    #[test]
+    fn value_size_is_pinned() {
+        assert_eq!(std::mem::size_of::<crate::vm::value::Val>(), 16);
+    }
+}

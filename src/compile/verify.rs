@@ -1,0 +1,298 @@
+//! The bytecode verifier: every program is checked before anything runs it.
+//!
+//! Owns: the guarantees the VM relies on — every index in range, every block well formed
+//! (forward jumps inside the block, one terminator at its end), stack depths consistent
+//! and never negative, rule calls forming no cycle, tables consistent with each other and
+//! regexes valid. A program that passes cannot make the VM index out of bounds or loop;
+//! the VM still treats values of an unexpected kind as unknown, so operand kinds need not
+//! be proven here.
+//!
+//! Treats its input as hostile: it comes from bundles that may be corrupt or forged.
+
+use std::fmt;
+
+use super::instr::Instr;
+use super::program::*;
+use crate::check::expr::{MAX_REGEX_COMPILED_BYTES, MAX_REGEX_NESTING};
+use crate::vm::ab::BUCKETS;
+
+/// Why a program was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifyError {
+    pub message: String,
+}
+
+impl fmt::Display for VerifyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "invalid program: {}", self.message)
+    }
+}
+
+impl std::error::Error for VerifyError {}
+
+fn fail<T>(message: impl Into<String>) -> Result<T, VerifyError> {
+    Err(VerifyError { message: message.into() })
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum BlockKind {
+    Cond,
+    Decision(u16),
+}
+
+/// Verifies `p` and fills in what the VM needs (compiled regexes, stack and call depths).
+pub fn verify(p: &mut Program) -> Result<(), VerifyError> {
+    if p.spans.len() != p.code.len() {
+        return fail(format!("{} spans for {} instructions", p.spans.len(), p.code.len()));
+    }
+    if p.code.len() > u32::MAX as usize / 2 {
+        return fail("too many instructions");
+    }
+    if p.tags.len() > usize::from(u16::MAX) + 1 {
+        return fail("too many tags");
+    }
+    check_tables(p)?;
+    let mut max_stack = 0;
+    for (i, rule) in p.rules.iter().enumerate() {
+        max_stack = max_stack.max(block(p, rule.block, BlockKind::Cond).map_err(|e| at(e, &format!("rule {i}")))?);
+    }
+    for scene in &p.scenes {
+        for inst in &scene.instances {
+            let fields = u16::try_from(inst.fields.len()).or_else(|_| fail("too many fields"))?;
+            let decision = BlockKind::Decision(fields);
+            for st in &inst.strategies {
+                if let Some(w) = st.when {
+                    max_stack = max_stack.max(block(p, w, BlockKind::Cond).map_err(|e| at(e, &st.name))?);
+                }
+                match &st.outcome {
+                    OutcomeInfo::Decision(d) => max_stack = max_stack.max(block(p, *d, decision)?),
+                    OutcomeInfo::Experiment(x) => {
+                        for g in &x.groups {
+                            max_stack = max_stack.max(block(p, g.decision, decision)?);
+                        }
+                    }
+                }
+            }
+            if let Some(d) = inst.default {
+                max_stack = max_stack.max(block(p, d, decision)?);
+            }
+        }
+    }
+    p.max_calls = rule_call_depth(p)?;
+    p.max_stack = max_stack;
+    p.regexes = p
+        .regex_sources
+        .iter()
+        .map(|src| {
+            regex::RegexBuilder::new(src)
+                .size_limit(MAX_REGEX_COMPILED_BYTES)
+                .nest_limit(MAX_REGEX_NESTING)
+                .build()
+                .or_else(|e| fail(format!("regex {src:?}: {e}")))
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(())
+}
+
+fn at(e: VerifyError, place: &str) -> VerifyError {
+    VerifyError { message: format!("{place}: {}", e.message) }
+}
+
+fn check_ty(p: &Program, ty: &Ty) -> Result<(), VerifyError> {
+    let ty = match ty {
+        Ty::List(elem) => elem.ty(),
+        other => *other,
+    };
+    match ty {
+        Ty::Enum(e) if e as usize >= p.enums.len() => fail(format!("enum {e} out of range")),
+        Ty::Enum(e) if p.enums[e as usize].is_empty() => fail(format!("enum {e} has no members")),
+        _ => Ok(()),
+    }
+}
+
+fn check_unit(p: &Program, unit: Unit) -> Result<(), VerifyError> {
+    match unit {
+        Unit::Key(e) if e as usize >= p.entities.len() => fail(format!("unit key {e} out of range")),
+        Unit::Tag(t) => match p.tags.get(t as usize) {
+            None => fail(format!("unit tag {t} out of range")),
+            Some(tag) if !matches!(tag.ty, Ty::Int | Ty::Text) => {
+                fail(format!("unit tag `{}` is not int or text", tag.name))
+            }
+            Some(_) => Ok(()),
+        },
+        Unit::Key(_) => Ok(()),
+    }
+}
+
+fn check_tables(p: &Program) -> Result<(), VerifyError> {
+    for tag in &p.tags {
+        check_ty(p, &tag.ty)?;
+        if let Some(e) = tag.entity {
+            if e as usize >= p.entities.len() {
+                return fail(format!("tag `{}`: entity {e} out of range", tag.name));
+            }
+        }
+    }
+    for layer in &p.layers {
+        check_unit(p, layer.unit)?;
+    }
+    for scene in &p.scenes {
+        if let Some(e) = scene.keys.iter().find(|&&e| e as usize >= p.entities.len()) {
+            return fail(format!("scene `{}`: key {e} out of range", scene.name));
+        }
+        for &t in &scene.passes {
+            match p.tags.get(t as usize) {
+                Some(tag) if tag.entity.is_none() => {}
+                _ => return fail(format!("scene `{}`: pass {t} is not a pass-through tag", scene.name)),
+            }
+        }
+        for inst in &scene.instances {
+            for f in &inst.fields {
+                check_ty(p, &f.ty)?;
+            }
+            for st in &inst.strategies {
+                if let OutcomeInfo::Experiment(x) = &st.outcome {
+                    check_unit(p, x.unit)?;
+                    let total = x.groups.iter().try_fold(0u32, |sum, g| sum.checked_add(g.buckets));
+                    if total.is_none_or(|t| t > BUCKETS) {
+                        return fail(format!("experiment `{}`: groups exceed {BUCKETS} buckets", x.name));
+                    }
+                    if let Some(claim) = &x.layer {
+                        let Some(layer) = p.layers.get(claim.layer as usize) else {
+                            return fail(format!("experiment `{}`: layer out of range", x.name));
+                        };
+                        if claim.start >= claim.end || claim.end > BUCKETS || layer.unit != x.unit {
+                            return fail(format!("experiment `{}`: invalid layer claim", x.name));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Checks one block and returns the deepest stack it needs.
+fn block(p: &Program, b: Block, kind: BlockKind) -> Result<u32, VerifyError> {
+    let (start, end) = (b.start as usize, b.end as usize);
+    if start >= end || end > p.code.len() {
+        return fail(format!("block {start}..{end} out of range"));
+    }
+    // Depth on entry to each instruction of the block, as established by fall-through or jumps.
+    let mut depth: Vec<Option<u32>> = vec![None; end - start];
+    depth[0] = Some(0);
+    let mut max = 0;
+    for pc in start..end {
+        let instr = p.code[pc];
+        let Some(d) = depth[pc - start] else {
+            return fail(format!("instruction {pc} is unreachable"));
+        };
+        operands(p, instr).map_err(|e| at(e, &format!("instruction {pc}")))?;
+        let (pops, pushes) = instr.stack_effect();
+        if d < pops {
+            return fail(format!("instruction {pc} ({instr:?}) pops {pops} values from a stack of {d}"));
+        }
+        let after = d - pops + pushes;
+        max = max.max(after).max(d);
+        let last = pc + 1 == end;
+        if instr.is_terminator() != last {
+            return fail(format!("instruction {pc}: block {start}..{end} must end in exactly one terminator"));
+        }
+        match (instr, kind) {
+            (Instr::Return, BlockKind::Cond) if d == 1 => {}
+            (Instr::Decide(n), BlockKind::Decision(fields)) if n == fields && d == u32::from(n) => {}
+            (i, _) if i.is_terminator() => {
+                return fail(format!("instruction {pc}: wrong terminator {i:?} for this block"))
+            }
+            _ => {}
+        }
+        if let Some(target) = instr.target() {
+            let target = target as usize;
+            if target <= pc || target >= end {
+                return fail(format!(
+                    "instruction {pc}: jump to {target} leaves block {start}..{end} or goes backwards"
+                ));
+            }
+            merge(&mut depth[target - start], after, pc)?;
+        }
+        if !last {
+            merge(&mut depth[pc + 1 - start], after, pc)?;
+        }
+    }
+    Ok(max)
+}
+
+fn merge(slot: &mut Option<u32>, depth: u32, pc: usize) -> Result<(), VerifyError> {
+    match *slot {
+        None => *slot = Some(depth),
+        Some(d) if d == depth => {}
+        Some(d) => return fail(format!("instruction {pc}: stack depth {depth} meets {d} at a join")),
+    }
+    Ok(())
+}
+
+fn operands(p: &Program, instr: Instr) -> Result<(), VerifyError> {
+    let slot_ok = |s: u16| (s as usize) < p.tags.len();
+    let const_ok = |k: u32| (k as usize) < p.consts.len();
+    let ok = match instr {
+        Instr::LoadTag(s) => slot_ok(s),
+        Instr::CmpTagConst { slot, konst, .. } => slot_ok(slot) && const_ok(konst),
+        Instr::PushConst(k) => const_ok(k),
+        Instr::InSet { set, .. } | Instr::ContainsAny(set) | Instr::ContainsAll(set) => (set as usize) < p.sets.len(),
+        Instr::Matches(r) => (r as usize) < p.regex_sources.len(),
+        Instr::Within(k) | Instr::OlderThan(k) => matches!(p.consts.get(k as usize), Some(Const::Seconds(_))),
+        Instr::CallRule(r) => (r as usize) < p.rules.len(),
+        _ => true,
+    };
+    if ok {
+        Ok(())
+    } else {
+        fail(format!("operand of {instr:?} out of range"))
+    }
+}
+
+/// Longest chain of rule calls; fails on a cycle (which would never terminate).
+fn rule_call_depth(p: &Program) -> Result<u32, VerifyError> {
+    let calls: Vec<Vec<usize>> = p
+        .rules
+        .iter()
+        .map(|r| {
+            p.block_code(r.block)
+                .iter()
+                .filter_map(|i| match i {
+                    Instr::CallRule(c) => Some(*c as usize),
+                    _ => None,
+                })
+                .collect()
+        })
+        .collect();
+    // depth[r]: None unvisited, Some(None) on the current path, Some(Some(d)) finished.
+    let mut depth: Vec<Option<Option<u32>>> = vec![None; calls.len()];
+    let mut deepest = 0;
+    for root in 0..calls.len() {
+        if depth[root].is_some() {
+            continue;
+        }
+        let mut stack = vec![(root, 0usize)];
+        depth[root] = Some(None);
+        while let Some(&mut (r, ref mut next)) = stack.last_mut() {
+            if let Some(&callee) = calls[r].get(*next) {
+                *next += 1;
+                match depth[callee] {
+                    None => {
+                        depth[callee] = Some(None);
+                        stack.push((callee, 0));
+                    }
+                    Some(None) => return fail(format!("rule {callee} calls itself")),
+                    Some(Some(_)) => {}
+                }
+            } else {
+                let d = 1 + calls[r].iter().filter_map(|&c| depth[c].flatten()).max().unwrap_or(0);
+                depth[r] = Some(Some(d));
+                deepest = deepest.max(d);
+                stack.pop();
+            }
+        }
+    }
+    Ok(deepest)
+}

@@ -1,0 +1,435 @@
+//! The VM: runs a compiled program over a request, suspending when it needs tags.
+//!
+//! Owns: instance evaluation — strategies top to bottom, `when` in Kleene logic, experiments
+//! and layers by the normative hash, defaults — and the suspend/resume protocol. Must not:
+//! do I/O. When the VM reaches tags that are not loaded it returns [`Step::NeedTags`] with
+//! every tag the current condition (or decision) reads and does not have, so the host can
+//! fetch them in one batch; the host supplies them and calls [`Program::run`] again, which
+//! resumes at the same strategy. Earlier strategies are never re-evaluated.
+//!
+//! Why treating a pending tag as unknown is sound: Kleene logic is monotone — replacing an
+//! unknown by a known value never changes a result that was already true or false. So if a
+//! `when` is decided without a pending tag, that tag is not needed at all; only when the
+//! result is unknown *and* depends on pending tags does the VM suspend.
+
+pub mod ab;
+mod machine;
+pub mod request;
+pub mod value;
+
+use serde::Serialize;
+
+use crate::compile::program::{OutcomeInfo, Program, Unit};
+pub use request::{Input, Need, Request, RequestError};
+use request::{Phase, SlotState};
+use value::{Kleene, TagValue, Val};
+
+/// What a run produced.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Step {
+    /// The decision is made: read it with [`Request::outcome`].
+    Done,
+    /// Tags must be loaded first: read them with [`Request::needed`], supply, run again.
+    NeedTags,
+}
+
+/// Which branch decided.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Decider {
+    Strategy(u32),
+    Default,
+}
+
+/// The outcome of a finished request (kept in the request; read through [`Outcome`]).
+#[derive(Debug)]
+pub(crate) struct OutcomeState {
+    pub decider: Option<Decider>,
+    pub group: Option<u32>,
+    pub bucket: Option<u32>,
+    pub values: Vec<Val>,
+}
+
+impl OutcomeState {
+    pub fn with_fields(n: usize) -> OutcomeState {
+        OutcomeState { decider: None, group: None, bucket: None, values: Vec::with_capacity(n) }
+    }
+
+    pub fn clear(&mut self) {
+        self.decider = None;
+        self.group = None;
+        self.bucket = None;
+        self.values.clear();
+    }
+}
+
+/// Why a strategy did not decide, or that it did, for traces.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StrategyNote {
+    /// Its `when` was false or unknown.
+    NotTaken,
+    Decided,
+    /// A decision value was unknown (missing tag, overflow, division by zero).
+    DecisionUnknown,
+    /// The experiment's unit was missing.
+    UnitMissing,
+    /// The unit's layer bucket is outside the experiment's claimed range.
+    OutsideLayerRange,
+    /// The unit's bucket is beyond the groups' coverage.
+    NotInExperiment,
+}
+
+/// One step of an explained evaluation.
+#[derive(Clone, Debug, PartialEq)]
+pub enum TraceEvent {
+    /// A tag was read (its value or why it is missing is in the request).
+    Tag {
+        tag: u32,
+    },
+    Rule {
+        rule: u32,
+        result: Kleene,
+    },
+    Strategy {
+        strategy: u32,
+        when: Kleene,
+        note: StrategyNote,
+        bucket: Option<u32>,
+    },
+    Default {
+        note: StrategyNote,
+    },
+}
+
+impl Program {
+    /// Runs (or resumes) a request. Refuses requests missing a key or pass-through value.
+    pub fn run(&self, req: &mut Request<'_>) -> Result<Step, RequestError> {
+        if !std::ptr::eq(self, req.program) {
+            // A request belongs to the program that made it; run it with that one.
+            return req.program.run(req);
+        }
+        if req.done {
+            return Ok(Step::Done);
+        }
+        if !req.validated {
+            self.validate(req)?;
+            req.validated = true;
+        }
+        let scene = &self.scenes[req.scene as usize];
+        let inst = &scene.instances[req.instance as usize];
+        while (req.strategy as usize) < inst.strategies.len() {
+            let index = req.strategy;
+            let st = &inst.strategies[index as usize];
+            if req.phase == Phase::When {
+                let when = match st.when {
+                    Some(block) => {
+                        let r = req.exec(block);
+                        if value::truth(r.value).is_none() && r.saw_pending {
+                            return Ok(Step::NeedTags);
+                        }
+                        r.value
+                    }
+                    None => Val::Bool(true),
+                };
+                req.release_pending();
+                if when != Val::Bool(true) {
+                    req.note(index, Kleene::from(when), StrategyNote::NotTaken, None);
+                    req.strategy += 1;
+                    continue;
+                }
+                req.phase = Phase::Outcome;
+            }
+            let (note, bucket) = match &st.outcome {
+                OutcomeInfo::Decision(block) => match req.decide(*block) {
+                    None => return Ok(Step::NeedTags),
+                    Some(true) => (StrategyNote::Decided, None),
+                    Some(false) => (StrategyNote::DecisionUnknown, None),
+                },
+                OutcomeInfo::Experiment(x) => {
+                    // The unit as text: an entity key, or a text/int tag (loaded on demand).
+                    let unit_ok = match x.unit {
+                        Unit::Key(e) => {
+                            req.unit_buf.clear();
+                            let key = &req.keys[e as usize];
+                            req.unit_buf.push_str(key);
+                            true
+                        }
+                        Unit::Tag(t) => match req.unit_from_tag(t) {
+                            None => return Ok(Step::NeedTags),
+                            Some(ok) => ok,
+                        },
+                    };
+                    if !unit_ok {
+                        (StrategyNote::UnitMissing, None)
+                    } else if x.layer.as_ref().is_some_and(|c| {
+                        let layer = &self.layers[c.layer as usize];
+                        !ab::in_range(ab::bucket(&layer.name, &req.unit_buf), c.start, c.end)
+                    }) {
+                        (StrategyNote::OutsideLayerRange, None)
+                    } else {
+                        let bucket = ab::bucket(&x.salt, &req.unit_buf);
+                        let group = x.groups.iter().map(|g| g.buckets).scan(0u32, |end, b| {
+                            *end += b;
+                            Some(*end)
+                        });
+                        match group.enumerate().find(|&(_, end)| bucket < end).map(|(g, _)| g) {
+                            None => (StrategyNote::NotInExperiment, Some(bucket)),
+                            Some(g) => match req.decide(x.groups[g].decision) {
+                                None => return Ok(Step::NeedTags),
+                                Some(true) => {
+                                    req.outcome.group = Some(g as u32);
+                                    req.outcome.bucket = Some(bucket);
+                                    (StrategyNote::Decided, Some(bucket))
+                                }
+                                Some(false) => (StrategyNote::DecisionUnknown, Some(bucket)),
+                            },
+                        }
+                    }
+                }
+            };
+            req.note(index, Kleene::True, note, bucket);
+            if note == StrategyNote::Decided {
+                req.outcome.decider = Some(Decider::Strategy(index));
+                req.done = true;
+                return Ok(Step::Done);
+            }
+            req.strategy += 1;
+            req.phase = Phase::When;
+        }
+        if let Some(block) = inst.default {
+            match req.decide(block) {
+                None => return Ok(Step::NeedTags),
+                Some(true) => {
+                    req.outcome.decider = Some(Decider::Default);
+                    req.trace_event(TraceEvent::Default { note: StrategyNote::Decided });
+                }
+                Some(false) => req.trace_event(TraceEvent::Default { note: StrategyNote::DecisionUnknown }),
+            }
+        }
+        req.done = true;
+        Ok(Step::Done)
+    }
+
+    fn validate(&self, req: &Request<'_>) -> Result<(), RequestError> {
+        let scene = &self.scenes[req.scene as usize];
+        if let Some(&e) = scene.keys.iter().find(|&&e| !req.key_set[e as usize]) {
+            return Err(RequestError::MissingKey(self.entities[e as usize].key.clone()));
+        }
+        if let Some(&t) = scene.passes.iter().find(|&&t| req.slots[t as usize].state != SlotState::Loaded) {
+            return Err(RequestError::MissingPass(self.tags[t as usize].name.clone()));
+        }
+        Ok(())
+    }
+}
+
+impl Request<'_> {
+    /// Forgets tags recorded as needed during an evaluation that turned out not to need them.
+    fn release_pending(&mut self) {
+        for &slot in &self.pending {
+            self.slots[usize::from(slot)].needed = false;
+        }
+        self.pending.clear();
+    }
+
+    /// Runs a decision block: `Some(true)` decided, `Some(false)` a value is unknown,
+    /// `None` suspended for pending tags.
+    fn decide(&mut self, block: crate::compile::program::Block) -> Option<bool> {
+        let r = self.exec(block);
+        let complete = self.outcome.values.iter().all(|v| !matches!(v, Val::Missing | Val::Pending));
+        if !complete && r.saw_pending {
+            return None;
+        }
+        self.release_pending();
+        if !complete {
+            self.outcome.values.clear();
+        }
+        Some(complete)
+    }
+
+    /// Writes a tag unit into `unit_buf`: `Some(true)` present, `Some(false)` missing,
+    /// `None` not loaded (the tag is now pending).
+    fn unit_from_tag(&mut self, tag: u32) -> Option<bool> {
+        let slot = &mut self.slots[tag as usize];
+        match slot.state {
+            SlotState::NotLoaded => {
+                if !slot.needed {
+                    slot.needed = true;
+                    self.pending.push(tag as u16);
+                }
+                None
+            }
+            SlotState::Missing => Some(false),
+            SlotState::Loaded => {
+                match &slot.value {
+                    TagValue::Text(s) => {
+                        self.unit_buf.clear();
+                        self.unit_buf.push_str(s);
+                    }
+                    TagValue::Int(i) => {
+                        ab::int_unit(*i, &mut self.unit_buf);
+                    }
+                    _ => return Some(false),
+                }
+                if let Some(trace) = &mut self.trace {
+                    if !slot.traced {
+                        slot.traced = true;
+                        trace.push(TraceEvent::Tag { tag });
+                    }
+                }
+                Some(true)
+            }
+        }
+    }
+
+    fn note(&mut self, strategy: u32, when: Kleene, note: StrategyNote, bucket: Option<u32>) {
+        self.trace_event(TraceEvent::Strategy { strategy, when, note, bucket });
+    }
+
+    fn trace_event(&mut self, event: TraceEvent) {
+        if let Some(trace) = &mut self.trace {
+            trace.push(event);
+        }
+    }
+
+    /// The outcome; meaningful once `run` returned `Step::Done`.
+    pub fn outcome(&self) -> Outcome<'_> {
+        Outcome { req: self }
+    }
+}
+
+/// A finished request's decision, read in place (no copies of texts).
+pub struct Outcome<'r> {
+    req: &'r Request<'r>,
+}
+
+/// A decision field's value.
+#[derive(Clone, Debug, PartialEq)]
+pub enum FieldValue<'a> {
+    Int(i64),
+    Float(f64),
+    Text(&'a str),
+    Bool(bool),
+    Time(i64),
+    Enum(&'a str),
+    List(Vec<FieldValue<'a>>),
+}
+
+impl<'r> Outcome<'r> {
+    fn instance(&self) -> &'r crate::compile::program::InstanceInfo {
+        let p = self.req.program;
+        &p.scenes[self.req.scene as usize].instances[self.req.instance as usize]
+    }
+
+    /// Whether a decision was made (otherwise: no strategy held and no default decided).
+    pub fn decided(&self) -> bool {
+        self.req.outcome.decider.is_some()
+    }
+
+    pub fn decider(&self) -> Option<Decider> {
+        self.req.outcome.decider
+    }
+
+    /// The deciding strategy's name, or `default`.
+    pub fn strategy(&self) -> Option<&'r str> {
+        match self.req.outcome.decider? {
+            Decider::Strategy(i) => Some(&self.instance().strategies[i as usize].name),
+            Decider::Default => Some("default"),
+        }
+    }
+
+    pub fn experiment(&self) -> Option<&'r str> {
+        match self.req.outcome.decider? {
+            Decider::Strategy(i) => match &self.instance().strategies[i as usize].outcome {
+                OutcomeInfo::Experiment(x) => Some(&x.name),
+                OutcomeInfo::Decision(_) => None,
+            },
+            Decider::Default => None,
+        }
+    }
+
+    pub fn group(&self) -> Option<&'r str> {
+        let g = self.req.outcome.group?;
+        match self.req.outcome.decider? {
+            Decider::Strategy(i) => match &self.instance().strategies[i as usize].outcome {
+                OutcomeInfo::Experiment(x) => x.groups.get(g as usize).map(|g| g.name.as_str()),
+                OutcomeInfo::Decision(_) => None,
+            },
+            Decider::Default => None,
+        }
+    }
+
+    pub fn group_index(&self) -> Option<u32> {
+        self.req.outcome.group
+    }
+
+    pub fn bucket(&self) -> Option<u32> {
+        self.req.outcome.bucket
+    }
+
+    /// The decision's fields in declaration order (empty when no decision was made).
+    pub fn fields(&self) -> impl Iterator<Item = (&'r str, FieldValue<'r>)> + '_ {
+        let inst = self.instance();
+        let req: &'r Request<'r> = self.req;
+        inst.fields.iter().zip(&req.outcome.values).map(move |(f, &v)| (f.name.as_str(), field_value(req, &f.ty, v)))
+    }
+
+    /// The trace, when the request was built with `explain(true)`.
+    pub fn trace(&self) -> &'r [TraceEvent] {
+        self.req.trace.as_deref().unwrap_or(&[])
+    }
+
+    pub fn request(&self) -> &'r Request<'r> {
+        self.req
+    }
+}
+
+fn field_value<'a>(req: &'a Request<'_>, ty: &crate::compile::program::Ty, v: Val) -> FieldValue<'a> {
+    use crate::compile::program::{Const, Ty};
+    let p = req.program;
+    let member = |ty: Ty, e: u32| -> &'a str {
+        match ty {
+            Ty::Enum(id) => p.enums.get(id as usize).and_then(|m| m.get(e as usize)).map_or("", String::as_str),
+            _ => "",
+        }
+    };
+    let elem = match ty {
+        Ty::List(e) => e.ty(),
+        other => *other,
+    };
+    match v {
+        Val::Int(i) => FieldValue::Int(i),
+        Val::Float(f) => FieldValue::Float(f),
+        Val::Bool(b) => FieldValue::Bool(b),
+        Val::Time(t) => FieldValue::Time(t),
+        Val::Enum(e) => FieldValue::Enum(member(*ty, e)),
+        Val::Text(_) => FieldValue::Text(machine::text(p, &req.slots, v).unwrap_or("")),
+        Val::List(value::Ref::Const(k)) => match p.consts.get(k as usize) {
+            Some(Const::List(items)) => FieldValue::List(
+                items.iter().map(|i| scalar_field(value::ScalarRef::from_item(i), elem, &member)).collect(),
+            ),
+            _ => FieldValue::List(Vec::new()),
+        },
+        Val::List(value::Ref::Slot(s)) => match &req.slots[usize::from(s)].value {
+            TagValue::List(items) => {
+                FieldValue::List(items.iter().map(|i| scalar_field(i.as_ref(), elem, &member)).collect())
+            }
+            _ => FieldValue::List(Vec::new()),
+        },
+        Val::Missing | Val::Pending => FieldValue::List(Vec::new()),
+    }
+}
+
+fn scalar_field<'a>(
+    s: value::ScalarRef<'a>,
+    elem: crate::compile::program::Ty,
+    member: &dyn Fn(crate::compile::program::Ty, u32) -> &'a str,
+) -> FieldValue<'a> {
+    match s {
+        value::ScalarRef::Int(x) => FieldValue::Int(x),
+        value::ScalarRef::Float(x) => FieldValue::Float(x),
+        value::ScalarRef::Text(x) => FieldValue::Text(x),
+        value::ScalarRef::Bool(x) => FieldValue::Bool(x),
+        value::ScalarRef::Time(x) => FieldValue::Time(x),
+        value::ScalarRef::Enum(x) => FieldValue::Enum(member(elem, x)),
+    }
+}

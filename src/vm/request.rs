@@ -1,0 +1,417 @@
+//! One evaluation's state: keys, pass-through values, loaded tags, `now`, and the scratch
+//! space the VM reuses.
+//!
+//! Owns: validating what the caller gives (refusing unknown or ill-typed keys and
+//! pass-through values with an error naming the field), coercing provider values to the
+//! tag's type (a wrong type becomes missing, with the reason kept for the trace), and
+//! reuse: `reset` keeps every buffer, so a reused request decides without allocating.
+//! Must not: evaluate anything (that is `machine.rs`).
+
+use std::fmt;
+
+use super::value::{MissingReason, Scalar, TagValue, Val};
+use crate::compile::program::{Program, Ty};
+
+/// A request refused before or while running: the caller's mistake, naming the field.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RequestError {
+    UnknownScene(String),
+    UnknownInstance {
+        scene: String,
+        instance: String,
+    },
+    /// A key this scene does not take.
+    UnknownKey {
+        scene: String,
+        key: String,
+    },
+    /// A pass-through tag this scene does not take.
+    UnknownPass {
+        scene: String,
+        tag: String,
+    },
+    MissingKey(String),
+    MissingPass(String),
+    /// A pass-through value of the wrong type.
+    InvalidPass {
+        tag: String,
+        problem: String,
+    },
+    UnknownTag(String),
+}
+
+impl fmt::Display for RequestError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RequestError::UnknownScene(s) => write!(f, "unknown scene `{s}`"),
+            RequestError::UnknownInstance { scene, instance } => {
+                write!(f, "scene `{scene}` has no instance `{instance}`")
+            }
+            RequestError::UnknownKey { scene, key } => write!(f, "scene `{scene}` does not take key `{key}`"),
+            RequestError::UnknownPass { scene, tag } => {
+                write!(f, "scene `{scene}` does not take pass-through tag `{tag}`")
+            }
+            RequestError::MissingKey(k) => write!(f, "missing key `{k}`"),
+            RequestError::MissingPass(t) => write!(f, "missing pass-through tag `{t}`"),
+            RequestError::InvalidPass { tag, problem } => write!(f, "invalid value for `{tag}`: {problem}"),
+            RequestError::UnknownTag(t) => write!(f, "unknown tag `{t}`"),
+        }
+    }
+}
+
+impl std::error::Error for RequestError {}
+
+/// A value as a host supplies it: borrowed, typed loosely; coerced to the tag's type.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Input<'a> {
+    Int(i64),
+    Float(f64),
+    Text(&'a str),
+    Bool(bool),
+    /// Seconds since the Unix epoch.
+    Time(i64),
+    List(&'a [Input<'a>]),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum SlotState {
+    NotLoaded,
+    Loaded,
+    Missing,
+}
+
+/// A tag's slot in a request. The value's buffers survive `reset` so reuse does not allocate.
+#[derive(Debug)]
+pub(crate) struct TagSlot {
+    pub state: SlotState,
+    pub value: TagValue,
+    pub missing: Option<MissingReason>,
+    /// Already reported to the caller as needed in the current suspension.
+    pub needed: bool,
+    /// Already recorded in the trace.
+    pub traced: bool,
+}
+
+/// Where evaluation resumes after a suspension.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Phase {
+    When,
+    Outcome,
+}
+
+/// One decision request for one instance of one scene. Build it with
+/// [`Program::request`], give keys, pass-through values and `now`, then run it.
+pub struct Request<'p> {
+    pub(crate) program: &'p Program,
+    pub(crate) scene: u32,
+    pub(crate) instance: u32,
+    /// Key value per entity (only the scene's keys are settable).
+    pub(crate) keys: Vec<String>,
+    pub(crate) key_set: Vec<bool>,
+    pub(crate) now: i64,
+    pub(crate) slots: Vec<TagSlot>,
+    /// Per rule: 0 not evaluated, else 1 + `Kleene` as false/true/unknown.
+    pub(crate) rule_cache: Vec<u8>,
+    pub(crate) stack: Vec<Val>,
+    pub(crate) frames: Vec<(u32, u32, u32)>,
+    /// Tags the current suspension needs, in the order evaluation reached them.
+    pub(crate) pending: Vec<u16>,
+    pub(crate) strategy: u32,
+    pub(crate) phase: Phase,
+    pub(crate) validated: bool,
+    pub(crate) done: bool,
+    pub(crate) outcome: super::OutcomeState,
+    pub(crate) unit_buf: String,
+    pub(crate) trace: Option<Vec<super::TraceEvent>>,
+}
+
+impl Program {
+    /// Starts a request for `scene.instance`, refusing unknown names.
+    pub fn request(&self, scene: &str, instance: &str) -> Result<Request<'_>, RequestError> {
+        let (scene_id, info) = self.scene(scene).ok_or_else(|| RequestError::UnknownScene(scene.to_string()))?;
+        let instance_id = info.instances.iter().position(|i| i.name == instance).ok_or_else(|| {
+            RequestError::UnknownInstance { scene: scene.to_string(), instance: instance.to_string() }
+        })?;
+        let field_count = info.instances[instance_id].fields.len();
+        let mut req = Request {
+            program: self,
+            scene: scene_id,
+            instance: instance_id as u32,
+            keys: vec![String::new(); self.entities.len()],
+            key_set: vec![false; self.entities.len()],
+            now: 0,
+            slots: self
+                .tags
+                .iter()
+                .map(|_| TagSlot {
+                    state: SlotState::NotLoaded,
+                    value: TagValue::Int(0),
+                    missing: None,
+                    needed: false,
+                    traced: false,
+                })
+                .collect(),
+            rule_cache: vec![0; self.rules.len()],
+            stack: Vec::with_capacity(self.max_stack as usize + 4),
+            frames: Vec::with_capacity(self.max_calls as usize + 1),
+            pending: Vec::with_capacity(self.tags.len().min(64)),
+            strategy: 0,
+            phase: Phase::When,
+            validated: false,
+            done: false,
+            outcome: super::OutcomeState::with_fields(field_count),
+            unit_buf: String::with_capacity(24),
+            trace: None,
+        };
+        req.now = wall_clock();
+        Ok(req)
+    }
+}
+
+fn wall_clock() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
+}
+
+impl<'p> Request<'p> {
+    pub fn program(&self) -> &'p Program {
+        self.program
+    }
+
+    /// Clears all per-request state but keeps every buffer: the next decision made with this
+    /// request allocates nothing when its values fit the buffers the last one left.
+    pub fn reset(&mut self) {
+        self.key_set.iter_mut().for_each(|k| *k = false);
+        for slot in &mut self.slots {
+            slot.state = SlotState::NotLoaded;
+            slot.missing = None;
+            slot.needed = false;
+            slot.traced = false;
+        }
+        self.rule_cache.iter_mut().for_each(|r| *r = 0);
+        self.stack.clear();
+        self.frames.clear();
+        self.pending.clear();
+        self.strategy = 0;
+        self.phase = Phase::When;
+        self.validated = false;
+        self.done = false;
+        self.outcome.clear();
+        if let Some(trace) = &mut self.trace {
+            trace.clear();
+        }
+        self.now = wall_clock();
+    }
+
+    /// Records a trace of every tag read, rule and strategy tried (allocates; off by default).
+    pub fn explain(&mut self, on: bool) -> &mut Self {
+        self.trace = on.then(Vec::new);
+        self
+    }
+
+    /// Sets the evaluation time, seconds since the Unix epoch (defaults to the wall clock).
+    pub fn now(&mut self, seconds: i64) -> &mut Self {
+        self.now = seconds;
+        self
+    }
+
+    pub fn scene_name(&self) -> &'p str {
+        &self.program.scenes[self.scene as usize].name
+    }
+
+    pub fn instance_name(&self) -> &'p str {
+        &self.program.scenes[self.scene as usize].instances[self.instance as usize].name
+    }
+
+    /// Gives an entity key, e.g. `key("uid", "u-1001")`.
+    pub fn key(&mut self, name: &str, value: &str) -> Result<&mut Self, RequestError> {
+        let scene = &self.program.scenes[self.scene as usize];
+        let entity = scene
+            .keys
+            .iter()
+            .copied()
+            .find(|&e| self.program.entities[e as usize].key == name)
+            .ok_or_else(|| RequestError::UnknownKey { scene: scene.name.clone(), key: name.to_string() })?;
+        let slot = &mut self.keys[entity as usize];
+        slot.clear();
+        slot.push_str(value);
+        self.key_set[entity as usize] = true;
+        Ok(self)
+    }
+
+    /// Gives a pass-through tag's value, e.g. `pass("ctx.channel", Input::Text("app"))`.
+    /// A value of the wrong type is refused: pass-through data comes from the caller.
+    pub fn pass(&mut self, tag: &str, value: Input<'_>) -> Result<&mut Self, RequestError> {
+        let scene = &self.program.scenes[self.scene as usize];
+        let id = scene
+            .passes
+            .iter()
+            .copied()
+            .find(|&t| self.program.tags[t as usize].name == tag)
+            .ok_or_else(|| RequestError::UnknownPass { scene: scene.name.clone(), tag: tag.to_string() })?;
+        let program = self.program;
+        let slot = &mut self.slots[id as usize];
+        coerce(program, &program.tags[id as usize].ty, value, &mut slot.value)
+            .map_err(|problem| RequestError::InvalidPass { tag: tag.to_string(), problem: problem.to_string() })?;
+        slot.state = SlotState::Loaded;
+        Ok(self)
+    }
+
+    /// Supplies a loaded tag's value. A value of the wrong type counts as missing (and the
+    /// trace says why): bad provider data never crashes a request and never grants.
+    pub fn supply(&mut self, tag: u32, value: Option<Input<'_>>) {
+        let program = self.program;
+        let Some(info) = program.tags.get(tag as usize) else { return };
+        let slot = &mut self.slots[tag as usize];
+        match value {
+            None => {
+                slot.state = SlotState::Missing;
+                slot.missing = Some(MissingReason::NoValue);
+            }
+            Some(v) => match coerce(program, &info.ty, v, &mut slot.value) {
+                Ok(()) => {
+                    slot.state = SlotState::Loaded;
+                    slot.missing = None;
+                }
+                Err(found) => {
+                    slot.state = SlotState::Missing;
+                    slot.missing = Some(MissingReason::WrongType {
+                        expected: ty_name(program, &info.ty),
+                        found: found.to_string(),
+                    });
+                }
+            },
+        }
+    }
+
+    /// Records that a tag could not be loaded (provider error or timeout): it is unknown.
+    pub fn supply_failure(&mut self, tag: u32, error: impl Into<String>) {
+        if let Some(slot) = self.slots.get_mut(tag as usize) {
+            slot.state = SlotState::Missing;
+            slot.missing = Some(MissingReason::ProviderFailed { error: error.into() });
+        }
+    }
+
+    /// Marks a tag missing with a given reason (tests use `NotGiven`).
+    pub fn supply_missing(&mut self, tag: u32, reason: MissingReason) {
+        if let Some(slot) = self.slots.get_mut(tag as usize) {
+            slot.state = SlotState::Missing;
+            slot.missing = Some(reason);
+        }
+    }
+
+    /// Supplies a tag by name.
+    pub fn supply_named(&mut self, tag: &str, value: Option<Input<'_>>) -> Result<(), RequestError> {
+        let (id, _) = self.program.tag(tag).ok_or_else(|| RequestError::UnknownTag(tag.to_string()))?;
+        self.supply(id, value);
+        Ok(())
+    }
+
+    /// Whether a tag has been supplied (or given as pass-through) in this request.
+    pub fn is_loaded(&self, tag: u32) -> bool {
+        self.slots.get(tag as usize).is_some_and(|s| s.state != SlotState::NotLoaded)
+    }
+
+    /// The tags the VM needs before it can go on, after `run` returned `NeedTags`.
+    pub fn needed(&self) -> impl Iterator<Item = Need<'_>> + '_ {
+        self.pending.iter().map(move |&slot| {
+            let tag = &self.program.tags[slot as usize];
+            let key =
+                tag.entity.map(|e| (self.program.entities[e as usize].key.as_str(), self.keys[e as usize].as_str()));
+            Need {
+                tag: u32::from(slot),
+                name: &tag.name,
+                provider: tag.provider.as_deref().unwrap_or(""),
+                key_name: key.map_or("", |k| k.0),
+                key_value: key.map_or("", |k| k.1),
+            }
+        })
+    }
+}
+
+/// A tag the VM needs: which, from which provider, for which key value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Need<'a> {
+    pub tag: u32,
+    pub name: &'a str,
+    pub provider: &'a str,
+    pub key_name: &'a str,
+    pub key_value: &'a str,
+}
+
+pub(crate) fn ty_name(p: &Program, ty: &Ty) -> String {
+    match ty {
+        Ty::Int => "int".into(),
+        Ty::Float => "float".into(),
+        Ty::Text => "text".into(),
+        Ty::Bool => "bool".into(),
+        Ty::Time => "time".into(),
+        Ty::Enum(e) => format!("enum({})", p.enums.get(*e as usize).map(|m| m.join(", ")).unwrap_or_default()),
+        Ty::List(t) => format!("list<{}>", ty_name(p, &t.ty())),
+    }
+}
+
+fn input_kind(v: Input<'_>) -> &'static str {
+    match v {
+        Input::Int(_) => "an int",
+        Input::Float(_) => "a float",
+        Input::Text(_) => "text",
+        Input::Bool(_) => "a bool",
+        Input::Time(_) => "a time",
+        Input::List(_) => "a list",
+    }
+}
+
+fn scalar(p: &Program, ty: &Ty, v: Input<'_>) -> Result<Scalar, &'static str> {
+    Ok(match (ty, v) {
+        (Ty::Int, Input::Int(i)) => Scalar::Int(i),
+        (Ty::Float, Input::Float(f)) if f.is_finite() => Scalar::Float(f),
+        (Ty::Float, Input::Float(_)) => return Err("a float that is not finite"),
+        (Ty::Float, Input::Int(i)) => Scalar::Float(i as f64),
+        (Ty::Text, Input::Text(s)) => Scalar::Text(s.to_string()),
+        (Ty::Bool, Input::Bool(b)) => Scalar::Bool(b),
+        (Ty::Time, Input::Time(t)) => Scalar::Time(t),
+        (Ty::Time, Input::Text(s)) => Scalar::Time(parse_time(s).ok_or("text that is not an RFC 3339 time")?),
+        (Ty::Enum(e), Input::Text(s)) => Scalar::Enum(member(p, *e, s).ok_or("text that is not a member")?),
+        (_, other) => return Err(input_kind(other)),
+    })
+}
+
+/// Coerces `v` to `ty` into `out`, reusing `out`'s text buffer. `Err` names what was found.
+fn coerce(p: &Program, ty: &Ty, v: Input<'_>, out: &mut TagValue) -> Result<(), &'static str> {
+    match (ty, v) {
+        (Ty::Text, Input::Text(s)) => {
+            if let TagValue::Text(buf) = out {
+                buf.clear();
+                buf.push_str(s);
+            } else {
+                *out = TagValue::Text(s.to_string());
+            }
+        }
+        (Ty::List(elem), Input::List(items)) => {
+            let elem = elem.ty();
+            let items: Vec<Scalar> = items.iter().map(|&i| scalar(p, &elem, i)).collect::<Result<_, _>>()?;
+            *out = TagValue::List(items);
+        }
+        (Ty::List(_), other) => return Err(input_kind(other)),
+        _ => {
+            *out = match scalar(p, ty, v)? {
+                Scalar::Int(i) => TagValue::Int(i),
+                Scalar::Float(f) => TagValue::Float(f),
+                Scalar::Text(s) => TagValue::Text(s),
+                Scalar::Bool(b) => TagValue::Bool(b),
+                Scalar::Time(t) => TagValue::Time(t),
+                Scalar::Enum(e) => TagValue::Enum(e),
+            }
+        }
+    }
+    Ok(())
+}
+
+fn member(p: &Program, e: u32, s: &str) -> Option<u32> {
+    p.enums.get(e as usize)?.iter().position(|m| m == s).map(|i| i as u32)
+}
+
+/// Parses an RFC 3339 instant into seconds since the epoch (fractions are dropped).
+pub fn parse_time(s: &str) -> Option<i64> {
+    chrono::DateTime::parse_from_rfc3339(s).ok().map(|t| t.timestamp())
+}
