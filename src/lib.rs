@@ -23,6 +23,7 @@
 pub mod check;
 pub mod compile;
 pub mod diagnostics;
+pub mod engine;
 pub mod source;
 pub mod syntax;
 pub mod vm;

@@ -155,8 +155,14 @@ impl Gen<'_> {
         idx
     }
 
-    fn set(&mut self, items: &[TConst]) -> u32 {
-        let mut set = ConstSet::default();
+    fn set(&mut self, items: &[TConst], elem: &Type) -> u32 {
+        let mut set = ConstSet {
+            enum_type: match elem {
+                Type::Enum(e) => Some(*e),
+                _ => None,
+            },
+            ..ConstSet::default()
+        };
         for item in items {
             match item {
                 TConst::Int(i) | TConst::Time(i) => set.ints.push(*i),
@@ -259,7 +265,7 @@ impl Gen<'_> {
             }
             CondKind::InSet { value, set, negated } => {
                 self.value(value);
-                let set = self.set(set);
+                let set = self.set(set, &value.ty);
                 self.emit(Instr::InSet { set, negated: *negated }, span);
             }
             CondKind::Text { op, value, arg, negated } => {
@@ -296,7 +302,11 @@ impl Gen<'_> {
             }
             CondKind::ListContainsAny { list, items } | CondKind::ListContainsAll { list, items } => {
                 self.value(list);
-                let set = self.set(items);
+                let elem = match &list.ty {
+                    Type::List(e) => (**e).clone(),
+                    other => other.clone(),
+                };
+                let set = self.set(items, &elem);
                 let any = matches!(c.kind, CondKind::ListContainsAny { .. });
                 self.emit(if any { Instr::ContainsAny(set) } else { Instr::ContainsAll(set) }, span);
             }

@@ -96,6 +96,13 @@ impl Disasm<'_> {
         (&src.name, line, src.text[begin..end].trim())
     }
 
+    fn member(&self, enum_type: Option<u32>, e: u32) -> String {
+        enum_type
+            .and_then(|t| self.p.enums.get(t as usize))
+            .and_then(|m| m.get(e as usize))
+            .map_or_else(|| format!("#{e}"), Clone::clone)
+    }
+
     fn konst(&self, k: u32) -> String {
         match self.p.consts.get(k as usize) {
             Some(Const::Int(i)) => i.to_string(),
@@ -119,7 +126,7 @@ impl Disasm<'_> {
         let mut items: Vec<String> = set.ints.iter().map(|i| i.to_string()).collect();
         items.extend(set.floats.iter().map(|f| format!("{f:?}")));
         items.extend(set.texts.iter().map(|t| format!("{t:?}")));
-        items.extend(set.enums.iter().map(|e| format!("#{e}")));
+        items.extend(set.enums.iter().map(|&e| self.member(set.enum_type, e)));
         if items.len() > 8 {
             let n = items.len();
             items.truncate(8);
@@ -136,7 +143,12 @@ impl Disasm<'_> {
             Instr::PushBool(b) => format!("PushBool {b}"),
             Instr::Cmp(op) => format!("Cmp {}", op.as_str()),
             Instr::CmpTagConst { op, slot, konst } => {
-                format!("CmpTagConst {} {} {}", self.tag(slot), op.as_str(), self.konst(konst))
+                let value = match (self.p.consts.get(konst as usize), self.p.tags.get(usize::from(slot)).map(|t| t.ty))
+                {
+                    (Some(Const::Enum(e)), Some(Ty::Enum(t))) => self.member(Some(t), *e),
+                    _ => self.konst(konst),
+                };
+                format!("CmpTagConst {} {} {value}", self.tag(slot), op.as_str())
             }
             Instr::InSet { set, negated } => format!("InSet{} {}", if negated { " not" } else { "" }, self.set(set)),
             Instr::Matches(r) => {

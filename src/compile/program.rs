@@ -88,6 +88,8 @@ pub struct ConstSet {
     pub enums: Vec<u32>,
     /// Number of distinct elements, for `contains_all`.
     pub len: u32,
+    /// The enum type of `enums`, so the disassembler can name members.
+    pub enum_type: Option<u32>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

@@ -38,6 +38,8 @@ pub enum RequestError {
         problem: String,
     },
     UnknownTag(String),
+    /// A request document that is not of the expected shape.
+    InvalidInput(String),
 }
 
 impl fmt::Display for RequestError {
@@ -55,6 +57,7 @@ impl fmt::Display for RequestError {
             RequestError::MissingPass(t) => write!(f, "missing pass-through tag `{t}`"),
             RequestError::InvalidPass { tag, problem } => write!(f, "invalid value for `{tag}`: {problem}"),
             RequestError::UnknownTag(t) => write!(f, "unknown tag `{t}`"),
+            RequestError::InvalidInput(problem) => f.write_str(problem),
         }
     }
 }
@@ -280,6 +283,16 @@ impl<'p> Request<'p> {
                     });
                 }
             },
+        }
+    }
+
+    /// Records a provider value that cannot be of any tag type (`found` says what it was).
+    pub fn supply_wrong_type(&mut self, tag: u32, found: &str) {
+        let program = self.program;
+        if let (Some(slot), Some(info)) = (self.slots.get_mut(tag as usize), program.tags.get(tag as usize)) {
+            slot.state = SlotState::Missing;
+            slot.missing =
+                Some(MissingReason::WrongType { expected: ty_name(program, &info.ty), found: found.to_string() });
         }
     }
 

@@ -1,0 +1,36 @@
+//! `ruledeck check`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use ruledeck::diagnostics;
+
+use crate::files::{read_sources, Fatal};
+use crate::Format;
+
+pub fn run(paths: &[PathBuf], format: Format) -> Result<ExitCode, Fatal> {
+    let (sources, read_errors) = read_sources(paths)?;
+    let file_count = sources.len();
+    let (sources, diagnostics) = if read_errors.is_empty() {
+        match ruledeck::check_sources(sources) {
+            Ok(checked) => (checked.sources, Vec::new()),
+            Err(errors) => (errors.sources, errors.diagnostics),
+        }
+    } else {
+        (sources, read_errors)
+    };
+    let errors = diagnostics.iter().filter(|d| d.is_error()).count();
+    match format {
+        Format::Json => println!("{}", diagnostics::render_json(&sources, &diagnostics)),
+        Format::Text => {
+            eprint!("{}", diagnostics::render_text(&sources, &diagnostics));
+            let files = if file_count == 1 { "file" } else { "files" };
+            match errors {
+                0 => eprintln!("checked {file_count} {files}: no errors"),
+                1 => eprintln!("error: 1 error in {file_count} {files}"),
+                n => eprintln!("error: {n} errors in {file_count} {files}"),
+            }
+        }
+    }
+    Ok(if errors == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}

@@ -1,0 +1,96 @@
+//! The `ruledeck` command line. Owns argument parsing, file I/O, output and exit codes; all
+//! language work is the library's.
+//!
+//! Exit codes: 0 success, 1 the input has errors (diagnostics, refused requests, failed
+//! tests), 2 usage or I/O errors.
+
+mod build;
+mod check;
+mod eval;
+mod files;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+#[derive(Parser)]
+#[command(name = "ruledeck", version, about = "Check, compile and run ruledeck rule files")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Parse and type-check rule files; diagnostics go to stderr (JSON to stdout).
+    Check {
+        /// `.rule` files, or directories searched recursively for them.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Output format for diagnostics.
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// Make decisions: one request (`--input`) or one per line (`--inputs`), printed as JSON.
+    Eval {
+        /// `.rule` files or directories, or one compiled `.rdb` bundle.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        #[arg(long)]
+        scene: String,
+        #[arg(long)]
+        instance: String,
+        /// One request as JSON: keys, pass-through tags, optional `now`.
+        #[arg(long, conflicts_with = "inputs", required_unless_present = "inputs")]
+        input: Option<String>,
+        /// A JSON Lines file of requests; one result line per input line, in order.
+        #[arg(long)]
+        inputs: Option<PathBuf>,
+        /// File-backed provider: `{"user": {"u-1001": {"risk_score": 12}}}`.
+        #[arg(long)]
+        tags: Option<PathBuf>,
+        /// Add a trace of every tag read, rule and strategy tried.
+        #[arg(long)]
+        explain: bool,
+    },
+    /// Compile rule files into a bundle.
+    Build {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// The bundle to write.
+        #[arg(short, long)]
+        output: PathBuf,
+    },
+    /// Print the bytecode, with the source line of each instruction.
+    Disasm {
+        /// `.rule` files or directories, or one `.rdb` bundle.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Format {
+    Text,
+    Json,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Check { files, format } => check::run(&files, format),
+        Command::Eval { files, scene, instance, input, inputs, tags, explain } => {
+            eval::run(&files, &scene, &instance, input.as_deref(), inputs.as_deref(), tags.as_deref(), explain)
+        }
+        Command::Build { files, output } => build::build(&files, &output),
+        Command::Disasm { files } => build::disasm(&files),
+    };
+    match result {
+        Ok(code) => code,
+        Err(files::Fatal(message)) => {
+            eprintln!("error: {message}");
+            ExitCode::from(2)
+        }
+    }
+}

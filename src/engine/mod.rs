@@ -1,0 +1,226 @@
+//! The host API for blocking providers: drives the VM's suspend/resume loop, batches tag
+//! loads per provider, and keeps loaded values in a concurrent TTL cache.
+//!
+//! Owns: providers, caching (each tag's `cache` duration is its entry's time to live; tags
+//! without `cache` are always loaded afresh), and the JSON formats of DESIGN §5 (requests,
+//! results, traces, the `--tags` file). Must not: evaluate anything itself — the VM decides.
+
+mod json;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+pub use json::{apply_input, input_from_json, outcome_json, TagsFile};
+
+use crate::compile::program::Program;
+use crate::vm::{Request, RequestError, Step};
+
+/// One tag to load: which tag (full name and field), for which entity key value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TagQuery<'a> {
+    /// Full name, `user.risk_score`.
+    pub tag: &'a str,
+    /// The entity, `user`.
+    pub entity: &'a str,
+    /// The field, `risk_score`.
+    pub field: &'a str,
+    /// The entity key's value, `u-1001`.
+    pub key: &'a str,
+}
+
+/// What a provider found for one query.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Loaded {
+    /// A value, coerced to the tag's type (RFC 3339 text for times, member names for enums).
+    Value(serde_json::Value),
+    /// The provider has no value: the tag is missing (unknown).
+    Missing,
+    /// The provider failed for this query: the tag is unknown, and nothing is cached.
+    Failed(String),
+}
+
+/// A source of tag values. One call serves a whole batch, so a provider backed by a remote
+/// service can make one round trip per suspension. Must return one result per query, in order.
+pub trait Provider: Send + Sync {
+    fn load(&self, queries: &[TagQuery<'_>]) -> Vec<Loaded>;
+}
+
+/// Why the engine could not decide.
+#[derive(Debug)]
+pub enum EngineError {
+    Request(RequestError),
+    /// No provider is registered under the name a tag's `from` gives.
+    NoProvider {
+        provider: String,
+        tag: String,
+    },
+}
+
+impl std::fmt::Display for EngineError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            EngineError::Request(e) => e.fmt(f),
+            EngineError::NoProvider { provider, tag } => {
+                write!(f, "no provider `{provider}` is registered (needed for `{tag}`)")
+            }
+        }
+    }
+}
+
+impl std::error::Error for EngineError {}
+
+impl From<RequestError> for EngineError {
+    fn from(e: RequestError) -> Self {
+        EngineError::Request(e)
+    }
+}
+
+/// A cached provider answer with its time to live.
+#[derive(Clone)]
+struct Cached {
+    value: Option<Arc<serde_json::Value>>,
+    ttl: Duration,
+}
+
+struct TtlPerEntry;
+
+impl moka::Expiry<String, Cached> for TtlPerEntry {
+    fn expire_after_create(&self, _key: &String, value: &Cached, _now: Instant) -> Option<Duration> {
+        Some(value.ttl)
+    }
+}
+
+/// Decides with blocking providers. Shareable across threads (`&Engine` is all a thread needs).
+pub struct Engine {
+    program: Arc<Program>,
+    providers: HashMap<String, Arc<dyn Provider>>,
+    fallback: Option<Arc<dyn Provider>>,
+    cache: moka::sync::Cache<String, Cached>,
+}
+
+/// Largest number of tag values the engine's cache holds.
+pub const CACHE_CAPACITY: u64 = 1_000_000;
+
+impl Engine {
+    pub fn new(program: impl Into<Arc<Program>>) -> Engine {
+        Engine {
+            program: program.into(),
+            providers: HashMap::new(),
+            fallback: None,
+            cache: moka::sync::Cache::builder().max_capacity(CACHE_CAPACITY).expire_after(TtlPerEntry).build(),
+        }
+    }
+
+    /// Registers the provider that tags `from "NAME"` load from.
+    pub fn with_provider(mut self, name: &str, provider: impl Provider + 'static) -> Engine {
+        self.providers.insert(name.to_string(), Arc::new(provider));
+        self
+    }
+
+    /// Serves every provider name that has no provider of its own (e.g. a `--tags` file).
+    pub fn with_fallback(mut self, provider: impl Provider + 'static) -> Engine {
+        self.fallback = Some(Arc::new(provider));
+        self
+    }
+
+    pub fn program(&self) -> &Arc<Program> {
+        &self.program
+    }
+
+    /// Runs `req` to completion, loading tags from providers (and the cache) whenever the
+    /// VM suspends. Read the result with `req.outcome()`.
+    pub fn run(&self, req: &mut Request<'_>) -> Result<(), EngineError> {
+        let mut cache_key = String::new();
+        let mut batches: HashMap<&str, Vec<(u32, String)>> = HashMap::new();
+        loop {
+            if self.program.run(req)? == Step::Done {
+                return Ok(());
+            }
+            let program = req.program();
+            let needed: Vec<(u32, String)> = req.needed().map(|n| (n.tag, n.key_value.to_string())).collect();
+            for (tag, key) in needed {
+                let info = &program.tags[tag as usize];
+                let provider = info.provider.as_deref().unwrap_or("");
+                if info.cache_seconds.is_some() {
+                    cache_key.clear();
+                    cache_key.push_str(&tag.to_string());
+                    cache_key.push('\0');
+                    cache_key.push_str(&key);
+                    if let Some(hit) = self.cache.get(&cache_key) {
+                        supply_json(req, tag, hit.value.as_deref());
+                        continue;
+                    }
+                }
+                batches.entry(provider).or_default().push((tag, key));
+            }
+            for (provider_name, batch) in batches.drain() {
+                let provider = match self.providers.get(provider_name).or(self.fallback.as_ref()) {
+                    Some(p) => p,
+                    None => {
+                        let tag = program.tags[batch[0].0 as usize].name.clone();
+                        return Err(EngineError::NoProvider { provider: provider_name.to_string(), tag });
+                    }
+                };
+                let queries: Vec<TagQuery<'_>> = batch
+                    .iter()
+                    .map(|(tag, key)| {
+                        let info = &program.tags[*tag as usize];
+                        let (entity, field) = info.name.split_once('.').unwrap_or(("", &info.name));
+                        TagQuery { tag: &info.name, entity, field, key }
+                    })
+                    .collect();
+                let results = provider.load(&queries);
+                for (i, (tag, key)) in batch.iter().enumerate() {
+                    let result =
+                        results.get(i).cloned().unwrap_or(Loaded::Failed("provider returned too few results".into()));
+                    let ttl = program.tags[*tag as usize].cache_seconds.map(|s| Duration::from_secs(s.max(0) as u64));
+                    match result {
+                        Loaded::Value(v) => {
+                            supply_json(req, *tag, Some(&v));
+                            if let Some(ttl) = ttl {
+                                self.cache.insert(format!("{tag}\0{key}"), Cached { value: Some(Arc::new(v)), ttl });
+                            }
+                        }
+                        Loaded::Missing => {
+                            req.supply(*tag, None);
+                            if let Some(ttl) = ttl {
+                                self.cache.insert(format!("{tag}\0{key}"), Cached { value: None, ttl });
+                            }
+                        }
+                        Loaded::Failed(e) => req.supply_failure(*tag, e),
+                    }
+                }
+            }
+        }
+    }
+
+    /// One decision from a JSON request (`{"uid": "u-1", "ctx.channel": "app", "now": "…"}`),
+    /// as the JSON result of DESIGN §5.
+    pub fn decide_json(
+        &self,
+        scene: &str,
+        instance: &str,
+        input: &serde_json::Value,
+        explain: bool,
+    ) -> Result<serde_json::Value, EngineError> {
+        let mut req = self.program.request(scene, instance)?;
+        req.explain(explain);
+        apply_input(&mut req, input)?;
+        self.run(&mut req)?;
+        Ok(outcome_json(&req.outcome(), explain))
+    }
+}
+
+fn supply_json(req: &mut Request<'_>, tag: u32, value: Option<&serde_json::Value>) {
+    match value {
+        None | Some(serde_json::Value::Null) => req.supply(tag, None),
+        Some(v) => {
+            let mut scratch = Vec::new();
+            match input_from_json(v, &mut scratch) {
+                Ok(input) => req.supply(tag, Some(input)),
+                Err(found) => req.supply_wrong_type(tag, found),
+            }
+        }
+    }
+}
