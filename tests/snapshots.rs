@@ -2,6 +2,7 @@
 //!
 //! - `fixtures/parse/*.rule`: the AST (`{:#?}`), or the rendered diagnostics.
 //! - `fixtures/check/*.rule`: the typed deck (`{:#?}`), or the rendered diagnostics.
+//! - `fixtures/compile/*.rule`: the disassembled bytecode, each instruction with its source line.
 //!
 //! A fixture named `err_*` must fail and one named otherwise must pass; `err_E0202_*` must
 //! report `E0202`. Every diagnostic code has at least one `err_` fixture (checked below).
@@ -69,6 +70,17 @@ fn check() {
             Err(errors) => (errors.sources, Err(errors.diagnostics)),
         };
         insta::assert_snapshot!(outcome(path, &sources, result));
+    });
+}
+
+#[test]
+fn compile() {
+    insta::glob!("fixtures/compile/*.rule", |path| {
+        let (sources, problem) = load(path);
+        assert!(problem.is_none(), "compile fixtures are valid UTF-8");
+        let checked = ruledeck::check_sources(sources).unwrap_or_else(|e| panic!("compile fixtures check clean:\n{e}"));
+        let program = ruledeck::compile_checked(checked).unwrap_or_else(|e| panic!("{e}"));
+        insta::assert_snapshot!(ruledeck::compile::disasm::disassemble(&program));
     });
 }
 
