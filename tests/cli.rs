@@ -100,3 +100,124 @@ fn directories_are_searched_for_rule_files_and_names_are_shared() {
     assert_eq!(code, 2);
     assert!(err.contains("no .rule files"), "{err}");
 }
+
+const PAYMENT_1001: &str =
+    r#"{"uid": "u-1001", "orderid": "o-1", "ctx.channel": "app", "now": "2026-11-21T08:00:00Z"}"#;
+
+#[test]
+fn eval_one_request() {
+    let (code, out, err) = ruledeck(&[
+        "eval",
+        "examples/deck",
+        "--scene",
+        "payment",
+        "--instance",
+        "installments",
+        "--tags",
+        "examples/deck/tags.json",
+        "--input",
+        PAYMENT_1001,
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        out.trim(),
+        r#"{"scene":"payment","instance":"installments","decision":{"count":6,"label":"6 interest-free"},"strategy":"low_risk_boost","experiment":"inst_2611","group":"treatment","bucket":7818}"#
+    );
+}
+
+#[test]
+fn eval_explain_adds_the_trace() {
+    let (code, out, _) = ruledeck(&[
+        "eval",
+        "examples/deck",
+        "--scene",
+        "payment",
+        "--instance",
+        "installments",
+        "--tags",
+        "examples/deck/tags.json",
+        "--explain",
+        "--input",
+        r#"{"uid": "u-1004", "orderid": "o-1", "ctx.channel": "app", "now": "2026-11-21T08:00:00Z"}"#,
+    ]);
+    assert_eq!(code, 0);
+    let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+    insta::assert_json_snapshot!(doc);
+}
+
+#[test]
+fn eval_many_requests_keeps_order_and_reports_bad_lines() {
+    let dir = temp_dir("inputs");
+    let lines = [
+        PAYMENT_1001,
+        r#"{"uid": "u-1003", "orderid": "o-2", "ctx.channel": "h5", "now": "2026-11-21T08:00:00Z"}"#,
+        r#"{"uid": "u-1002"}"#,
+        "not json",
+        r#"{"uid": "u-9", "orderid": "o-3", "ctx.channel": "mini"}"#,
+    ];
+    std::fs::write(dir.join("in.jsonl"), lines.join("\n")).unwrap();
+    let (code, out, err) = ruledeck(&[
+        "eval",
+        "examples/deck",
+        "--scene",
+        "payment",
+        "--instance",
+        "installments",
+        "--tags",
+        "examples/deck/tags.json",
+        "--inputs",
+        dir.join("in.jsonl").to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1, "two lines were refused");
+    assert!(err.contains("2 requests were refused"), "{err}");
+    let results: Vec<serde_json::Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(results.len(), 5);
+    assert_eq!(results[0]["group"], "treatment");
+    assert_eq!(results[1]["strategy"], "win_back", "u-1003 last ordered in March: lapsed");
+    assert_eq!(results[2]["error"], "missing key `orderid`");
+    assert!(results[3]["error"].as_str().unwrap().contains("not valid JSON"));
+    assert_eq!(results[4]["strategy"], "default");
+}
+
+#[test]
+fn eval_refuses_unknown_scene_and_requires_a_request() {
+    let (code, _, err) = ruledeck(&["eval", "examples/deck", "--scene", "nope", "--instance", "x", "--input", "{}"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("unknown scene `nope`"), "{err}");
+    let (code, _, _) = ruledeck(&["eval", "examples/deck", "--scene", "payment", "--instance", "installments"]);
+    assert_eq!(code, 2);
+}
+
+#[test]
+fn build_then_eval_and_disasm_the_bundle() {
+    let dir = temp_dir("bundle");
+    let bundle = dir.join("deck.rdb");
+    let (code, _, err) = ruledeck(&["build", "examples/deck", "-o", bundle.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    let (code, out, _) = ruledeck(&[
+        "eval",
+        bundle.to_str().unwrap(),
+        "--scene",
+        "payment",
+        "--instance",
+        "installments",
+        "--tags",
+        "examples/deck/tags.json",
+        "--input",
+        PAYMENT_1001,
+    ]);
+    assert_eq!(code, 0);
+    assert!(out.contains(r#""bucket":7818"#), "{out}");
+    let (code, listing, _) = ruledeck(&["disasm", bundle.to_str().unwrap()]);
+    assert_eq!(code, 0);
+    assert!(listing.contains("CmpTagConst user.risk_score < 30"), "{listing}");
+    assert!(listing.contains("examples/deck/rules.rule:2"), "{listing}");
+    // A corrupt bundle is refused with the reason, not a panic.
+    let mut bytes = std::fs::read(&bundle).unwrap();
+    let n = bytes.len();
+    bytes[n - 3] ^= 0xff;
+    std::fs::write(&bundle, bytes).unwrap();
+    let (code, _, err) = ruledeck(&["disasm", bundle.to_str().unwrap()]);
+    assert_eq!(code, 1);
+    assert!(err.contains("checksum"), "{err}");
+}

@@ -47,7 +47,13 @@ type Tags<'a> = &'a [(&'a str, Option<Input<'a>>)];
 
 /// Runs `scene.instance` like a host: keys, pass-through values, and a provider table
 /// (`None` = the provider has no value; tags absent from the table also have none).
-fn decide(p: &Program, scene: &str, keys: &[(&str, &str)], channel: Option<&str>, tags: Tags<'_>) -> Result<Got, RequestError> {
+fn decide(
+    p: &Program,
+    scene: &str,
+    keys: &[(&str, &str)],
+    channel: Option<&str>,
+    tags: Tags<'_>,
+) -> Result<Got, RequestError> {
     let mut req = p.request(scene, "i")?;
     for (k, v) in keys {
         req.key(k, v)?;
@@ -160,7 +166,8 @@ fn integer_arithmetic_is_checked_and_truncates_toward_zero() {
             strategy next => { v: 7 } } }",
     );
     let run = |scene: &str, n: i64, m: i64| {
-        decide(&p, scene, &[("uid", "u")], None, &[("user.n", Some(Input::Int(n))), ("user.m", Some(Input::Int(m)))]).unwrap()
+        decide(&p, scene, &[("uid", "u")], None, &[("user.n", Some(Input::Int(n))), ("user.m", Some(Input::Int(m)))])
+            .unwrap()
     };
     assert_eq!(run("s", -7, 2).fields, vec!["q=Int(-3)", "r=Int(-1)"]);
     assert_eq!(run("s", 7, -2).fields, vec!["q=Int(-3)", "r=Int(1)"]);
@@ -193,7 +200,10 @@ fn float_arithmetic_mixes_with_ints_and_non_finite_is_unknown() {
             strategy calc when user.f is present => { x: user.f * 2 + user.n }
             default => { x: -1 } } }",
     );
-    let run = |f: f64| decide(&p, "s", &[("uid", "u")], None, &[("user.f", Some(Input::Float(f))), ("user.n", Some(Input::Int(1)))]).unwrap();
+    let run = |f: f64| {
+        decide(&p, "s", &[("uid", "u")], None, &[("user.f", Some(Input::Float(f))), ("user.n", Some(Input::Int(1)))])
+            .unwrap()
+    };
     assert_eq!(run(1.25).fields, vec!["x=Float(3.5)"]);
     assert_eq!(run(f64::MAX).strategy.as_deref(), Some("default"));
 }
@@ -212,7 +222,8 @@ fn ints_and_floats_compare_exactly() {
 fn text_operators_and_regex() {
     let name = |s: &'static str| [("user.name", Some(Input::Text(s)))];
     assert!(strategy(&when("user.name contains \"phone\""), &name("smartphone x")).is_some());
-    assert!(strategy(&when("user.name starts_with \"Smart\" and user.name ends_with \"x\""), &name("Smartphone x")).is_some());
+    assert!(strategy(&when("user.name starts_with \"Smart\" and user.name ends_with \"x\""), &name("Smartphone x"))
+        .is_some());
     assert!(strategy(&when("user.name not contains \"tv\""), &name("phone")).is_some());
     assert!(strategy(&when("user.name matches \"^1\\\\d{10}$\""), &name("13800138000")).is_some());
     assert!(strategy(&when("user.name matches \"^1\\\\d{10}$\""), &name("1380013800")).is_none());
@@ -243,8 +254,16 @@ fn time_operators_use_the_requests_now() {
     assert!(strategy(&when("user.seen within 7d"), &seen(7 * day + 1)).is_none());
     assert!(strategy(&when("user.seen older than 7d"), &seen(7 * day)).is_none());
     assert!(strategy(&when("user.seen older than 7d"), &seen(7 * day + 1)).is_some());
-    assert!(strategy(&when("user.seen before @2026-01-01T00:00:00Z"), &[("user.seen", Some(Input::Text("2025-12-31T23:59:59Z")))]).is_some());
-    assert!(strategy(&when("user.seen after @2026-01-01T00:00:00Z"), &[("user.seen", Some(Input::Text("2026-01-01T00:00:00Z")))]).is_none());
+    assert!(strategy(
+        &when("user.seen before @2026-01-01T00:00:00Z"),
+        &[("user.seen", Some(Input::Text("2025-12-31T23:59:59Z")))]
+    )
+    .is_some());
+    assert!(strategy(
+        &when("user.seen after @2026-01-01T00:00:00Z"),
+        &[("user.seen", Some(Input::Text("2026-01-01T00:00:00Z")))]
+    )
+    .is_none());
 }
 
 #[test]
@@ -265,7 +284,8 @@ fn tags_load_lazily_in_batches_and_at_most_once() {
             strategy again when user.n > 0 and user.name == \"x\" => { n: 2 }
             strategy channel when ctx.channel == h5 and user.f > 1.0 => { n: 3 } } }",
     );
-    let tags = [("user.n", Some(Input::Int(1))), ("user.m", Some(Input::Int(5))), ("user.name", Some(Input::Text("x")))];
+    let tags =
+        [("user.n", Some(Input::Int(1))), ("user.m", Some(Input::Int(5))), ("user.name", Some(Input::Text("x")))];
     let got = decide(&p, "s", &[("uid", "u")], Some("app"), &tags).unwrap();
     assert_eq!(got.strategy.as_deref(), Some("again"));
     // Both tags of the first condition in one batch; `user.n` is not asked for again; the
@@ -303,7 +323,8 @@ fn rules_are_evaluated_once_per_request() {
         }
     }
     assert_eq!(req.outcome().strategy(), Some("two"));
-    let rule_events = req.outcome().trace().iter().filter(|e| matches!(e, ruledeck::vm::TraceEvent::Rule { .. })).count();
+    let rule_events =
+        req.outcome().trace().iter().filter(|e| matches!(e, ruledeck::vm::TraceEvent::Rule { .. })).count();
     assert_eq!(rule_events, 1);
 }
 
@@ -402,7 +423,9 @@ fn bad_requests_are_refused_naming_the_field() {
     let mut req = p.request("s", "i").unwrap();
     assert!(matches!(req.key("skuid", "x"), Err(RequestError::UnknownKey { key, .. }) if key == "skuid"));
     assert!(matches!(req.pass("ctx.other", Input::Text("x")), Err(RequestError::UnknownPass { .. })));
-    assert!(matches!(req.pass("ctx.channel", Input::Text("tv")), Err(RequestError::InvalidPass { tag, .. }) if tag == "ctx.channel"));
+    assert!(
+        matches!(req.pass("ctx.channel", Input::Text("tv")), Err(RequestError::InvalidPass { tag, .. }) if tag == "ctx.channel")
+    );
     assert!(matches!(req.pass("ctx.channel", Input::Int(1)), Err(RequestError::InvalidPass { .. })));
     assert_eq!(p.run(&mut req), Err(RequestError::MissingKey("uid".into())));
     req.key("uid", "u").unwrap();

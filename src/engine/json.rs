@@ -177,6 +177,7 @@ pub fn outcome_json(outcome: &Outcome<'_>, explain: bool) -> Value {
 /// The file-backed provider of `--tags FILE.json`:
 /// `{"user": {"u-1001": {"risk_score": 12, "lifecycle": "active"}}, "item": {…}}`.
 /// A tag that is not in the file (or is `null`) is missing.
+#[derive(Debug)]
 pub struct TagsFile {
     entities: Map<String, Value>,
 }

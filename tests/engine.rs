@@ -1,0 +1,166 @@
+//! The engine: providers, batching per provider, the TTL cache, and JSON in and out.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use ruledeck::engine::{Engine, EngineError, Loaded, Provider, TagQuery, TagsFile};
+use serde_json::{json, Value};
+
+const DECK: &str = r#"
+entity user key uid
+entity item key skuid
+tag user.risk: int from "risk" cache 1h
+tag user.fresh: int from "risk"
+tag user.lifecycle: enum(new, active) from "crm" cache 1h
+tag item.price: int from "catalog"
+tag ctx.channel: enum(app, h5) passthrough
+scene s {
+  keys uid, skuid
+  passes ctx.channel
+  instance i -> { n: int } {
+    strategy a when user.risk < 30 and user.lifecycle == active and user.fresh > 0 and item.price > 10 => { n: 1 }
+    default => { n: 0 }
+  }
+}
+"#;
+
+/// A provider that records every batch it is asked for and answers from a fixed table.
+#[derive(Default, Clone)]
+struct Recording {
+    calls: Arc<Mutex<Vec<Vec<String>>>>,
+    fail: bool,
+}
+
+impl Provider for Recording {
+    fn load(&self, queries: &[TagQuery<'_>]) -> Vec<Loaded> {
+        self.calls.lock().unwrap().push(queries.iter().map(|q| format!("{}@{}", q.tag, q.key)).collect());
+        queries
+            .iter()
+            .map(|q| {
+                if self.fail {
+                    return Loaded::Failed("timeout".into());
+                }
+                match q.field {
+                    "risk" => Loaded::Value(json!(12)),
+                    "fresh" => Loaded::Value(json!(1)),
+                    "lifecycle" => Loaded::Value(json!("active")),
+                    "price" => Loaded::Value(json!(99)),
+                    _ => Loaded::Missing,
+                }
+            })
+            .collect()
+    }
+}
+
+fn engine(risk: Recording, crm: Recording, catalog: Recording) -> Engine {
+    let program = ruledeck::compile(&[("deck.rule", DECK)]).unwrap();
+    Engine::new(program).with_provider("risk", risk).with_provider("crm", crm).with_provider("catalog", catalog)
+}
+
+fn request(uid: &str) -> Value {
+    json!({"uid": uid, "skuid": "sku-1", "ctx.channel": "app", "now": "2026-11-21T08:00:00Z"})
+}
+
+#[test]
+fn one_call_per_provider_per_suspension_and_the_cache_serves_repeats() {
+    let (risk, crm, catalog) = (Recording::default(), Recording::default(), Recording::default());
+    let e = engine(risk.clone(), crm.clone(), catalog.clone());
+    let first = e.decide_json("s", "i", &request("u-1"), false).unwrap();
+    assert_eq!(first["decision"], json!({"n": 1}));
+    // All four tags of the `when` are needed together: one call per provider.
+    assert_eq!(risk.calls.lock().unwrap().len(), 1);
+    assert_eq!(risk.calls.lock().unwrap()[0], vec!["user.risk@u-1", "user.fresh@u-1"]);
+    assert_eq!(crm.calls.lock().unwrap().len(), 1);
+    assert_eq!(catalog.calls.lock().unwrap().len(), 1);
+    // Again for the same user: cached tags come from the cache; uncached ones are loaded.
+    e.decide_json("s", "i", &request("u-1"), false).unwrap();
+    assert_eq!(risk.calls.lock().unwrap()[1], vec!["user.fresh@u-1"]);
+    assert_eq!(crm.calls.lock().unwrap().len(), 1, "lifecycle is cached for an hour");
+    assert_eq!(catalog.calls.lock().unwrap().len(), 2, "price has no cache");
+    // A different user is a different cache entry.
+    e.decide_json("s", "i", &request("u-2"), false).unwrap();
+    assert_eq!(crm.calls.lock().unwrap().len(), 2);
+}
+
+#[test]
+fn provider_failures_are_unknown_and_not_cached() {
+    let failing = Recording { fail: true, ..Recording::default() };
+    let e = engine(failing.clone(), Recording::default(), Recording::default());
+    let out = e.decide_json("s", "i", &request("u-1"), true).unwrap();
+    assert_eq!(out["strategy"], "default");
+    let trace = out["trace"].as_array().unwrap();
+    assert!(trace.iter().any(|t| t["tag"] == "user.risk" && t["missing"] == "provider failed: timeout"), "{trace:?}");
+    e.decide_json("s", "i", &request("u-1"), false).unwrap();
+    assert_eq!(failing.calls.lock().unwrap().len(), 2, "a failure is retried on the next request");
+}
+
+#[test]
+fn a_missing_provider_is_an_error_naming_it() {
+    let program = ruledeck::compile(&[("deck.rule", DECK)]).unwrap();
+    let e = Engine::new(program).with_provider("risk", Recording::default());
+    match e.decide_json("s", "i", &request("u-1"), false) {
+        Err(EngineError::NoProvider { provider, .. }) => assert!(provider == "crm" || provider == "catalog"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn the_tags_file_provider_and_result_format() {
+    let program = ruledeck::compile(&[("deck.rule", DECK)]).unwrap();
+    let file = TagsFile::from_json(json!({
+        "user": {"u-1": {"risk": 12, "fresh": 3, "lifecycle": "active"}, "u-2": {"risk": "high"}},
+        "item": {"sku-1": {"price": 50}}
+    }))
+    .unwrap();
+    let e = Engine::new(program).with_fallback(file);
+    let out = e.decide_json("s", "i", &request("u-1"), false).unwrap();
+    assert_eq!(
+        out.to_string(),
+        r#"{"scene":"s","instance":"i","decision":{"n":1},"strategy":"a","experiment":null,"group":null,"bucket":null}"#
+    );
+    let explained = e.decide_json("s", "i", &request("u-2"), true).unwrap();
+    insta::assert_json_snapshot!(explained);
+    assert!(TagsFile::from_json(json!([1, 2])).is_err());
+    assert!(TagsFile::from_json(json!({"user": {"u-1": 5}})).unwrap_err().contains("user.u-1"));
+}
+
+#[test]
+fn request_documents_are_validated_naming_the_field() {
+    let e = engine(Recording::default(), Recording::default(), Recording::default());
+    let err = |doc: Value| e.decide_json("s", "i", &doc, false).unwrap_err().to_string();
+    assert_eq!(err(json!({"uid": "u", "ctx.channel": "app"})), "missing key `skuid`");
+    assert_eq!(err(json!({"uid": "u", "skuid": "k"})), "missing pass-through tag `ctx.channel`");
+    assert!(err(json!({"uid": "u", "skuid": "k", "ctx.channel": "tv"})).contains("ctx.channel"));
+    assert!(err(json!({"uid": "u", "skuid": "k", "ctx.channel": "app", "now": "yesterday"})).contains("`now`"));
+    assert!(err(json!({"uid": {"x": 1}})).contains("key `uid`"));
+    assert_eq!(err(json!({"orderid": "o"})), "scene `s` does not take key `orderid`");
+    assert_eq!(err(json!([1])), "a request must be a JSON object");
+    // Integer keys are their decimal text.
+    assert!(e.decide_json("s", "i", &json!({"uid": 1001, "skuid": 7, "ctx.channel": "h5"}), false).is_ok());
+}
+
+#[test]
+fn the_engine_is_shared_across_threads() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    struct Counting(Arc<AtomicUsize>);
+    impl Provider for Counting {
+        fn load(&self, q: &[TagQuery<'_>]) -> Vec<Loaded> {
+            self.0.fetch_add(1, Ordering::Relaxed);
+            q.iter().map(|_| Loaded::Value(json!(5))).collect()
+        }
+    }
+    let program = ruledeck::compile(&[("deck.rule", DECK)]).unwrap();
+    let e = Engine::new(program).with_fallback(Counting(calls.clone()));
+    std::thread::scope(|s| {
+        for t in 0..4 {
+            let e = &e;
+            s.spawn(move || {
+                for i in 0..50 {
+                    let out = e.decide_json("s", "i", &request(&format!("u-{t}-{i}")), false).unwrap();
+                    assert_eq!(out["strategy"], "default", "lifecycle 5 is not a member: missing");
+                }
+            });
+        }
+    });
+    assert!(calls.load(Ordering::Relaxed) >= 200);
+}
