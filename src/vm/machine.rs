@@ -137,7 +137,7 @@ impl Request<'_> {
                         _ => None,
                     };
                     let r = match (v, seconds) {
-                        (Val::Time(t), Some(s)) => match self.now.checked_sub(t) {
+                        (Val::Time(t), Some(s)) => match self.current_time().checked_sub(t) {
                             Some(age) => Val::Bool(if matches!(instr, Instr::Within(_)) { age <= s } else { age > s }),
                             None => Val::Missing,
                         },

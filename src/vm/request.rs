@@ -111,7 +111,8 @@ pub struct Request<'p> {
     /// Key value per entity (only the scene's keys are settable).
     pub(crate) keys: Vec<String>,
     pub(crate) key_set: Vec<bool>,
-    pub(crate) now: i64,
+    /// `None` until set or first needed; then the wall clock is read once for the request.
+    pub(crate) now: Option<i64>,
     pub(crate) slots: Vec<TagSlot>,
     /// Per rule: 0 not evaluated, else 1 + `Kleene` as false/true/unknown.
     pub(crate) rule_cache: Vec<u8>,
@@ -142,7 +143,7 @@ impl Program {
             instance: instance_id as u32,
             keys: vec![String::new(); self.entities.len()],
             key_set: vec![false; self.entities.len()],
-            now: 0,
+            now: None,
             slots: self
                 .tags
                 .iter()
@@ -166,7 +167,6 @@ impl Program {
             unit_buf: String::with_capacity(24),
             trace: None,
         };
-        req.now = wall_clock();
         Ok(req)
     }
 }
@@ -202,7 +202,7 @@ impl<'p> Request<'p> {
         if let Some(trace) = &mut self.trace {
             trace.clear();
         }
-        self.now = wall_clock();
+        self.now = None;
     }
 
     /// Records a trace of every tag read, rule and strategy tried (allocates; off by default).
@@ -213,8 +213,13 @@ impl<'p> Request<'p> {
 
     /// Sets the evaluation time, seconds since the Unix epoch (defaults to the wall clock).
     pub fn now(&mut self, seconds: i64) -> &mut Self {
-        self.now = seconds;
+        self.now = Some(seconds);
         self
+    }
+
+    /// The evaluation time: as set, or the wall clock read once per request when first needed.
+    pub(crate) fn current_time(&mut self) -> i64 {
+        *self.now.get_or_insert_with(wall_clock)
     }
 
     pub fn scene_name(&self) -> &'p str {
