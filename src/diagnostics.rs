@@ -138,6 +138,8 @@ codes! {
     Unreachable = "E0600",
     /// `expect strategy` with no decision expectation before it.
     ExpectWithoutDecision = "E0700",
+    /// `expect tag` names a pass-through tag, which no provider loads.
+    NotATagTest = "E0701",
     /// The compiler failed to verify its own output: a bug in ruledeck, never in the deck.
     Internal = "E0900",
 }

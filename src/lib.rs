@@ -26,6 +26,7 @@ pub mod diagnostics;
 pub mod engine;
 pub mod source;
 pub mod syntax;
+pub mod testing;
 pub mod vm;
 
 use std::fmt;

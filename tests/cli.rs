@@ -221,3 +221,40 @@ fn build_then_eval_and_disasm_the_bundle() {
     assert_eq!(code, 1);
     assert!(err.contains("checksum"), "{err}");
 }
+
+#[test]
+fn test_command_exit_codes_filter_and_last_line() {
+    let (code, out, _) = ruledeck(&["test", "tests/fixtures/run/passing.rule"]);
+    assert_eq!(code, 0);
+    assert_eq!(out.lines().last(), Some("4 passed, 0 failed"));
+    let (code, out, _) = ruledeck(&["test", "tests/fixtures/run/failing.rule"]);
+    assert_eq!(code, 1);
+    assert_eq!(out.lines().last(), Some("1 passed, 5 failed"));
+    let (code, out, _) = ruledeck(&["test", "tests/fixtures/run/failing.rule", "--filter", "passes"]);
+    assert_eq!(code, 0);
+    assert_eq!(out.lines().last(), Some("1 passed, 0 failed, 5 skipped"));
+    // A deck that does not compile is exit 2, with its diagnostics.
+    let (code, _, err) = ruledeck(&["test", "tests/fixtures/check/err_E0102_unknown_tag.rule"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("error[E0102]"), "{err}");
+    let (code, _, _) = ruledeck(&["test"]);
+    assert_eq!(code, 2);
+}
+
+#[test]
+fn test_command_tags_and_json() {
+    let (code, out, _) =
+        ruledeck(&["test", "tests/fixtures/run/tag_data.rule", "--tags", "tests/fixtures/run/tag_data.tags.json"]);
+    assert_eq!(code, 1);
+    assert_eq!(out.lines().last(), Some("1 passed, 1 failed"));
+    let (code, out, _) = ruledeck(&["test", "tests/fixtures/run/failing.rule", "--format", "json"]);
+    assert_eq!(code, 1);
+    let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!((doc["passed"].as_u64(), doc["failed"].as_u64()), (Some(1), Some(5)));
+    let first = &doc["tests"][0];
+    assert_eq!(first["status"], "failed");
+    assert_eq!(first["file"], "tests/fixtures/run/failing.rule");
+    assert_eq!(first["failures"][0]["line"], 23);
+    assert_eq!(first["failures"][0]["expected"], "{ count: 6, label: \"6\" }");
+    assert!(doc["coverage"][0]["branches"].as_array().unwrap().iter().any(|b| b["reached"] == false));
+}

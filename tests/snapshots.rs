@@ -3,6 +3,7 @@
 //! - `fixtures/parse/*.rule`: the AST (`{:#?}`), or the rendered diagnostics.
 //! - `fixtures/check/*.rule`: the typed deck (`{:#?}`), or the rendered diagnostics.
 //! - `fixtures/compile/*.rule`: the disassembled bytecode, each instruction with its source line.
+//! - `fixtures/run/*.rule`: the test runner's report.
 //!
 //! A fixture named `err_*` must fail and one named otherwise must pass; `err_E0202_*` must
 //! report `E0202`. Every diagnostic code has at least one `err_` fixture (checked below).
@@ -81,6 +82,26 @@ fn compile() {
         let checked = ruledeck::check_sources(sources).unwrap_or_else(|e| panic!("compile fixtures check clean:\n{e}"));
         let program = ruledeck::compile_checked(checked).unwrap_or_else(|e| panic!("{e}"));
         insta::assert_snapshot!(ruledeck::compile::disasm::disassemble(&program));
+    });
+}
+
+/// `fixtures/run/*.rule`: the test runner's report (with coverage); `NAME.tags.json` beside a
+/// fixture is its `--tags` data file.
+#[test]
+fn run() {
+    insta::glob!("fixtures/run/*.rule", |path| {
+        let (sources, _) = load(path);
+        let checked = ruledeck::check_sources(sources).unwrap_or_else(|e| panic!("run fixtures check clean:\n{e}"));
+        let program = ruledeck::compile::compile(&checked).unwrap();
+        let tags = std::fs::read_to_string(path.with_extension("tags.json"))
+            .ok()
+            .map(|t| ruledeck::engine::TagsFile::from_json(serde_json::from_str(&t).unwrap()).unwrap());
+        let options = ruledeck::testing::TestOptions {
+            filter: None,
+            tags: tags.as_ref().map(|t| t as &dyn ruledeck::engine::Provider),
+        };
+        let report = ruledeck::testing::run(&checked, &program, &options);
+        insta::assert_snapshot!(ruledeck::testing::render_text(&report, &checked.sources, true));
     });
 }
 

@@ -52,19 +52,8 @@ impl<'a> Checker<'a> {
                         );
                         continue;
                     };
-                    let mut uses = Uses::default();
-                    let Some(value) = self.value(entry.value, Some(&Type::Text), &mut uses) else { continue };
-                    match value.kind {
-                        ValueKind::Const(Const::Text(s)) => test.keys.push((entity, s)),
-                        ValueKind::Const(Const::Int(i)) => test.keys.push((entity, i.to_string())),
-                        _ => self.error(
-                            Diagnostic::error(
-                                Code::TypeMismatch,
-                                value.span,
-                                format!("key `{}` takes a text or int literal", k.name),
-                            )
-                            .with_help(format!("write it like `{}: \"u-1001\"`", k.name)),
-                        ),
+                    if let Some(value) = self.key_literal(entry.value, k.name) {
+                        test.keys.push((entity, value));
                     }
                 }
                 ast::GivenName::Tag(path) => {
@@ -106,6 +95,39 @@ impl<'a> Checker<'a> {
                     });
                     test.expects.push(Expectation::Decision { scene, instance, decision, span: *span });
                 }
+                ast::Expect::Tag { tag, key, value, span } => {
+                    let Some(id) = self.lookup_tag(tag) else { continue };
+                    let info = &self.tags[id as usize];
+                    if info.owner == TagOwner::Passthrough {
+                        let name = info.name.clone();
+                        self.error(
+                            Diagnostic::error(
+                                Code::NotATagTest,
+                                tag.span,
+                                format!("`{name}` is a pass-through tag; no provider loads it"),
+                            )
+                            .with_note(
+                                "`expect tag` checks what the `--tags` data file holds for a provider-loaded tag",
+                            ),
+                        );
+                        continue;
+                    }
+                    let ty = info.ty.clone();
+                    let what = format!("the value of `{}`", info.name);
+                    let key_name = match info.owner {
+                        TagOwner::Entity(e) => self.entities[e as usize].key.clone(),
+                        TagOwner::Passthrough => unreachable!("pass-through tags were refused above"),
+                    };
+                    let Some(key) = self.key_literal(key, &key_name) else { continue };
+                    let expected = match value {
+                        Some(v) => match self.given_const(v, &ty, &what) {
+                            Some(c) => Some(c),
+                            None => continue,
+                        },
+                        None => None,
+                    };
+                    test.expects.push(Expectation::Tag { tag: id, key, value: expected, span: *span });
+                }
                 ast::Expect::Strategy { strategy, group, span } => {
                     let Some(target) = current else {
                         self.error(
@@ -130,6 +152,27 @@ impl<'a> Checker<'a> {
             }
         }
         (self.diags.len() == errors_before).then_some(test)
+    }
+
+    /// A key value: a text or int literal (ints are keys in decimal).
+    fn key_literal(&mut self, e: &ast::Expr<'a>, key: &str) -> Option<String> {
+        let mut uses = Uses::default();
+        let value = self.value(e, Some(&Type::Text), &mut uses)?;
+        match value.kind {
+            ValueKind::Const(Const::Text(s)) => Some(s),
+            ValueKind::Const(Const::Int(i)) => Some(i.to_string()),
+            _ => {
+                self.error(
+                    Diagnostic::error(
+                        Code::TypeMismatch,
+                        value.span,
+                        format!("key `{key}` takes a text or int literal"),
+                    )
+                    .with_help(format!("write it like `{key}: \"u-1001\"`")),
+                );
+                None
+            }
+        }
     }
 
     fn given_const(&mut self, e: &ast::Expr<'a>, ty: &Type, what: &str) -> Option<Const> {

@@ -329,6 +329,9 @@ pub enum Expectation {
     Decision { scene: SceneId, instance: u32, decision: Option<Vec<Const>>, span: Span },
     /// `expect strategy S [group G]`, about the preceding decision expectation.
     Strategy { strategy: StrategyRef, group: Option<u32>, span: Span },
+    /// `expect tag T for KEY => VALUE`: the `--tags` file's value for that key; `None` for
+    /// `=> missing`.
+    Tag { tag: TagId, key: String, value: Option<Const>, span: Span },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

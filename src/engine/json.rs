@@ -80,7 +80,7 @@ fn time_text(t: i64) -> String {
     chrono::DateTime::from_timestamp(t, 0).map_or_else(|| t.to_string(), |d| d.format("%Y-%m-%dT%H:%M:%SZ").to_string())
 }
 
-fn tag_value_json(v: &TagValue, ty: &crate::compile::program::Ty, enums: &[Vec<String>]) -> Value {
+pub(crate) fn tag_value_json(v: &TagValue, ty: &crate::compile::program::Ty, enums: &[Vec<String>]) -> Value {
     use crate::compile::program::Ty;
     let member = |ty: Ty, e: u32| match ty {
         Ty::Enum(id) => enums.get(id as usize).and_then(|m| m.get(e as usize)).map_or(Value::Null, |m| json!(m)),
@@ -115,7 +115,7 @@ fn tag_value_json(v: &TagValue, ty: &crate::compile::program::Ty, enums: &[Vec<S
     }
 }
 
-fn note_text(note: StrategyNote) -> &'static str {
+pub(crate) fn note_text(note: StrategyNote) -> &'static str {
     match note {
         StrategyNote::NotTaken => "not taken",
         StrategyNote::Decided => "decided",

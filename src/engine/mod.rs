@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub use json::{apply_input, input_from_json, outcome_json, TagsFile};
+pub(crate) use json::{note_text, tag_value_json};
 
 use crate::compile::program::Program;
 use crate::vm::{Request, RequestError, Step};

@@ -252,6 +252,8 @@ pub enum Expect<'a> {
     Decision { target: Path<'a>, decision: Option<&'a Decision<'a>>, span: Span },
     /// `expect strategy S [group G]`
     Strategy { strategy: Ident<'a>, group: Option<Ident<'a>>, span: Span },
+    /// `expect tag T for KEY => VALUE`; `value` is `None` for `=> missing`.
+    Tag { tag: Path<'a>, key: &'a Expr<'a>, value: Option<&'a Expr<'a>>, span: Span },
 }
 
 /// An expression: a condition or a value; which one is the checker's call.

@@ -135,6 +135,8 @@ fn describe(rule: Rule) -> Option<&'static str> {
         Rule::given_entry => "a given value",
         Rule::expect_decision | Rule::expect_strategy | Rule::kw_expect => "`expect`",
         Rule::kw_none => "`none`",
+        Rule::expect_tag => "`expect tag`",
+        Rule::kw_for => "`for`",
         Rule::kw_group => "`group`",
         Rule::kw_key => "`key`",
         Rule::kw_by => "`by`",
@@ -579,6 +581,16 @@ impl<'a> Builder<'a> {
                     let outcome = parts.next().expect("expect outcome");
                     let decision = (outcome.as_rule() == Rule::decision).then(|| self.decision(outcome));
                     expects.push(Expect::Decision { target, decision, span });
+                }
+                Rule::expect_tag => {
+                    let span = self.span(&part);
+                    let mut parts = part
+                        .into_inner()
+                        .filter(|p| matches!(p.as_rule(), Rule::tag_path | Rule::value | Rule::kw_missing));
+                    let tag = self.path(parts.next().expect("expected tag"));
+                    let key = self.value(parts.next().expect("key value"));
+                    let value = parts.next().filter(|p| p.as_rule() == Rule::value).map(|v| self.value(v));
+                    expects.push(Expect::Tag { tag, key, value, span });
                 }
                 Rule::expect_strategy => {
                     let span = self.span(&part);

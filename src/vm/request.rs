@@ -113,6 +113,8 @@ pub struct Request<'p> {
     pub(crate) key_set: Vec<bool>,
     /// `None` until set or first needed; then the wall clock is read once for the request.
     pub(crate) now: Option<i64>,
+    /// Whether evaluation had to read the wall clock (tests require a fixed `now`).
+    pub(crate) read_clock: bool,
     pub(crate) slots: Vec<TagSlot>,
     /// Per rule: 0 not evaluated, else 1 + `Kleene` as false/true/unknown.
     pub(crate) rule_cache: Vec<u8>,
@@ -137,13 +139,14 @@ impl Program {
             RequestError::UnknownInstance { scene: scene.to_string(), instance: instance.to_string() }
         })?;
         let field_count = info.instances[instance_id].fields.len();
-        let mut req = Request {
+        let req = Request {
             program: self,
             scene: scene_id,
             instance: instance_id as u32,
             keys: vec![String::new(); self.entities.len()],
             key_set: vec![false; self.entities.len()],
             now: None,
+            read_clock: false,
             slots: self
                 .tags
                 .iter()
@@ -203,6 +206,7 @@ impl<'p> Request<'p> {
             trace.clear();
         }
         self.now = None;
+        self.read_clock = false;
     }
 
     /// Records a trace of every tag read, rule and strategy tried (allocates; off by default).
@@ -219,7 +223,15 @@ impl<'p> Request<'p> {
 
     /// The evaluation time: as set, or the wall clock read once per request when first needed.
     pub(crate) fn current_time(&mut self) -> i64 {
+        if self.now.is_none() {
+            self.read_clock = true;
+        }
         *self.now.get_or_insert_with(wall_clock)
+    }
+
+    /// Whether a time operator ran without `now` set, so the result depends on the clock.
+    pub fn read_wall_clock(&self) -> bool {
+        self.read_clock
     }
 
     pub fn scene_name(&self) -> &'p str {

@@ -2,12 +2,13 @@
 //! language work is the library's.
 //!
 //! Exit codes: 0 success, 1 the input has errors (diagnostics, refused requests, failed
-//! tests), 2 usage or I/O errors.
+//! tests), 2 usage or I/O errors (and, for `test`, decks that do not compile).
 
 mod build;
 mod check;
 mod eval;
 mod files;
+mod test;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -54,6 +55,24 @@ enum Command {
         #[arg(long)]
         explain: bool,
     },
+    /// Run the `test` blocks; the last line is `N passed, M failed`.
+    Test {
+        /// `.rule` files, or directories searched recursively for them.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Run only tests whose name contains this text.
+        #[arg(long)]
+        filter: Option<String>,
+        /// Data file for `expect tag` expectations (the same format as `eval --tags`).
+        #[arg(long)]
+        tags: Option<PathBuf>,
+        /// Report, per instance, the strategies, groups and defaults no test reached.
+        #[arg(long)]
+        coverage: bool,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
     /// Compile rule files into a bundle.
     Build {
         #[arg(required = true)]
@@ -82,6 +101,9 @@ fn main() -> ExitCode {
         Command::Check { files, format } => check::run(&files, format),
         Command::Eval { files, scene, instance, input, inputs, tags, explain } => {
             eval::run(&files, &scene, &instance, input.as_deref(), inputs.as_deref(), tags.as_deref(), explain)
+        }
+        Command::Test { files, filter, tags, coverage, format } => {
+            test::run(&files, filter.as_deref(), tags.as_deref(), coverage, format)
         }
         Command::Build { files, output } => build::build(&files, &output),
         Command::Disasm { files } => build::disasm(&files),

@@ -1,0 +1,52 @@
+//! `ruledeck test`: run the decks' `test` blocks.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use ruledeck::engine::TagsFile;
+use ruledeck::testing::{self, TestOptions};
+
+use crate::files::{read_sources, report, Fatal};
+use crate::Format;
+
+pub fn run(
+    paths: &[PathBuf],
+    filter: Option<&str>,
+    tags: Option<&Path>,
+    coverage: bool,
+    format: Format,
+) -> Result<ExitCode, Fatal> {
+    let (sources, read_errors) = read_sources(paths)?;
+    if !read_errors.is_empty() {
+        report(&sources, &read_errors);
+        return Ok(ExitCode::from(2));
+    }
+    let checked = match ruledeck::check_sources(sources) {
+        Ok(c) => c,
+        Err(errors) => {
+            report(&errors.sources, &errors.diagnostics);
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let program = match ruledeck::compile::compile(&checked) {
+        Ok(p) => p,
+        Err(e) => return Err(Fatal(format!("internal compiler error: {e}"))),
+    };
+    let tags_file = match tags {
+        Some(path) => {
+            let text =
+                std::fs::read_to_string(path).map_err(|e| Fatal(format!("cannot read `{}`: {e}", path.display())))?;
+            let doc = serde_json::from_str(&text)
+                .map_err(|e| Fatal(format!("`{}` is not valid JSON: {e}", path.display())))?;
+            Some(TagsFile::from_json(doc).map_err(|e| Fatal(format!("`{}`: {e}", path.display())))?)
+        }
+        None => None,
+    };
+    let options = TestOptions { filter, tags: tags_file.as_ref().map(|t| t as &dyn ruledeck::engine::Provider) };
+    let result = testing::run(&checked, &program, &options);
+    match format {
+        Format::Text => print!("{}", testing::render_text(&result, &checked.sources, coverage)),
+        Format::Json => println!("{}", testing::render_json(&result, &checked.sources)),
+    }
+    Ok(if result.failed() > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}
