@@ -24,6 +24,7 @@ pub mod check;
 pub mod compile;
 pub mod diagnostics;
 pub mod engine;
+pub mod fuzzing;
 pub mod source;
 pub mod syntax;
 pub mod testing;

@@ -258,3 +258,35 @@ fn test_command_tags_and_json() {
     assert_eq!(first["failures"][0]["expected"], "{ count: 6, label: \"6\" }");
     assert!(doc["coverage"][0]["branches"].as_array().unwrap().iter().any(|b| b["reached"] == false));
 }
+
+/// Regression: rules sharing a tag that is still being loaded once cached "unknown" and
+/// made these example requests fall through to no decision.
+#[test]
+fn eval_rules_sharing_a_pending_tag() {
+    let run = |instance: &str, input: &str| {
+        let (code, out, err) = ruledeck(&[
+            "eval",
+            "examples/deck",
+            "--scene",
+            "coupons",
+            "--instance",
+            instance,
+            "--tags",
+            "examples/deck/tags.json",
+            "--input",
+            input,
+        ]);
+        assert_eq!(code, 0, "{err}");
+        serde_json::from_str::<serde_json::Value>(&out).unwrap()
+    };
+    let welcome = run("welcome_coupon", r#"{"uid":"u-1005","skuid":"sku-dress-7","now":"2026-11-21T08:00:00Z"}"#);
+    assert_eq!(
+        (welcome["strategy"].as_str(), welcome["decision"]["discount_cents"].as_i64()),
+        (Some("fashion_welcome"), Some(3885))
+    );
+    let loyalty = run("loyalty_coupon", r#"{"uid":"u-1008","skuid":"sku-coat-2","now":"2026-11-21T08:00:00Z"}"#);
+    assert_eq!(
+        (loyalty["strategy"].as_str(), loyalty["decision"]["discount_cents"].as_i64()),
+        (Some("clearance_push"), Some(8990))
+    );
+}

@@ -450,3 +450,24 @@ fn a_reset_request_decides_afresh() {
         assert_eq!(req.outcome().strategy(), expect);
     }
 }
+
+/// Regression: a rule whose only tag was already pending (asked for by another clause of the
+/// same condition) must not keep its "unknown" for the rest of the request.
+#[test]
+fn a_rule_reading_an_already_pending_tag_is_not_cached_as_unknown() {
+    let p = compile(
+        "rule user above = user.n > 10
+         rule user below = user.n < 50
+         scene s { keys uid instance i -> { ok: bool } {
+            strategy yes when above and below => { ok: true }
+            default => { ok: false } } }
+         scene t { keys uid instance i -> { ok: bool } {
+            strategy direct when user.name != \"x\" and not about_name => { ok: true }
+            default => { ok: false } } }
+         rule user about_name = user.name == \"y\"",
+    );
+    let got = decide(&p, "s", &[("uid", "u")], None, &[("user.n", Some(Input::Int(30)))]).unwrap();
+    assert_eq!(got.strategy.as_deref(), Some("yes"));
+    let got = decide(&p, "t", &[("uid", "u")], None, &[("user.name", Some(Input::Text("z")))]).unwrap();
+    assert_eq!(got.strategy.as_deref(), Some("direct"));
+}

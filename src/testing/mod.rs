@@ -287,12 +287,27 @@ fn run_one(program: &Program, test: &Test, options: &TestOptions<'_>, reached: &
                 let (entity, field) = info.name.split_once('.').unwrap_or(("", &info.name));
                 let expected = value.as_ref().map_or("missing".to_string(), |c| const_text(program, &info.ty, c));
                 let expectation = format!("expect tag {} for {key:?} => {expected}", info.name);
-                let loaded = provider.load(&[TagQuery { tag: &info.name, entity, field, key }]).pop();
+                let mut loaded = provider.load(&[TagQuery { tag: &info.name, entity, field, key }]).pop();
+                // A value of the wrong type is missing, exactly as `eval` treats it.
+                let mut wrong_type = None;
+                if let Some(Loaded::Value(v)) = &loaded {
+                    let mut scratch = Vec::new();
+                    let fits = crate::engine::input_from_json(v, &mut scratch)
+                        .and_then(|input| crate::vm::request::check_type(program, &info.ty, input));
+                    if let Err(found) = fits {
+                        wrong_type = Some(format!(
+                            "missing (wrong type: expected {}, found {found} {v})",
+                            crate::vm::request::ty_name(program, &info.ty)
+                        ));
+                        loaded = Some(Loaded::Missing);
+                    }
+                }
+                let missing_text = wrong_type.unwrap_or_else(|| "missing".to_string());
                 let (holds, actual) = match (&loaded, value) {
                     (Some(Loaded::Value(v)), Some(c)) => (json_matches(program, &info.ty, v, c), v.to_string()),
                     (Some(Loaded::Value(v)), None) => (false, v.to_string()),
-                    (Some(Loaded::Missing) | None, None) => (true, "missing".to_string()),
-                    (Some(Loaded::Missing) | None, Some(_)) => (false, "missing".to_string()),
+                    (Some(Loaded::Missing) | None, None) => (true, missing_text),
+                    (Some(Loaded::Missing) | None, Some(_)) => (false, missing_text),
                     (Some(Loaded::Failed(e)), _) => (false, format!("provider failed: {e}")),
                 };
                 if !holds {

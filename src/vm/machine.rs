@@ -23,7 +23,7 @@ impl Request<'_> {
     pub(crate) fn exec(&mut self, block: Block) -> BlockResult {
         let program = self.program;
         let code = &program.code;
-        let pending_before = self.pending.len();
+        let pending_before = self.pending_reads;
         self.stack.clear();
         self.frames.clear();
         let mut pc = block.start as usize;
@@ -200,7 +200,7 @@ impl Request<'_> {
                 Instr::CallRule(rule) => match self.rule_cache.get(rule as usize).copied() {
                     Some(0) => match program.rules.get(rule as usize) {
                         Some(info) => {
-                            self.frames.push((pc as u32, rule, self.pending.len() as u32));
+                            self.frames.push((pc as u32, rule, self.pending_reads));
                             pc = info.block.start as usize;
                         }
                         None => self.stack.push(Val::Missing),
@@ -215,8 +215,9 @@ impl Request<'_> {
                 Instr::Return => match self.frames.pop() {
                     Some((ret, rule, pending_at_call)) => {
                         let result = self.stack.last().copied().unwrap_or(Val::Missing);
-                        // A result that did not depend on tags still pending is final.
-                        if self.pending.len() as u32 == pending_at_call {
+                        // A result that read no tag still pending is final; one that did may
+                        // change once the tag arrives (even a tag another clause asked for).
+                        if self.pending_reads == pending_at_call {
                             self.rule_cache[rule as usize] = match truth(result) {
                                 Some(false) => 1,
                                 Some(true) => 2,
@@ -244,10 +245,10 @@ impl Request<'_> {
         }
     }
 
-    fn finish(&mut self, value: Val, pending_before: usize) -> BlockResult {
+    fn finish(&mut self, value: Val, pending_before: u32) -> BlockResult {
         self.stack.clear();
         self.frames.clear();
-        BlockResult { value, saw_pending: self.pending.len() > pending_before }
+        BlockResult { value, saw_pending: self.pending_reads > pending_before }
     }
 
     #[inline]
@@ -261,6 +262,7 @@ impl Request<'_> {
         let Some(s) = self.slots.get_mut(usize::from(slot)) else { return Val::Missing };
         match s.state {
             SlotState::NotLoaded => {
+                self.pending_reads += 1;
                 if !s.needed {
                     s.needed = true;
                     self.pending.push(slot);

@@ -252,6 +252,7 @@ impl Request<'_> {
         let slot = &mut self.slots[tag as usize];
         match slot.state {
             SlotState::NotLoaded => {
+                self.pending_reads += 1;
                 if !slot.needed {
                     slot.needed = true;
                     self.pending.push(tag as u16);

@@ -64,6 +64,11 @@ impl fmt::Display for RequestError {
 
 impl std::error::Error for RequestError {}
 
+/// Whether a value would be accepted for a tag of type `ty`; `Err` names what it is instead.
+pub(crate) fn check_type(p: &Program, ty: &Ty, v: Input<'_>) -> Result<(), &'static str> {
+    coerce(p, ty, v, &mut TagValue::Bool(false))
+}
+
 /// A value as a host supplies it: borrowed, typed loosely; coerced to the tag's type.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Input<'a> {
@@ -122,6 +127,9 @@ pub struct Request<'p> {
     pub(crate) frames: Vec<(u32, u32, u32)>,
     /// Tags the current suspension needs, in the order evaluation reached them.
     pub(crate) pending: Vec<u16>,
+    /// Reads of tags not loaded yet, counted every time (not once per tag): a result
+    /// computed while this count grew depends on data still to come and must not be kept.
+    pub(crate) pending_reads: u32,
     pub(crate) strategy: u32,
     pub(crate) phase: Phase,
     pub(crate) validated: bool,
@@ -162,6 +170,7 @@ impl Program {
             stack: Vec::with_capacity(self.max_stack as usize + 4),
             frames: Vec::with_capacity(self.max_calls as usize + 1),
             pending: Vec::with_capacity(self.tags.len().min(64)),
+            pending_reads: 0,
             strategy: 0,
             phase: Phase::When,
             validated: false,
@@ -197,6 +206,7 @@ impl<'p> Request<'p> {
         self.stack.clear();
         self.frames.clear();
         self.pending.clear();
+        self.pending_reads = 0;
         self.strategy = 0;
         self.phase = Phase::When;
         self.validated = false;

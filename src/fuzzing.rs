@@ -1,0 +1,107 @@
+//! The properties the fuzz targets check, shared with the tests that replay their corpora.
+//!
+//! Owns: what "never crashes" means for each entry point. Each function panics exactly when
+//! the property is violated, which is what libFuzzer reports as a crash — and what an
+//! ordinary `#[test]` replaying the seed and regression files reports as a failure. Keeping
+//! the properties here means the fuzzer and the test suite can never check different things.
+#![doc(hidden)]
+
+use crate::compile::bundle;
+use crate::compile::program::{Program, Ty};
+use crate::diagnostics::{render_json, render_text, Code};
+use crate::source::Sources;
+use crate::vm::{Input, Step};
+
+/// Any bytes: decoding and parsing never panic, and rendering whatever diagnostics come out
+/// never panics either.
+pub fn parse_bytes(data: &[u8]) {
+    let mut sources = Sources::new();
+    let (_, problem) = crate::add_file_bytes(&mut sources, "fuzz.rule", data.to_vec());
+    let diagnostics = match problem {
+        Some(d) => vec![d],
+        None => {
+            let bump = bumpalo::Bump::new();
+            match crate::syntax::parse(&bump, 0, &sources.get(0).text) {
+                Ok(_) => Vec::new(),
+                Err(d) => d,
+            }
+        }
+    };
+    let _ = render_text(&sources, &diagnostics);
+}
+
+/// Any UTF-8 text: checking never panics and never reports an internal error; a deck that
+/// checks clean compiles into a program the verifier accepts.
+pub fn check_text(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else { return };
+    match crate::compile(&[("fuzz.rule", text)]) {
+        Ok(program) => {
+            let _ = crate::compile::disasm::disassemble(&program);
+            run_everything(&program);
+        }
+        Err(errors) => {
+            assert!(
+                !errors.diagnostics.iter().any(|d| d.code == Code::Internal),
+                "internal error on a deck:\n{errors}"
+            );
+            let _ = render_text(&errors.sources, &errors.diagnostics);
+            let _ = render_json(&errors.sources, &errors.diagnostics);
+        }
+    }
+}
+
+/// Any bytes: loading a bundle never panics, and a bundle the verifier accepts runs every
+/// instance without panicking.
+pub fn bundle_bytes(data: &[u8]) {
+    if let Ok(program) = bundle::from_bytes(data) {
+        let _ = crate::compile::disasm::disassemble(&program);
+        run_everything(&program);
+    }
+}
+
+/// Runs every instance of a program once, supplying a plausible value for every tag.
+pub fn run_everything(program: &Program) {
+    for scene in &program.scenes {
+        for instance in &scene.instances {
+            let Ok(mut req) = program.request(&scene.name, &instance.name) else { continue };
+            req.explain(true).now(1_795_000_000);
+            for &e in &scene.keys {
+                let key = program.entities[e as usize].key.clone();
+                let _ = req.key(&key, "u-1");
+            }
+            for &t in &scene.passes {
+                let tag = &program.tags[t as usize];
+                let _ = req.pass(&tag.name, sample(program, tag.ty));
+            }
+            for _ in 0..program.tags.len() + 1 {
+                match program.run(&mut req) {
+                    Ok(Step::NeedTags) => {
+                        let needed: Vec<u32> = req.needed().map(|n| n.tag).collect();
+                        for t in needed {
+                            let ty = program.tags[t as usize].ty;
+                            req.supply(t, Some(sample(program, ty)));
+                        }
+                    }
+                    Ok(Step::Done) => {
+                        let outcome = req.outcome();
+                        let _ = crate::engine::outcome_json(&outcome, true);
+                        break;
+                    }
+                    Err(_) => break,
+                }
+            }
+        }
+    }
+}
+
+fn sample(program: &Program, ty: Ty) -> Input<'_> {
+    match ty {
+        Ty::Int => Input::Int(7),
+        Ty::Float => Input::Float(0.5),
+        Ty::Text => Input::Text("x"),
+        Ty::Bool => Input::Bool(true),
+        Ty::Time => Input::Time(1_790_000_000),
+        Ty::Enum(e) => Input::Text(program.enums.get(e as usize).and_then(|m| m.first()).map_or("", String::as_str)),
+        Ty::List(_) => Input::List(&[]),
+    }
+}

@@ -1,0 +1,52 @@
+//! Replays fuzz inputs as ordinary tests, so regressions are caught without a fuzzer:
+//! every file under `fuzz/regressions/<target>/` (each one a crash found and fixed), every
+//! fixture, and — when present locally — the fuzzers' corpora under `fuzz/corpus/`.
+
+use std::path::Path;
+
+fn files(dir: &Path) -> Vec<std::path::PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else { return Vec::new() };
+    let mut files: Vec<_> = entries.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.is_file()).collect();
+    files.sort();
+    files
+}
+
+fn replay(target: &str, property: fn(&[u8])) -> usize {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut dirs = vec![root.join("fuzz/regressions").join(target), root.join("fuzz/corpus").join(target)];
+    if target != "bundle" {
+        for stage in ["parse", "check", "compile", "run"] {
+            dirs.push(root.join("tests/fixtures").join(stage));
+        }
+    }
+    let mut count = 0;
+    for dir in dirs {
+        for file in files(&dir) {
+            let data = std::fs::read(&file).unwrap();
+            property(&data);
+            count += 1;
+        }
+    }
+    count
+}
+
+#[test]
+fn parse_inputs_replay() {
+    assert!(replay("parse", ruledeck::fuzzing::parse_bytes) > 50);
+}
+
+#[test]
+fn check_inputs_replay() {
+    assert!(replay("check", ruledeck::fuzzing::check_text) > 50);
+}
+
+#[test]
+fn bundle_inputs_replay() {
+    // Bundles built from every valid fixture must load and run.
+    for file in files(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/compile")) {
+        let src = std::fs::read_to_string(&file).unwrap();
+        let program = ruledeck::compile(&[("f.rule", &src)]).unwrap();
+        ruledeck::fuzzing::bundle_bytes(&ruledeck::compile::bundle::to_bytes(&program));
+    }
+    replay("bundle", ruledeck::fuzzing::bundle_bytes);
+}
