@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Builds the seed corpora from the test fixtures (idempotent): every fixture for `parse`
+# and `check`, and bundles compiled from the valid ones for `bundle`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+for target in parse check bundle vm_differential; do
+    mkdir -p "fuzz/corpus/$target"
+done
+cp tests/fixtures/parse/*.rule fuzz/corpus/parse/
+cp tests/fixtures/check/*.rule tests/fixtures/compile/*.rule tests/fixtures/run/*.rule fuzz/corpus/check/
+cp fuzz/regressions/*/* fuzz/corpus/check/ 2>/dev/null || true
+cargo build --release --quiet
+for f in tests/fixtures/compile/*.rule tests/fixtures/check/ok_*.rule examples/deck; do
+    name=$(basename "$f" .rule)
+    ./target/release/ruledeck build "$f" -o "fuzz/corpus/bundle/$name.rdb" 2>/dev/null || true
+done
+echo "seeded: $(ls fuzz/corpus/parse | wc -l) parse, $(ls fuzz/corpus/check | wc -l) check, $(ls fuzz/corpus/bundle | wc -l) bundle"
