@@ -1,5 +1,6 @@
 //! VM benchmarks: whole decisions with every tag supplied up front (no suspension), on a
-//! reused request — the steady state of a host that has its tags in hand.
+//! reused request — the steady state of a host that has its tags in hand. `…/run_only`
+//! re-evaluates a prepared request (`restart`), measuring the VM without request setup.
 //!
 //! Run: `cargo bench --bench vm`. Inputs are files in `benches/inputs/`.
 
@@ -43,6 +44,14 @@ fn four_clause_rule(c: &mut Criterion) {
     assert!(decide(&p, &mut req, "u-1", &values, None));
     assert_eq!(req.outcome().strategy(), Some("hit"));
     c.bench_function("vm/four_clause_rule", |b| b.iter(|| decide(&p, &mut req, "u-1", &values, None)));
+    c.bench_function("vm/four_clause_rule/run_only", |b| b.iter(|| run_again(&p, &mut req)));
+}
+
+/// Evaluates again with the same inputs: the VM's own cost, without building the request.
+fn run_again(p: &Program, req: &mut Request<'_>) -> bool {
+    req.restart();
+    assert_eq!(p.run(req).unwrap(), Step::Done);
+    req.outcome().decided()
 }
 
 fn ten_strategies_with_experiment(c: &mut Criterion) {

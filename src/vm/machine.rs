@@ -4,7 +4,7 @@
 //! unexpected kind yields `Missing`, and out-of-range reads end the block with `Missing`
 //! rather than panicking. Must not: choose strategies or groups (that is `vm/mod.rs`).
 
-use super::request::{Request, SlotState, TagSlot};
+use super::request::{Request, TagSlot};
 use super::value::*;
 use crate::compile::instr::{CmpOp, Instr};
 use crate::compile::program::{Block, Const, Program};
@@ -259,28 +259,29 @@ impl Request<'_> {
     /// The value of tag `slot`; records it as needed when it is not loaded yet.
     #[inline]
     fn load(&mut self, slot: u16) -> Val {
-        let Some(s) = self.slots.get_mut(usize::from(slot)) else { return Val::Missing };
-        match s.state {
-            SlotState::NotLoaded => {
-                self.pending_reads += 1;
-                if !s.needed {
-                    s.needed = true;
-                    self.pending.push(slot);
-                }
-                Val::Pending
-            }
-            SlotState::Missing => {
-                if let Some(trace) = &mut self.trace {
-                    trace_read(trace, s, slot);
-                }
-                Val::Missing
-            }
-            SlotState::Loaded => {
-                if let Some(trace) = &mut self.trace {
-                    trace_read(trace, s, slot);
-                }
-                slot_val(&s.value, slot)
-            }
+        let Some(&v) = self.vals.get(usize::from(slot)) else { return Val::Missing };
+        if matches!(v, Val::Pending) {
+            self.note_pending(slot);
+        } else if self.trace.is_some() {
+            self.trace_tag(slot);
+        }
+        v
+    }
+
+    #[cold]
+    fn note_pending(&mut self, slot: u16) {
+        self.pending_reads += 1;
+        let s = &mut self.slots[usize::from(slot)];
+        if !s.needed {
+            s.needed = true;
+            self.pending.push(slot);
+        }
+    }
+
+    #[cold]
+    fn trace_tag(&mut self, slot: u16) {
+        if let (Some(trace), Some(s)) = (&mut self.trace, self.slots.get_mut(usize::from(slot))) {
+            trace_read(trace, s, slot);
         }
     }
 }
@@ -289,19 +290,6 @@ fn trace_read(trace: &mut Vec<super::TraceEvent>, s: &mut TagSlot, slot: u16) {
     if !s.traced {
         s.traced = true;
         trace.push(super::TraceEvent::Tag { tag: u32::from(slot) });
-    }
-}
-
-#[inline]
-fn slot_val(v: &TagValue, slot: u16) -> Val {
-    match v {
-        TagValue::Int(i) => Val::Int(*i),
-        TagValue::Float(f) => Val::Float(*f),
-        TagValue::Text(_) => Val::Text(Ref::Slot(slot)),
-        TagValue::Bool(b) => Val::Bool(*b),
-        TagValue::Time(t) => Val::Time(*t),
-        TagValue::Enum(e) => Val::Enum(*e),
-        TagValue::List(_) => Val::List(Ref::Slot(slot)),
     }
 }
 

@@ -124,7 +124,9 @@ impl Program {
                 let when = match st.when {
                     Some(block) => {
                         let r = req.exec(block);
-                        if value::truth(r.value).is_none() && r.saw_pending {
+                        // Suspend only with something to ask for, so every `NeedTags` lets the
+                        // host make progress.
+                        if value::truth(r.value).is_none() && r.saw_pending && !req.pending.is_empty() {
                             return Ok(Step::NeedTags);
                         }
                         r.value
@@ -236,7 +238,7 @@ impl Request<'_> {
     fn decide(&mut self, block: crate::compile::program::Block) -> Option<bool> {
         let r = self.exec(block);
         let complete = self.outcome.values.iter().all(|v| !matches!(v, Val::Missing | Val::Pending));
-        if !complete && r.saw_pending {
+        if !complete && r.saw_pending && !self.pending.is_empty() {
             return None;
         }
         self.release_pending();

@@ -9,7 +9,7 @@
 
 use std::fmt;
 
-use super::value::{MissingReason, Scalar, TagValue, Val};
+use super::value::{slot_val, MissingReason, Scalar, TagValue, Val};
 use crate::compile::program::{Program, Ty};
 
 /// A request refused before or while running: the caller's mistake, naming the field.
@@ -118,6 +118,10 @@ pub struct Request<'p> {
     pub(crate) key_set: Vec<bool>,
     /// `None` until set or first needed; then the wall clock is read once for the request.
     pub(crate) now: Option<i64>,
+    /// What `LoadTag` pushes for each slot, kept in step with `slots` whenever a tag is
+    /// given or supplied: `Pending` until loaded, `Missing` when it has no value. Loading a
+    /// tag on the hot path is then one array read.
+    pub(crate) vals: Vec<Val>,
     /// Whether evaluation had to read the wall clock (tests require a fixed `now`).
     pub(crate) read_clock: bool,
     pub(crate) slots: Vec<TagSlot>,
@@ -154,6 +158,7 @@ impl Program {
             keys: vec![String::new(); self.entities.len()],
             key_set: vec![false; self.entities.len()],
             now: None,
+            vals: vec![Val::Pending; self.tags.len()],
             read_clock: false,
             slots: self
                 .tags
@@ -199,6 +204,18 @@ impl<'p> Request<'p> {
         for slot in &mut self.slots {
             slot.state = SlotState::NotLoaded;
             slot.missing = None;
+        }
+        self.vals.iter_mut().for_each(|v| *v = Val::Pending);
+        self.validated = false;
+        self.now = None;
+        self.restart();
+    }
+
+    /// Starts the evaluation over, keeping keys, pass-through values, `now` and every tag
+    /// already loaded: to decide again after supplying more, or to decide another instance
+    /// of the same scene for the same request (see [`Request::switch_instance`]).
+    pub fn restart(&mut self) {
+        for slot in &mut self.slots {
             slot.needed = false;
             slot.traced = false;
         }
@@ -209,14 +226,23 @@ impl<'p> Request<'p> {
         self.pending_reads = 0;
         self.strategy = 0;
         self.phase = Phase::When;
-        self.validated = false;
         self.done = false;
         self.outcome.clear();
         if let Some(trace) = &mut self.trace {
             trace.clear();
         }
-        self.now = None;
         self.read_clock = false;
+    }
+
+    /// Decides another instance of the same scene next, reusing everything loaded so far.
+    pub fn switch_instance(&mut self, instance: &str) -> Result<&mut Self, RequestError> {
+        let scene = &self.program.scenes[self.scene as usize];
+        let index = scene.instances.iter().position(|i| i.name == instance).ok_or_else(|| {
+            RequestError::UnknownInstance { scene: scene.name.clone(), instance: instance.to_string() }
+        })?;
+        self.instance = index as u32;
+        self.restart();
+        Ok(self)
     }
 
     /// Records a trace of every tag read, rule and strategy tried (allocates; off by default).
@@ -283,6 +309,7 @@ impl<'p> Request<'p> {
         coerce(program, &program.tags[id as usize].ty, value, &mut slot.value)
             .map_err(|problem| RequestError::InvalidPass { tag: tag.to_string(), problem: problem.to_string() })?;
         slot.state = SlotState::Loaded;
+        self.sync_val(id as usize);
         Ok(self)
     }
 
@@ -311,6 +338,7 @@ impl<'p> Request<'p> {
                 }
             },
         }
+        self.sync_val(tag as usize);
     }
 
     /// Records a provider value that cannot be of any tag type (`found` says what it was).
@@ -321,6 +349,7 @@ impl<'p> Request<'p> {
             slot.missing =
                 Some(MissingReason::WrongType { expected: ty_name(program, &info.ty), found: found.to_string() });
         }
+        self.sync_val(tag as usize);
     }
 
     /// Records that a tag could not be loaded (provider error or timeout): it is unknown.
@@ -329,6 +358,7 @@ impl<'p> Request<'p> {
             slot.state = SlotState::Missing;
             slot.missing = Some(MissingReason::ProviderFailed { error: error.into() });
         }
+        self.sync_val(tag as usize);
     }
 
     /// Marks a tag missing with a given reason (tests use `NotGiven`).
@@ -336,6 +366,18 @@ impl<'p> Request<'p> {
         if let Some(slot) = self.slots.get_mut(tag as usize) {
             slot.state = SlotState::Missing;
             slot.missing = Some(reason);
+        }
+        self.sync_val(tag as usize);
+    }
+
+    /// Brings `vals` (what `LoadTag` pushes) in line with a slot's state after a change.
+    fn sync_val(&mut self, tag: usize) {
+        if let (Some(slot), Some(val)) = (self.slots.get(tag), self.vals.get_mut(tag)) {
+            *val = match slot.state {
+                SlotState::NotLoaded => Val::Pending,
+                SlotState::Missing => Val::Missing,
+                SlotState::Loaded => slot_val(&slot.value, tag as u16),
+            };
         }
     }
 

@@ -37,6 +37,20 @@ pub enum Ref {
     Slot(u16),
 }
 
+/// What `LoadTag` pushes for a loaded tag value in `slot`.
+#[inline]
+pub(crate) fn slot_val(v: &TagValue, slot: u16) -> Val {
+    match v {
+        TagValue::Int(i) => Val::Int(*i),
+        TagValue::Float(f) => Val::Float(*f),
+        TagValue::Text(_) => Val::Text(Ref::Slot(slot)),
+        TagValue::Bool(b) => Val::Bool(*b),
+        TagValue::Time(t) => Val::Time(*t),
+        TagValue::Enum(e) => Val::Enum(*e),
+        TagValue::List(_) => Val::List(Ref::Slot(slot)),
+    }
+}
+
 /// A loaded tag value, owned by the request.
 #[derive(Clone, Debug, PartialEq)]
 pub enum TagValue {
