@@ -167,7 +167,8 @@ impl Gen<'_> {
             match item {
                 TConst::Int(i) | TConst::Time(i) => set.ints.push(*i),
                 TConst::Bool(b) => set.ints.push(i64::from(*b)),
-                TConst::Float(f) if !f.is_nan() => set.floats.push(*f),
+                // -0.0 == 0.0, but not under the total order the set is searched with.
+                TConst::Float(f) if !f.is_nan() => set.floats.push(if *f == 0.0 { 0.0 } else { *f }),
                 TConst::Text(s) => set.texts.push(s.clone()),
                 TConst::Enum(e) => set.enums.push(*e),
                 TConst::Float(_) | TConst::Duration(_) | TConst::List(_) => {}

@@ -53,9 +53,11 @@ impl Request<'_> {
                     let high = self.pop();
                     let low = self.pop();
                     let v = self.pop();
+                    // One comparison: unknown if any of its three operands is unknown.
                     let ge = compare(program, &self.slots, CmpOp::Ge, v, low);
                     let le = compare(program, &self.slots, CmpOp::Le, v, high);
-                    self.stack.push(kleene_and(ge, le));
+                    let r = if truth(ge).is_some() && truth(le).is_some() { kleene_and(ge, le) } else { Val::Missing };
+                    self.stack.push(r);
                 }
                 Instr::InSet { set, negated } => {
                     let v = self.pop();
@@ -118,7 +120,10 @@ impl Request<'_> {
                 }
                 Instr::Len => {
                     let list = self.pop();
-                    let r = list_len(program, &self.slots, list).map_or(Val::Missing, |n| Val::Int(n as i64));
+                    let r = match list {
+                        Val::Pending => Val::Pending,
+                        _ => list_len(program, &self.slots, list).map_or(Val::Missing, |n| Val::Int(n as i64)),
+                    };
                     self.stack.push(r);
                 }
                 Instr::IsMissing { negated } => {
@@ -161,6 +166,7 @@ impl Request<'_> {
                     let r = match self.pop() {
                         Val::Int(i) => i.checked_neg().map_or(Val::Missing, Val::Int),
                         Val::Float(f) => Val::Float(-f),
+                        Val::Pending => Val::Pending,
                         _ => Val::Missing,
                     };
                     self.stack.push(r);
@@ -168,7 +174,7 @@ impl Request<'_> {
                 Instr::ToFloat => {
                     let r = match self.pop() {
                         Val::Int(i) => Val::Float(i as f64),
-                        f @ Val::Float(_) => f,
+                        v @ (Val::Float(_) | Val::Pending) => v,
                         _ => Val::Missing,
                     };
                     self.stack.push(r);

@@ -115,6 +115,9 @@ impl Program {
             self.validate(req)?;
             req.validated = true;
         }
+        // The last suspension's tags have been supplied (or not): start a fresh list, and let
+        // evaluation rediscover anything still missing.
+        req.release_pending();
         let scene = &self.scenes[req.scene as usize];
         let inst = &scene.instances[req.instance as usize];
         while (req.strategy as usize) < inst.strategies.len() {
@@ -427,6 +430,10 @@ fn scalar_field<'a>(
     elem: crate::compile::program::Ty,
     member: &dyn Fn(crate::compile::program::Ty, u32) -> &'a str,
 ) -> FieldValue<'a> {
+    // A list<int> value stored in a list<float> field reads as floats, like scalar fields do.
+    if let (value::ScalarRef::Int(x), crate::compile::program::Ty::Float) = (s, elem) {
+        return FieldValue::Float(x as f64);
+    }
     match s {
         value::ScalarRef::Int(x) => FieldValue::Int(x),
         value::ScalarRef::Float(x) => FieldValue::Float(x),

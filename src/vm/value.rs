@@ -132,6 +132,8 @@ impl<'a> ScalarRef<'a> {
                     || set.floats.iter().any(|&f| cmp_int_float(i, f) == Some(Ordering::Equal))
             }
             ScalarRef::Float(f) => {
+                // Sets hold +0.0 for both zeros (see codegen), as `==` does not tell them apart.
+                let f = if f == 0.0 { 0.0 } else { f };
                 set.floats.binary_search_by(|x| x.total_cmp(&f)).is_ok()
                     || set.ints.iter().any(|&i| cmp_int_float(i, f) == Some(Ordering::Equal))
             }
@@ -205,8 +207,10 @@ pub enum ArithOp {
 }
 
 /// Checked arithmetic: int overflow, division by zero and non-finite floats are unknown.
+/// A pending operand makes a pending result, so `is missing` on it stays undecided.
 pub fn arith(op: ArithOp, a: Val, b: Val) -> Val {
     match (a, b) {
+        (Val::Pending, _) | (_, Val::Pending) => Val::Pending,
         (Val::Int(x), Val::Int(y)) => {
             let r = match op {
                 ArithOp::Add => x.checked_add(y),
