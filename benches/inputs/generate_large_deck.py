@@ -1,13 +1,20 @@
 #!/usr/bin/env python3
-"""Writes a realistic deck of about N bytes (default 1 MiB) to stdout, deterministically.
+"""Writes a realistic deck to stdout, deterministically: about N bytes (default 1 MiB), or
+with `--rules N`, exactly N rules (in chunks of 200 rules plus a scene each).
 
-Used to measure `ruledeck check` and the compile benchmarks on large inputs:
-    python3 benches/inputs/generate_large_deck.py > /tmp/large.rule
+The compile benchmarks' inputs were made with it:
+    python3 benches/inputs/generate_large_deck.py 1048576 > benches/inputs/deck_1mb.rule
+    python3 benches/inputs/generate_large_deck.py --rules 1000 > benches/inputs/rules_1000.rule
 """
 import random
 import sys
 
-target = int(sys.argv[1]) if len(sys.argv) > 1 else 1 << 20
+rule_target = None
+if len(sys.argv) > 2 and sys.argv[1] == "--rules":
+    rule_target = int(sys.argv[2])
+    target = float("inf")
+else:
+    target = int(sys.argv[1]) if len(sys.argv) > 1 else 1 << 20
 rng = random.Random(2611)
 out = [
     "entity user key uid",
@@ -40,7 +47,7 @@ def clause():
 size = sum(len(line) + 1 for line in out)
 rules = 0
 scene = 0
-while size < target:
+while size < target and (rule_target is None or rules < rule_target):
     lines = []
     for _ in range(200):
         n = 2 + rng.randrange(4)
