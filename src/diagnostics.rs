@@ -64,7 +64,7 @@ codes! {
     TooLong = "E0013",
     /// The text does not follow the grammar.
     Syntax = "E0014",
-    /// A deck declares more of something (tags) than the program format can address.
+    /// A deck exceeds a count limit (tags, fields, strategies or groups).
     TooMany = "E0015",
     /// Two definitions share a name where names must be unique.
     Duplicate = "E0100",

@@ -183,6 +183,63 @@ fn mutated_fixtures_never_panic() {
     assert!(runs > 1000);
 }
 
+/// Evaluation is bounded by the deck's size: no loops exist, jumps go forward, rule calls
+/// form no cycle and each rule runs at most once per request. A deck of maximal shape —
+/// 20,000 chained rules and 10,000 strategies all using the deepest one, with every tag
+/// missing so no strategy decides — enters each block at most once.
+#[test]
+fn evaluation_of_a_maximal_deck_is_bounded_by_its_size() {
+    let rules = 20_000;
+    let strategies = ruledeck::check::MAX_STRATEGIES;
+    let mut src = String::from(PRE);
+    src.push_str("rule user r0 = user.a > 1 and user.vip\n");
+    for i in 1..rules {
+        src.push_str(&format!("rule user r{i} = r{} or user.a == {i}\n", i - 1));
+    }
+    src.push_str("scene s { keys uid instance i -> { n: int } {\n");
+    for i in 0..strategies {
+        src.push_str(&format!("strategy s{i} when r{} and user.a != {i} => {{ n: {i} }}\n", rules - 1));
+    }
+    src.push_str("default => { n: -1 } } }\n");
+    let program = ruledeck::compile(&[("maximal.rule", &src)]).unwrap_or_else(|e| panic!("{e}"));
+    let mut req = program.request("s", "i").unwrap();
+    req.key("uid", "u").unwrap();
+    let mut suspensions = 0;
+    while program.run(&mut req).unwrap() == ruledeck::vm::Step::NeedTags {
+        suspensions += 1;
+        let needed: Vec<u32> = req.needed().map(|n| n.tag).collect();
+        for t in needed {
+            req.supply(t, None);
+        }
+    }
+    assert_eq!(req.outcome().strategy(), Some("default"));
+    assert_eq!(suspensions, 1, "both tags of the first condition are asked for together");
+    // Each when (and the default) once, each rule body at most once, plus the first
+    // strategy's block and rule chain once more before the suspension.
+    let bound = (strategies + 1 + rules) as u64 + 1 + rules as u64;
+    assert!(req.blocks_run() <= bound, "{} blocks run, bound {bound}", req.blocks_run());
+    assert!(req.blocks_run() >= (strategies + 1) as u64);
+}
+
+#[test]
+fn count_limits_are_diagnostics() {
+    let fields: Vec<String> = (0..=ruledeck::check::MAX_FIELDS).map(|i| format!("f{i}: int")).collect();
+    let values: Vec<String> = (0..=ruledeck::check::MAX_FIELDS).map(|i| format!("f{i}: 1")).collect();
+    let src = format!(
+        "{PRE}scene s {{ keys uid instance i -> {{ {} }} {{ default => {{ {} }} }} }}",
+        fields.join(", "),
+        values.join(", ")
+    );
+    assert_eq!(codes(&src), vec![Code::TooMany]);
+    let strategies: String =
+        (0..=ruledeck::check::MAX_STRATEGIES).map(|i| format!("strategy s{i} when user.vip => {{ n: 1 }}\n")).collect();
+    let src = format!("{PRE}scene s {{ keys uid instance i -> {{ n: int }} {{ {strategies} }} }}");
+    assert_eq!(codes(&src), vec![Code::TooMany]);
+    let groups: String = (0..=ruledeck::check::MAX_GROUPS).map(|i| format!("g{i} 0% => {{ n: 1 }}\n")).collect();
+    let src = format!("{PRE}scene s {{ keys uid instance i -> {{ n: int }} {{ strategy x {{ experiment e by uid {{ {groups} }} }} }} }}");
+    assert_eq!(codes(&src), vec![Code::TooMany]);
+}
+
 #[test]
 fn more_tags_than_slots_is_a_diagnostic() {
     let mut src = String::from("entity user key uid\n");

@@ -25,6 +25,19 @@ use typed::*;
 
 /// Most tags one deck may declare (request slots are numbered with 16 bits).
 pub const MAX_TAGS: usize = 65_536;
+/// Most fields in one decision type.
+pub const MAX_FIELDS: usize = 1_024;
+/// Most strategies in one instance.
+pub const MAX_STRATEGIES: usize = 10_000;
+/// Most groups in one experiment.
+pub const MAX_GROUPS: usize = 1_000;
+
+/// A "too many" diagnostic for one of the count limits above.
+fn too_many(span: Span, what: &str, limit: usize, help: &str) -> Diagnostic {
+    Diagnostic::error(Code::TooMany, span, format!("more than {limit} {what}"))
+        .with_note(format!("the limit is {limit} {what}"))
+        .with_help(help.to_string())
+}
 
 /// Parses and checks every file in `sources` as one program.
 pub fn check(sources: &Sources) -> Result<Deck, Vec<Diagnostic>> {

@@ -150,6 +150,22 @@ impl<'a> Checker<'a> {
     }
 
     fn instance(&mut self, inst: &'a ast::InstanceDecl<'a>, ctx: &SceneCtx) -> Instance {
+        if inst.fields.len() > super::MAX_FIELDS {
+            self.error(super::too_many(
+                inst.name.span,
+                "fields in a decision type",
+                super::MAX_FIELDS,
+                "group related values into fewer fields",
+            ));
+        }
+        if inst.strategies.len() > super::MAX_STRATEGIES {
+            self.error(super::too_many(
+                inst.name.span,
+                "strategies in an instance",
+                super::MAX_STRATEGIES,
+                "split the instance, or fold similar strategies into rules",
+            ));
+        }
         let mut fields: Vec<Field> = Vec::new();
         let mut field_spans: HashMap<&str, Span> = HashMap::new();
         for f in inst.fields {
@@ -283,6 +299,14 @@ impl<'a> Checker<'a> {
                     .with_help(format!("add `{key}` to the scene's `keys`")),
                 );
             }
+        }
+        if x.groups.len() > super::MAX_GROUPS {
+            self.error(super::too_many(
+                x.name.span,
+                "groups in an experiment",
+                super::MAX_GROUPS,
+                "use fewer, larger groups",
+            ));
         }
         let mut groups = Vec::new();
         let mut group_spans: HashMap<&str, Span> = HashMap::new();

@@ -24,6 +24,7 @@ impl Request<'_> {
         let program = self.program;
         let code = &program.code;
         let pending_before = self.pending_reads;
+        self.blocks_run += 1;
         self.stack.clear();
         self.frames.clear();
         let mut pc = block.start as usize;
@@ -206,6 +207,7 @@ impl Request<'_> {
                 Instr::CallRule(rule) => match self.rule_cache.get(rule as usize).copied() {
                     Some(0) => match program.rules.get(rule as usize) {
                         Some(info) => {
+                            self.blocks_run += 1;
                             self.frames.push((pc as u32, rule, self.pending_reads));
                             pc = info.block.start as usize;
                         }

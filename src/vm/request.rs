@@ -134,6 +134,9 @@ pub struct Request<'p> {
     /// Reads of tags not loaded yet, counted every time (not once per tag): a result
     /// computed while this count grew depends on data still to come and must not be kept.
     pub(crate) pending_reads: u32,
+    /// Blocks entered (conditions, decisions, rule bodies) since the request was reset: the
+    /// measure of work that `tests/hostile.rs` bounds by the deck's size.
+    pub(crate) blocks_run: u64,
     pub(crate) strategy: u32,
     pub(crate) phase: Phase,
     pub(crate) validated: bool,
@@ -176,6 +179,7 @@ impl Program {
             frames: Vec::with_capacity(self.max_calls as usize + 1),
             pending: Vec::with_capacity(self.tags.len().min(64)),
             pending_reads: 0,
+            blocks_run: 0,
             strategy: 0,
             phase: Phase::When,
             validated: false,
@@ -207,6 +211,7 @@ impl<'p> Request<'p> {
         }
         self.vals.iter_mut().for_each(|v| *v = Val::Pending);
         self.validated = false;
+        self.blocks_run = 0;
         self.now = None;
         self.restart();
     }
@@ -263,6 +268,12 @@ impl<'p> Request<'p> {
             self.read_clock = true;
         }
         *self.now.get_or_insert_with(wall_clock)
+    }
+
+    /// How many blocks (conditions, decisions, rule bodies) evaluation has entered since the
+    /// last `reset`. Each block is straight-line code run at most once per entry.
+    pub fn blocks_run(&self) -> u64 {
+        self.blocks_run
     }
 
     /// Whether a time operator ran without `now` set, so the result depends on the clock.
