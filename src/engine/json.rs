@@ -71,13 +71,9 @@ fn field_json(v: &FieldValue<'_>) -> Value {
         FieldValue::Float(f) => json!(f),
         FieldValue::Text(s) | FieldValue::Enum(s) => json!(s),
         FieldValue::Bool(b) => json!(b),
-        FieldValue::Time(t) => json!(time_text(*t)),
+        FieldValue::Time(t) => json!(crate::vm::request::format_time(*t)),
         FieldValue::List(items) => Value::Array(items.iter().map(field_json).collect()),
     }
-}
-
-fn time_text(t: i64) -> String {
-    chrono::DateTime::from_timestamp(t, 0).map_or_else(|| t.to_string(), |d| d.format("%Y-%m-%dT%H:%M:%SZ").to_string())
 }
 
 pub(crate) fn tag_value_json(v: &TagValue, ty: &crate::compile::program::Ty, enums: &[Vec<String>]) -> Value {
@@ -91,7 +87,7 @@ pub(crate) fn tag_value_json(v: &TagValue, ty: &crate::compile::program::Ty, enu
         TagValue::Float(f) => json!(f),
         TagValue::Text(s) => json!(s),
         TagValue::Bool(b) => json!(b),
-        TagValue::Time(t) => json!(time_text(*t)),
+        TagValue::Time(t) => json!(crate::vm::request::format_time(*t)),
         TagValue::Enum(e) => member(*ty, *e),
         TagValue::List(items) => {
             let elem = match ty {
@@ -106,7 +102,7 @@ pub(crate) fn tag_value_json(v: &TagValue, ty: &crate::compile::program::Ty, enu
                         crate::vm::value::Scalar::Float(x) => json!(x),
                         crate::vm::value::Scalar::Text(x) => json!(x),
                         crate::vm::value::Scalar::Bool(x) => json!(x),
-                        crate::vm::value::Scalar::Time(x) => json!(time_text(*x)),
+                        crate::vm::value::Scalar::Time(x) => json!(crate::vm::request::format_time(*x)),
                         crate::vm::value::Scalar::Enum(x) => member(elem, *x),
                     })
                     .collect(),

@@ -363,19 +363,24 @@ fn decide(program: &Program, req: &mut Request<'_>, test: &Test) -> Result<(), S
     }
 }
 
-fn member(p: &Program, ty: &Ty, e: u32) -> String {
-    let id = match ty {
+/// The enum type of a value of type `ty`, or of its elements for a list.
+fn enum_of(ty: &Ty) -> Option<u32> {
+    match ty {
         Ty::Enum(id) => Some(*id),
         Ty::List(elem) => match elem.ty() {
             Ty::Enum(id) => Some(id),
             _ => None,
         },
         _ => None,
-    };
-    id.and_then(|id| p.enums.get(id as usize))
-        .and_then(|m| m.get(e as usize))
-        .cloned()
-        .unwrap_or_else(|| format!("#{e}"))
+    }
+}
+
+fn member_name<'p>(p: &'p Program, ty: &Ty, e: u32) -> Option<&'p str> {
+    enum_of(ty).and_then(|id| p.enums.get(id as usize)).and_then(|m| m.get(e as usize)).map(String::as_str)
+}
+
+fn member(p: &Program, ty: &Ty, e: u32) -> String {
+    member_name(p, ty, e).map_or_else(|| format!("#{e}"), str::to_string)
 }
 
 fn const_input<'a>(p: &'a Program, ty: &Ty, c: &'a Const, scratch: &'a mut Vec<Input<'a>>) -> Input<'a> {
@@ -386,21 +391,7 @@ fn const_input<'a>(p: &'a Program, ty: &Ty, c: &'a Const, scratch: &'a mut Vec<I
             Const::Text(s) => Input::Text(s),
             Const::Bool(b) => Input::Bool(*b),
             Const::Time(t) | Const::Duration(t) => Input::Time(*t),
-            Const::Enum(e) => {
-                let id = match ty {
-                    Ty::Enum(id) => Some(*id),
-                    Ty::List(elem) => match elem.ty() {
-                        Ty::Enum(id) => Some(id),
-                        _ => None,
-                    },
-                    _ => None,
-                };
-                Input::Text(
-                    id.and_then(|id| p.enums.get(id as usize))
-                        .and_then(|m| m.get(*e as usize))
-                        .map_or("", String::as_str),
-                )
-            }
+            Const::Enum(e) => Input::Text(member_name(p, ty, *e).unwrap_or("")),
             Const::List(_) => Input::List(&[]),
         }
     }
@@ -419,17 +410,13 @@ fn const_text(p: &Program, ty: &Ty, c: &Const) -> String {
         Const::Float(f) => format!("{f:?}"),
         Const::Text(s) => format!("{s:?}"),
         Const::Bool(b) => b.to_string(),
-        Const::Time(t) => format!("@{}", time_text(*t)),
+        Const::Time(t) => format!("@{}", crate::vm::request::format_time(*t)),
         Const::Duration(s) => format!("{s}s"),
         Const::Enum(e) => member(p, ty, *e),
         Const::List(items) => {
             format!("[{}]", items.iter().map(|i| const_text(p, ty, i)).collect::<Vec<_>>().join(", "))
         }
     }
-}
-
-fn time_text(t: i64) -> String {
-    chrono::DateTime::from_timestamp(t, 0).map_or_else(|| t.to_string(), |d| d.format("%Y-%m-%dT%H:%M:%SZ").to_string())
 }
 
 fn expected_decision(p: &Program, inst: &crate::compile::program::InstanceInfo, values: &[Const]) -> String {
@@ -444,7 +431,7 @@ fn field_text(v: &FieldValue<'_>) -> String {
         FieldValue::Float(f) => format!("{f:?}"),
         FieldValue::Text(s) => format!("{s:?}"),
         FieldValue::Bool(b) => b.to_string(),
-        FieldValue::Time(t) => format!("@{}", time_text(*t)),
+        FieldValue::Time(t) => format!("@{}", crate::vm::request::format_time(*t)),
         FieldValue::Enum(e) => e.to_string(),
         FieldValue::List(items) => format!("[{}]", items.iter().map(field_text).collect::<Vec<_>>().join(", ")),
     }

@@ -504,6 +504,11 @@ fn member(p: &Program, e: u32, s: &str) -> Option<u32> {
     p.enums.get(e as usize)?.iter().position(|m| m == s).map(|i| i as u32)
 }
 
+/// Formats seconds since the epoch as RFC 3339 UTC (`2026-11-21T08:00:00Z`).
+pub fn format_time(t: i64) -> String {
+    chrono::DateTime::from_timestamp(t, 0).map_or_else(|| t.to_string(), |d| d.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+}
+
 /// Parses an RFC 3339 instant into seconds since the epoch (fractions are dropped).
 pub fn parse_time(s: &str) -> Option<i64> {
     chrono::DateTime::parse_from_rfc3339(s).ok().map(|t| t.timestamp())
