@@ -68,6 +68,7 @@ fn ten_strategies_with_experiment(c: &mut Criterion) {
     c.bench_function("vm/ten_strategies_with_experiment", |b| {
         b.iter(|| decide(&p, &mut req, "u-1001", &values, Some("app")))
     });
+    c.bench_function("vm/ten_strategies_with_experiment/run_only", |b| b.iter(|| run_again(&p, &mut req)));
 }
 
 criterion_group!(benches, four_clause_rule, ten_strategies_with_experiment);
