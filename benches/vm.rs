@@ -5,7 +5,7 @@
 //! Run: `cargo bench --bench vm`. Inputs are files in `benches/inputs/`.
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use ruledeck::compile::program::Program;
+use ruledeck::compile::program::{Program, Ty};
 use ruledeck::vm::{Input, Request, Step};
 
 fn load(name: &str) -> Program {
@@ -71,5 +71,88 @@ fn ten_strategies_with_experiment(c: &mut Criterion) {
     c.bench_function("vm/ten_strategies_with_experiment/run_only", |b| b.iter(|| run_again(&p, &mut req)));
 }
 
-criterion_group!(benches, four_clause_rule, ten_strategies_with_experiment);
+/// One instance decided in a deck of 1,000 rules (benches/inputs/rules_1000.rule), every tag
+/// supplied: the program's size must not slow a decision that reads little of it.
+fn deck_of_1000_rules(c: &mut Criterion) {
+    let p = load("rules_1000.rule");
+    let mut req = p.request("s0", "slot").unwrap();
+    req.key("uid", "u-1").unwrap().pass("ctx.channel", Input::Text("app")).unwrap().now(1_795_000_000);
+    let texts = [Input::Text("seg_1"), Input::Text("seg_2")];
+    for (id, tag) in p.tags.iter().enumerate() {
+        let value = match tag.ty {
+            Ty::Int => Input::Int(500),
+            Ty::Text => Input::Text("c1x"),
+            Ty::Time => Input::Time(1_790_000_000),
+            Ty::Enum(_) => Input::Text("active"),
+            Ty::List(_) => Input::List(&texts),
+            _ => continue,
+        };
+        if tag.entity.is_some() {
+            req.supply(id as u32, Some(value));
+        }
+    }
+    assert_eq!(p.run(&mut req).unwrap(), Step::Done);
+    c.bench_function("vm/deck_of_1000_rules/run_only", |b| b.iter(|| run_again(&p, &mut req)));
+}
+
+/// A request whose first condition needs five tags: run, suspend with a batch of five,
+/// supply them, resume, decide.
+fn suspend_resume_batch_of_five(c: &mut Criterion) {
+    let p = load("batch_of_five.rule");
+    let mut req = p.request("s", "i").unwrap();
+    let mut needed: Vec<u32> = Vec::with_capacity(8);
+    let mut round_trip = |req: &mut Request<'_>| {
+        req.reset();
+        req.key("uid", "u-1").unwrap();
+        assert_eq!(p.run(req).unwrap(), Step::NeedTags);
+        needed.clear();
+        needed.extend(req.needed().map(|n| n.tag));
+        assert_eq!(needed.len(), 5);
+        for &tag in &needed {
+            req.supply(tag, Some(Input::Int(5)));
+        }
+        assert_eq!(p.run(req).unwrap(), Step::Done);
+        req.outcome().decided()
+    };
+    round_trip(&mut req);
+    c.bench_function("vm/suspend_resume_batch_of_five", |b| b.iter(|| round_trip(&mut req)));
+}
+
+/// An `Engine` decision with a warm TTL cache: every tag comes from the cache.
+fn engine_warm_cache(c: &mut Criterion) {
+    use ruledeck::engine::{Engine, Loaded, Provider, TagQuery};
+    struct Fixed;
+    impl Provider for Fixed {
+        fn load(&self, queries: &[TagQuery<'_>]) -> Vec<Loaded> {
+            queries
+                .iter()
+                .map(|q| match q.field {
+                    "risk" => Loaded::Value(serde_json::json!(12)),
+                    "lifecycle" => Loaded::Value(serde_json::json!("active")),
+                    _ => Loaded::Value(serde_json::json!("lyon")),
+                })
+                .collect()
+        }
+    }
+    let engine = Engine::new(load("engine_warm_cache.rule")).with_fallback(Fixed);
+    let program = engine.program().clone();
+    let mut req = program.request("s", "i").unwrap();
+    let decide = |req: &mut Request<'_>| {
+        req.reset();
+        req.key("uid", "u-1001").unwrap().pass("ctx.channel", Input::Text("app")).unwrap();
+        engine.run(req).unwrap();
+        req.outcome().bucket()
+    };
+    assert!(decide(&mut req).is_some(), "the experiment decides");
+    c.bench_function("engine/warm_cache_decision", |b| b.iter(|| decide(&mut req)));
+}
+
+criterion_group!(
+    benches,
+    four_clause_rule,
+    ten_strategies_with_experiment,
+    deck_of_1000_rules,
+    suspend_resume_batch_of_five,
+    engine_warm_cache
+);
 criterion_main!(benches);

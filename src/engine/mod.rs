@@ -8,6 +8,7 @@
 mod json;
 
 use std::collections::HashMap;
+use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -145,9 +146,8 @@ impl Engine {
                 let provider = info.provider.as_deref().unwrap_or("");
                 if info.cache_seconds.is_some() {
                     cache_key.clear();
-                    cache_key.push_str(&tag.to_string());
-                    cache_key.push('\0');
-                    cache_key.push_str(&key);
+                    // Written in place: a lookup on the warm path allocates no key.
+                    let _ = write!(cache_key, "{tag}\0{key}");
                     if let Some(hit) = self.cache.get(&cache_key) {
                         supply_json(req, tag, hit.value.as_deref());
                         continue;
