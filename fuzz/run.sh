@@ -13,11 +13,15 @@ command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
 bash fuzz/seed.sh
 for target in "${targets[@]}"; do
     echo "== fuzz $target for ${seconds}s"
-    (cd fuzz && cargo fuzz run --sanitizer none "$target" "corpus/$target" -- \
-        -dict=ruledeck.dict -max_total_time="$seconds" -rss_limit_mb=2048 -timeout=10 -print_final_stats=1 2>&1) \
-        | grep -E "^#[0-9]+.*DONE|stat::number_of_executed_units|stat::peak_rss|ERROR|panicked|SUMMARY|Done [0-9]+ runs" || true
-    if ls fuzz/artifacts/"$target"/crash-* >/dev/null 2>&1; then
-        echo "fuzz target $target found a crash: see fuzz/artifacts/$target/" >&2
+    log=$(mktemp)
+    # libFuzzer exits 0 when the time budget runs out without a crash; a crash, a build
+    # failure or a timeout is non-zero and fails the run.
+    if ! (cd fuzz && cargo fuzz run --sanitizer none "$target" "corpus/$target" -- \
+        -dict=ruledeck.dict -max_total_time="$seconds" -rss_limit_mb=2048 -timeout=10 -print_final_stats=1) > "$log" 2>&1; then
+        tail -n 60 "$log"
+        echo "fuzz target $target failed (crash inputs, if any, are in fuzz/artifacts/$target/)" >&2
         exit 1
     fi
+    grep -E "^Done [0-9]+ runs|stat::number_of_executed_units|stat::peak_rss" "$log" || true
+    rm -f "$log"
 done
