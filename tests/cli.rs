@@ -210,7 +210,7 @@ fn build_then_eval_and_disasm_the_bundle() {
     assert!(out.contains(r#""bucket":7818"#), "{out}");
     let (code, listing, _) = ruledeck(&["disasm", bundle.to_str().unwrap()]);
     assert_eq!(code, 0);
-    assert!(listing.contains("CmpTagConst user.risk_score < 30"), "{listing}");
+    assert!(listing.contains("CmpTagInt user.risk_score < 30"), "{listing}");
     assert!(listing.contains("examples/deck/rules.rule:2"), "{listing}");
     // A corrupt bundle is refused with the reason, not a panic.
     let mut bytes = std::fs::read(&bundle).unwrap();

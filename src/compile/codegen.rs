@@ -243,6 +243,12 @@ impl Gen<'_> {
             CondKind::Compare { op, lhs, rhs } => {
                 let op = cmp(*op);
                 match (&lhs.kind, &rhs.kind) {
+                    (ValueKind::Tag(t), ValueKind::Const(TConst::Int(i))) if i32::try_from(*i).is_ok() => {
+                        self.emit(Instr::CmpTagInt { op, slot: *t as u16, value: *i as i32 }, span);
+                    }
+                    (ValueKind::Const(TConst::Int(i)), ValueKind::Tag(t)) if i32::try_from(*i).is_ok() => {
+                        self.emit(Instr::CmpTagInt { op: flip(op), slot: *t as u16, value: *i as i32 }, span);
+                    }
                     (ValueKind::Tag(t), ValueKind::Const(k)) if is_scalar(k) => {
                         let konst = self.konst(constant(k));
                         self.emit(Instr::CmpTagConst { op, slot: *t as u16, konst }, span);

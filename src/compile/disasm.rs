@@ -150,6 +150,7 @@ impl Disasm<'_> {
                 };
                 format!("CmpTagConst {} {} {value}", self.tag(slot), op.as_str())
             }
+            Instr::CmpTagInt { op, slot, value } => format!("CmpTagInt {} {} {value}", self.tag(slot), op.as_str()),
             Instr::InSet { set, negated } => format!("InSet{} {}", if negated { " not" } else { "" }, self.set(set)),
             Instr::Matches(r) => {
                 format!("Matches /{}/", self.p.regex_sources.get(r as usize).map_or("?", String::as_str))

@@ -25,6 +25,20 @@ pub enum CmpOp {
 }
 
 impl CmpOp {
+    /// Whether the comparison holds for operands ordered `ord`.
+    #[inline]
+    pub fn holds(self, ord: std::cmp::Ordering) -> bool {
+        use std::cmp::Ordering::*;
+        match self {
+            CmpOp::Eq => ord == Equal,
+            CmpOp::Ne => ord != Equal,
+            CmpOp::Lt => ord == Less,
+            CmpOp::Le => ord != Greater,
+            CmpOp::Gt => ord == Greater,
+            CmpOp::Ge => ord != Less,
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             CmpOp::Eq => "==",
@@ -52,6 +66,8 @@ pub enum Instr {
     Cmp(CmpOp),
     /// Compare tag `slot` with constant `konst` without touching the stack twice.
     CmpTagConst { op: CmpOp, slot: Slot, konst: u32 },
+    /// Compare tag `slot` with the int `value` held in the instruction (no pool read).
+    CmpTagInt { op: CmpOp, slot: Slot, value: i32 },
     /// Pop high, low, value; push `low <= value <= high`.
     Between,
     /// Pop a value; push whether it is in set `set` (negated for `not in`).
@@ -123,7 +139,13 @@ impl Instr {
     pub fn stack_effect(self) -> (u32, u32) {
         use Instr::*;
         match self {
-            LoadTag(_) | PushInt(_) | PushConst(_) | PushBool(_) | CmpTagConst { .. } | CallRule(_) => (0, 1),
+            LoadTag(_)
+            | PushInt(_)
+            | PushConst(_)
+            | PushBool(_)
+            | CmpTagConst { .. }
+            | CmpTagInt { .. }
+            | CallRule(_) => (0, 1),
             Cmp(_) | TextContains | StartsWith | EndsWith | ListContains | Add | Sub | Mul | Div | Rem | And | Or => {
                 (2, 1)
             }

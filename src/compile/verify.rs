@@ -53,8 +53,11 @@ pub fn verify(p: &mut Program) -> Result<(), VerifyError> {
     }
     check_tables(p)?;
     let mut max_stack = 0;
+    let mut rule_depths = Vec::with_capacity(p.rules.len());
     for (i, rule) in p.rules.iter().enumerate() {
-        max_stack = max_stack.max(block(p, rule.block, BlockKind::Cond).map_err(|e| at(e, &format!("rule {i}")))?);
+        let depth = block(p, rule.block, BlockKind::Cond).map_err(|e| at(e, &format!("rule {i}")))?;
+        max_stack = max_stack.max(depth);
+        rule_depths.push(depth);
     }
     for scene in &p.scenes {
         for inst in &scene.instances {
@@ -78,8 +81,11 @@ pub fn verify(p: &mut Program) -> Result<(), VerifyError> {
             }
         }
     }
-    p.max_calls = rule_call_depth(p)?;
-    p.max_stack = max_stack;
+    let calls = rule_calls(p, &rule_depths)?;
+    p.max_calls = calls.depth;
+    // A rule runs on top of its caller's stack: the deepest a block's own values reach plus
+    // the deepest chain of rules it can call is a bound on everything at once.
+    p.max_stack = max_stack.saturating_add(calls.stack);
     p.regexes = p
         .regex_sources
         .iter()
@@ -237,6 +243,7 @@ fn operands(p: &Program, instr: Instr) -> Result<(), VerifyError> {
     let ok = match instr {
         Instr::LoadTag(s) => slot_ok(s),
         Instr::CmpTagConst { slot, konst, .. } => slot_ok(slot) && const_ok(konst),
+        Instr::CmpTagInt { slot, .. } => slot_ok(slot),
         Instr::PushConst(k) => const_ok(k),
         Instr::InSet { set, .. } | Instr::ContainsAny(set) | Instr::ContainsAll(set) => (set as usize) < p.sets.len(),
         Instr::Matches(r) => (r as usize) < p.regex_sources.len(),
@@ -251,8 +258,16 @@ fn operands(p: &Program, instr: Instr) -> Result<(), VerifyError> {
     }
 }
 
-/// Longest chain of rule calls; fails on a cycle (which would never terminate).
-fn rule_call_depth(p: &Program) -> Result<u32, VerifyError> {
+struct RuleCalls {
+    /// Longest chain of rule calls.
+    depth: u32,
+    /// Most stack values a chain of rule calls holds at once.
+    stack: u32,
+}
+
+/// The longest chain of rule calls and the stack it needs; fails on a cycle (which would
+/// never terminate). `rule_depths` is each rule block's own deepest stack.
+fn rule_calls(p: &Program, rule_depths: &[u32]) -> Result<RuleCalls, VerifyError> {
     let calls: Vec<Vec<usize>> = p
         .rules
         .iter()
@@ -268,7 +283,9 @@ fn rule_call_depth(p: &Program) -> Result<u32, VerifyError> {
         .collect();
     // depth[r]: None unvisited, Some(None) on the current path, Some(Some(d)) finished.
     let mut depth: Vec<Option<Option<u32>>> = vec![None; calls.len()];
+    let mut need = vec![0u32; calls.len()];
     let mut deepest = 0;
+    let mut most_stack = 0;
     for root in 0..calls.len() {
         if depth[root].is_some() {
             continue;
@@ -290,9 +307,12 @@ fn rule_call_depth(p: &Program) -> Result<u32, VerifyError> {
                 let d = 1 + calls[r].iter().filter_map(|&c| depth[c].flatten()).max().unwrap_or(0);
                 depth[r] = Some(Some(d));
                 deepest = deepest.max(d);
+                let callee_need = calls[r].iter().map(|&c| need[c]).max().unwrap_or(0);
+                need[r] = rule_depths[r].saturating_add(callee_need);
+                most_stack = most_stack.max(need[r]);
                 stack.pop();
             }
         }
     }
-    Ok(deepest)
+    Ok(RuleCalls { depth: deepest, stack: most_stack })
 }

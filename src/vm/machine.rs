@@ -11,149 +11,222 @@ use crate::compile::program::{Block, Const, Program};
 
 /// What evaluating a block found out.
 pub(crate) struct BlockResult {
-    /// The condition's value (`Val::Missing` for decision blocks).
+    /// The condition's value (`Val::MISSING` for decision blocks).
     pub value: Val,
     /// Whether some tag it read was not loaded yet.
     pub saw_pending: bool,
+}
+
+/// A rule call in progress: where to return, which rule, and the pending-read count when
+/// it started (a result that saw no new pending read is final and cached).
+#[derive(Clone, Copy, Debug)]
+pub struct Frame {
+    ret: u32,
+    rule: u32,
+    pending_at_call: u32,
 }
 
 impl Request<'_> {
     /// Runs `block`. Condition blocks leave their result in `value`; decision blocks leave
     /// their field values in `self.outcome.values`.
     pub(crate) fn exec(&mut self, block: Block) -> BlockResult {
-        let program = self.program;
-        let code = &program.code;
         let pending_before = self.pending_reads;
         self.blocks_run += 1;
-        self.stack.clear();
+        let value = self.interpret(block.start as usize);
+        // Empty already unless the block was cut short.
         self.frames.clear();
-        let mut pc = block.start as usize;
+        BlockResult { value, saw_pending: self.pending_reads > pending_before }
+    }
+
+    /// Evaluates a `when` block. The common shape, a `when` naming one rule, runs the rule's
+    /// block directly: same result, cache and trace as the `CallRule` it holds, one block
+    /// entry instead of two.
+    pub(crate) fn condition(&mut self, block: Block) -> BlockResult {
+        match self.program.code.get(block.start as usize..block.end as usize) {
+            Some(&[Instr::CallRule(rule), Instr::Return]) => self.rule_result(rule),
+            _ => self.exec(block),
+        }
+    }
+
+    fn rule_result(&mut self, rule: u32) -> BlockResult {
+        let cached = |value| BlockResult { value, saw_pending: false };
+        match self.rule_cache.get(rule as usize).copied() {
+            Some(0) => match self.program.rules.get(rule as usize) {
+                Some(info) => {
+                    let r = self.exec(info.block);
+                    if !r.saw_pending {
+                        self.cache_rule(rule, r.value);
+                    }
+                    r
+                }
+                None => cached(Val::MISSING),
+            },
+            Some(1) => cached(Val::FALSE),
+            Some(2) => cached(Val::TRUE),
+            _ => cached(Val::MISSING),
+        }
+    }
+
+    /// Writes the fields of a decision made only of constants (most are) straight into the
+    /// outcome, skipping the interpreter; `false`, with nothing written, for any other block.
+    pub(crate) fn constant_decision(&mut self, block: Block) -> bool {
+        let program = self.program;
+        let Some(code) = program.code.get(block.start as usize..block.end as usize) else { return false };
+        let values = &mut self.outcome.values;
+        values.clear();
+        for &instr in code {
+            let v = match instr {
+                Instr::PushBool(b) => Val::bool(b),
+                Instr::PushInt(i) => Val::int(i64::from(i)),
+                Instr::PushConst(k) => const_val(program, k),
+                Instr::Decide(_) => return true,
+                _ => break,
+            };
+            if v.is_unknown() {
+                break;
+            }
+            values.push(v);
+        }
+        values.clear();
+        false
+    }
+
+    /// The interpreter loop. The stack is a fixed buffer sized by the verifier with the top
+    /// value kept in `top` (a register, not memory): the logical stack is `stack[1..sp]`
+    /// followed by `top`, and `stack[0]` holds whatever `top` was before the first push.
+    /// Every access is checked, so even a program that slipped past the verifier ends the
+    /// block with `Missing` instead of panicking.
+    fn interpret(&mut self, mut pc: usize) -> Val {
+        let program = self.program;
+        let code = &program.code[..];
+        let mut sp = 0usize;
+        let mut top = Val::MISSING;
+        macro_rules! push {
+            ($v:expr) => {{
+                let v = $v;
+                let Some(cell) = self.stack.get_mut(sp) else { return Val::MISSING };
+                *cell = top;
+                sp += 1;
+                top = v;
+            }};
+        }
+        // Removes and returns the value under `top`.
+        macro_rules! pop {
+            () => {{
+                let Some(below) = sp.checked_sub(1) else { return Val::MISSING };
+                sp = below;
+                match self.stack.get(below) {
+                    Some(&v) => v,
+                    None => return Val::MISSING,
+                }
+            }};
+        }
         loop {
-            let Some(&instr) = code.get(pc) else { return self.finish(Val::Missing, pending_before) };
+            let Some(&instr) = code.get(pc) else { return Val::MISSING };
             pc += 1;
             match instr {
-                Instr::LoadTag(slot) => {
-                    let v = self.load(slot);
-                    self.stack.push(v);
-                }
-                Instr::PushInt(i) => self.stack.push(Val::Int(i64::from(i))),
-                Instr::PushConst(k) => self.stack.push(const_val(program, k)),
-                Instr::PushBool(b) => self.stack.push(Val::Bool(b)),
+                Instr::LoadTag(slot) => push!(self.load(slot)),
+                Instr::PushInt(i) => push!(Val::int(i64::from(i))),
+                Instr::PushConst(k) => push!(const_val(program, k)),
+                Instr::PushBool(b) => push!(Val::bool(b)),
                 Instr::Cmp(op) => {
-                    let b = self.pop();
-                    let a = self.pop();
-                    let r = compare(program, &self.slots, op, a, b);
-                    self.stack.push(r);
+                    let a = pop!();
+                    top = compare(program, &self.slots, op, a, top);
                 }
                 Instr::CmpTagConst { op, slot, konst } => {
                     let a = self.load(slot);
-                    let r = compare(program, &self.slots, op, a, const_val(program, konst));
-                    self.stack.push(r);
+                    push!(compare(program, &self.slots, op, a, const_val(program, konst)));
+                }
+                Instr::CmpTagInt { op, slot, value } => {
+                    let ord = match self.load(slot).view() {
+                        View::Int(x) => Some(x.cmp(&i64::from(value))),
+                        View::Float(f) => cmp_int_float(i64::from(value), f).map(std::cmp::Ordering::reverse),
+                        _ => None,
+                    };
+                    push!(ord.map_or(Val::MISSING, |o| Val::bool(op.holds(o))));
                 }
                 Instr::Between => {
-                    let high = self.pop();
-                    let low = self.pop();
-                    let v = self.pop();
+                    let (high, low) = (top, pop!());
+                    let v = pop!();
                     // One comparison: unknown if any of its three operands is unknown.
                     let ge = compare(program, &self.slots, CmpOp::Ge, v, low);
                     let le = compare(program, &self.slots, CmpOp::Le, v, high);
-                    let r = if truth(ge).is_some() && truth(le).is_some() { kleene_and(ge, le) } else { Val::Missing };
-                    self.stack.push(r);
+                    top = if truth(ge).is_some() && truth(le).is_some() { kleene_and(ge, le) } else { Val::MISSING };
                 }
                 Instr::InSet { set, negated } => {
-                    let v = self.pop();
-                    let r = match (scalar_of(program, &self.slots, v), program.sets.get(set as usize)) {
-                        (Some(s), Some(set)) => Val::Bool(s.in_set(set) != negated),
-                        _ => Val::Missing,
+                    top = match (scalar_of(program, &self.slots, top), program.sets.get(set as usize)) {
+                        (Some(s), Some(set)) => Val::bool(s.in_set(set) != negated),
+                        _ => Val::MISSING,
                     };
-                    self.stack.push(r);
                 }
                 Instr::TextContains | Instr::StartsWith | Instr::EndsWith => {
-                    let b = self.pop();
-                    let a = self.pop();
-                    let r = match (text(program, &self.slots, a), text(program, &self.slots, b)) {
-                        (Some(a), Some(b)) => Val::Bool(match instr {
+                    let a = pop!();
+                    top = match (text(program, &self.slots, a), text(program, &self.slots, top)) {
+                        (Some(a), Some(b)) => Val::bool(match instr {
                             Instr::TextContains => a.contains(b),
                             Instr::StartsWith => a.starts_with(b),
                             _ => a.ends_with(b),
                         }),
-                        _ => Val::Missing,
+                        _ => Val::MISSING,
                     };
-                    self.stack.push(r);
                 }
                 Instr::Matches(idx) => {
-                    let v = self.pop();
-                    let r = match (text(program, &self.slots, v), program.regexes.get(idx as usize)) {
-                        (Some(t), Some(re)) => Val::Bool(re.is_match(t)),
-                        _ => Val::Missing,
+                    top = match (text(program, &self.slots, top), program.regexes.get(idx as usize)) {
+                        (Some(t), Some(re)) => Val::bool(re.is_match(t)),
+                        _ => Val::MISSING,
                     };
-                    self.stack.push(r);
                 }
                 Instr::ListContains => {
-                    let item = self.pop();
-                    let list = self.pop();
-                    let r = match scalar_of(program, &self.slots, item) {
+                    let list = pop!();
+                    top = match scalar_of(program, &self.slots, top) {
                         Some(item) => list_any(program, &self.slots, list, |e| e.equals(item)),
-                        None => Val::Missing,
+                        None => Val::MISSING,
                     };
-                    self.stack.push(r);
                 }
                 Instr::ContainsAny(set) => {
-                    let list = self.pop();
-                    let r = match program.sets.get(set as usize) {
-                        Some(set) => list_any(program, &self.slots, list, |e| e.in_set(set)),
-                        None => Val::Missing,
+                    top = match program.sets.get(set as usize) {
+                        Some(set) => list_any(program, &self.slots, top, |e| e.in_set(set)),
+                        None => Val::MISSING,
                     };
-                    self.stack.push(r);
                 }
                 Instr::ContainsAll(set) => {
-                    let list = self.pop();
-                    let r = match program.sets.get(set as usize) {
-                        Some(set) => contains_all(program, &self.slots, list, set),
-                        None => Val::Missing,
+                    top = match program.sets.get(set as usize) {
+                        Some(set) => contains_all(program, &self.slots, top, set),
+                        None => Val::MISSING,
                     };
-                    self.stack.push(r);
                 }
                 Instr::IsEmpty => {
-                    let list = self.pop();
-                    let r = list_len(program, &self.slots, list).map_or(Val::Missing, |n| Val::Bool(n == 0));
-                    self.stack.push(r);
+                    top = list_len(program, &self.slots, top).map_or(Val::MISSING, |n| Val::bool(n == 0));
                 }
                 Instr::Len => {
-                    let list = self.pop();
-                    let r = match list {
-                        Val::Pending => Val::Pending,
-                        _ => list_len(program, &self.slots, list).map_or(Val::Missing, |n| Val::Int(n as i64)),
+                    top = match top.view() {
+                        View::Pending => Val::PENDING,
+                        _ => list_len(program, &self.slots, top).map_or(Val::MISSING, |n| Val::int(n as i64)),
                     };
-                    self.stack.push(r);
                 }
                 Instr::IsMissing { negated } => {
-                    let r = match self.pop() {
+                    top = match top.view() {
                         // Not loaded yet: whether it is missing is not known.
-                        Val::Pending => Val::Missing,
-                        Val::Missing => Val::Bool(!negated),
-                        _ => Val::Bool(negated),
+                        View::Pending => Val::MISSING,
+                        View::Missing => Val::bool(!negated),
+                        _ => Val::bool(negated),
                     };
-                    self.stack.push(r);
                 }
                 Instr::Within(k) | Instr::OlderThan(k) => {
-                    let v = self.pop();
                     let seconds = match program.consts.get(k as usize) {
                         Some(Const::Seconds(s)) => Some(*s),
                         _ => None,
                     };
-                    let r = match (v, seconds) {
-                        (Val::Time(t), Some(s)) => match self.current_time().checked_sub(t) {
-                            Some(age) => Val::Bool(if matches!(instr, Instr::Within(_)) { age <= s } else { age > s }),
-                            None => Val::Missing,
+                    top = match (top.view(), seconds) {
+                        (View::Time(t), Some(s)) => match self.current_time().checked_sub(t) {
+                            Some(age) => Val::bool(if matches!(instr, Instr::Within(_)) { age <= s } else { age > s }),
+                            None => Val::MISSING,
                         },
-                        _ => Val::Missing,
+                        _ => Val::MISSING,
                     };
-                    self.stack.push(r);
                 }
                 Instr::Add | Instr::Sub | Instr::Mul | Instr::Div | Instr::Rem => {
-                    let b = self.pop();
-                    let a = self.pop();
+                    let a = pop!();
                     let op = match instr {
                         Instr::Add => ArithOp::Add,
                         Instr::Sub => ArithOp::Sub,
@@ -161,114 +234,104 @@ impl Request<'_> {
                         Instr::Div => ArithOp::Div,
                         _ => ArithOp::Rem,
                     };
-                    self.stack.push(arith(op, a, b));
+                    top = arith(op, a, top);
                 }
                 Instr::Neg => {
-                    let r = match self.pop() {
-                        Val::Int(i) => i.checked_neg().map_or(Val::Missing, Val::Int),
-                        Val::Float(f) => Val::Float(-f),
-                        Val::Pending => Val::Pending,
-                        _ => Val::Missing,
+                    top = match top.view() {
+                        View::Int(i) => i.checked_neg().map_or(Val::MISSING, Val::int),
+                        View::Float(f) => Val::float(-f),
+                        View::Pending => Val::PENDING,
+                        _ => Val::MISSING,
                     };
-                    self.stack.push(r);
                 }
                 Instr::ToFloat => {
-                    let r = match self.pop() {
-                        Val::Int(i) => Val::Float(i as f64),
-                        v @ (Val::Float(_) | Val::Pending) => v,
-                        _ => Val::Missing,
+                    top = match top.view() {
+                        View::Int(i) => Val::float(i as f64),
+                        View::Float(_) | View::Pending => top,
+                        _ => Val::MISSING,
                     };
-                    self.stack.push(r);
                 }
-                Instr::Not => {
-                    let r = from_truth(truth(self.pop()).map(|b| !b));
-                    self.stack.push(r);
-                }
+                Instr::Not => top = from_truth(truth(top).map(|b| !b)),
                 Instr::AndJump(target) => {
-                    if self.stack.last() == Some(&Val::Bool(false)) {
+                    if top.is_false() {
                         pc = target as usize;
                     }
                 }
                 Instr::OrJump(target) => {
-                    if self.stack.last() == Some(&Val::Bool(true)) {
+                    if top.is_true() {
                         pc = target as usize;
                     }
                 }
                 Instr::And => {
-                    let b = self.pop();
-                    let a = self.pop();
-                    self.stack.push(kleene_and(a, b));
+                    let a = pop!();
+                    top = kleene_and(a, top);
                 }
                 Instr::Or => {
-                    let b = self.pop();
-                    let a = self.pop();
-                    self.stack.push(kleene_or(a, b));
+                    let a = pop!();
+                    top = kleene_or(a, top);
                 }
                 Instr::CallRule(rule) => match self.rule_cache.get(rule as usize).copied() {
                     Some(0) => match program.rules.get(rule as usize) {
                         Some(info) => {
                             self.blocks_run += 1;
-                            self.frames.push((pc as u32, rule, self.pending_reads));
+                            self.frames.push(Frame { ret: pc as u32, rule, pending_at_call: self.pending_reads });
                             pc = info.block.start as usize;
                         }
-                        None => self.stack.push(Val::Missing),
+                        None => push!(Val::MISSING),
                     },
-                    Some(cached) => self.stack.push(match cached {
-                        1 => Val::Bool(false),
-                        2 => Val::Bool(true),
-                        _ => Val::Missing,
-                    }),
-                    None => self.stack.push(Val::Missing),
+                    Some(1) => push!(Val::bool(false)),
+                    Some(2) => push!(Val::bool(true)),
+                    _ => push!(Val::MISSING),
                 },
+                // The callee ran on top of the caller's stack and left exactly its result
+                // (the verifier checks each block ends at depth 1), so `top` is the value
+                // the call pushes.
                 Instr::Return => match self.frames.pop() {
-                    Some((ret, rule, pending_at_call)) => {
-                        let result = self.stack.last().copied().unwrap_or(Val::Missing);
+                    Some(frame) => {
                         // A result that read no tag still pending is final; one that did may
                         // change once the tag arrives (even a tag another clause asked for).
-                        if self.pending_reads == pending_at_call {
-                            self.rule_cache[rule as usize] = match truth(result) {
-                                Some(false) => 1,
-                                Some(true) => 2,
-                                None => 3,
-                            };
-                            if let Some(trace) = &mut self.trace {
-                                trace.push(super::TraceEvent::Rule { rule, result: Kleene::from(result) });
-                            }
+                        if self.pending_reads == frame.pending_at_call {
+                            self.cache_rule(frame.rule, top);
                         }
-                        pc = ret as usize;
+                        pc = frame.ret as usize;
                     }
-                    None => {
-                        let result = self.pop();
-                        return self.finish(result, pending_before);
-                    }
+                    None => return top,
                 },
                 Instr::Decide(n) => {
-                    let n = usize::from(n).min(self.stack.len());
-                    let from = self.stack.len() - n;
-                    self.outcome.values.clear();
-                    self.outcome.values.extend_from_slice(&self.stack[from..]);
-                    return self.finish(Val::Missing, pending_before);
+                    let n = usize::from(n).min(sp);
+                    let values = &mut self.outcome.values;
+                    values.clear();
+                    if n > 0 {
+                        // Field by field: decisions are a few values, shorter than a memcpy call.
+                        for i in sp + 1 - n..sp {
+                            values.push(self.stack.get(i).copied().unwrap_or(Val::MISSING));
+                        }
+                        values.push(top);
+                    }
+                    return Val::MISSING;
                 }
             }
         }
     }
 
-    fn finish(&mut self, value: Val, pending_before: u32) -> BlockResult {
-        self.stack.clear();
-        self.frames.clear();
-        BlockResult { value, saw_pending: self.pending_reads > pending_before }
-    }
-
-    #[inline]
-    fn pop(&mut self) -> Val {
-        self.stack.pop().unwrap_or(Val::Missing)
+    fn cache_rule(&mut self, rule: u32, result: Val) {
+        if let Some(cached) = self.rule_cache.get_mut(rule as usize) {
+            *cached = match truth(result) {
+                Some(false) => 1,
+                Some(true) => 2,
+                None => 3,
+            };
+        }
+        if let Some(trace) = &mut self.trace {
+            trace.push(super::TraceEvent::Rule { rule, result: Kleene::from(result) });
+        }
     }
 
     /// The value of tag `slot`; records it as needed when it is not loaded yet.
     #[inline]
     fn load(&mut self, slot: u16) -> Val {
-        let Some(&v) = self.vals.get(usize::from(slot)) else { return Val::Missing };
-        if matches!(v, Val::Pending) {
+        let Some(&v) = self.vals.get(usize::from(slot)) else { return Val::MISSING };
+        if v.is_pending() {
             self.note_pending(slot);
         } else if self.trace.is_some() {
             self.trace_tag(slot);
@@ -304,24 +367,24 @@ fn trace_read(trace: &mut Vec<super::TraceEvent>, s: &mut TagSlot, slot: u16) {
 #[inline]
 pub(crate) fn const_val(p: &Program, k: u32) -> Val {
     match p.consts.get(k as usize) {
-        Some(Const::Int(i)) => Val::Int(*i),
-        Some(Const::Float(f)) => Val::Float(*f),
-        Some(Const::Text(_)) => Val::Text(Ref::Const(k)),
-        Some(Const::Bool(b)) => Val::Bool(*b),
-        Some(Const::Time(t)) => Val::Time(*t),
-        Some(Const::Enum(e)) => Val::Enum(*e),
-        Some(Const::List(_)) => Val::List(Ref::Const(k)),
-        Some(Const::Seconds(_)) | None => Val::Missing,
+        Some(Const::Int(i)) => Val::int(*i),
+        Some(Const::Float(f)) => Val::float(*f),
+        Some(Const::Text(_)) => Val::text(Ref::Const(k)),
+        Some(Const::Bool(b)) => Val::bool(*b),
+        Some(Const::Time(t)) => Val::time(*t),
+        Some(Const::Enum(e)) => Val::member(*e),
+        Some(Const::List(_)) => Val::list(Ref::Const(k)),
+        Some(Const::Seconds(_)) | None => Val::MISSING,
     }
 }
 
 pub(crate) fn text<'a>(p: &'a Program, slots: &'a [TagSlot], v: Val) -> Option<&'a str> {
-    match v {
-        Val::Text(Ref::Const(k)) => match p.consts.get(k as usize)? {
+    match v.view() {
+        View::Text(Ref::Const(k)) => match p.consts.get(k as usize)? {
             Const::Text(s) => Some(s),
             _ => None,
         },
-        Val::Text(Ref::Slot(s)) => match &slots.get(usize::from(s))?.value {
+        View::Text(Ref::Slot(s)) => match &slots.get(usize::from(s))?.value {
             TagValue::Text(t) => Some(t),
             _ => None,
         },
@@ -330,14 +393,14 @@ pub(crate) fn text<'a>(p: &'a Program, slots: &'a [TagSlot], v: Val) -> Option<&
 }
 
 fn scalar_of<'a>(p: &'a Program, slots: &'a [TagSlot], v: Val) -> Option<ScalarRef<'a>> {
-    Some(match v {
-        Val::Int(i) => ScalarRef::Int(i),
-        Val::Float(f) => ScalarRef::Float(f),
-        Val::Bool(b) => ScalarRef::Bool(b),
-        Val::Time(t) => ScalarRef::Time(t),
-        Val::Enum(e) => ScalarRef::Enum(e),
-        Val::Text(_) => ScalarRef::Text(text(p, slots, v)?),
-        Val::Missing | Val::Pending | Val::List(_) => return None,
+    Some(match v.view() {
+        View::Int(i) => ScalarRef::Int(i),
+        View::Float(f) => ScalarRef::Float(f),
+        View::Bool(b) => ScalarRef::Bool(b),
+        View::Time(t) => ScalarRef::Time(t),
+        View::Enum(e) => ScalarRef::Enum(e),
+        View::Text(_) => ScalarRef::Text(text(p, slots, v)?),
+        View::Missing | View::Pending | View::List(_) => return None,
     })
 }
 
@@ -348,12 +411,12 @@ fn for_each_elem<'a>(
     v: Val,
     mut f: impl FnMut(ScalarRef<'a>) -> bool,
 ) -> Option<bool> {
-    match v {
-        Val::List(Ref::Slot(s)) => match &slots.get(usize::from(s))?.value {
+    match v.view() {
+        View::List(Ref::Slot(s)) => match &slots.get(usize::from(s))?.value {
             TagValue::List(items) => Some(items.iter().any(|i| f(i.as_ref()))),
             _ => None,
         },
-        Val::List(Ref::Const(k)) => match p.consts.get(k as usize)? {
+        View::List(Ref::Const(k)) => match p.consts.get(k as usize)? {
             Const::List(items) => Some(items.iter().map(ScalarRef::from_item).any(f)),
             _ => None,
         },
@@ -362,16 +425,16 @@ fn for_each_elem<'a>(
 }
 
 fn list_any<'a>(p: &'a Program, slots: &'a [TagSlot], v: Val, f: impl FnMut(ScalarRef<'a>) -> bool) -> Val {
-    for_each_elem(p, slots, v, f).map_or(Val::Missing, Val::Bool)
+    for_each_elem(p, slots, v, f).map_or(Val::MISSING, Val::bool)
 }
 
 fn list_len(p: &Program, slots: &[TagSlot], v: Val) -> Option<usize> {
-    match v {
-        Val::List(Ref::Slot(s)) => match &slots.get(usize::from(s))?.value {
+    match v.view() {
+        View::List(Ref::Slot(s)) => match &slots.get(usize::from(s))?.value {
             TagValue::List(items) => Some(items.len()),
             _ => None,
         },
-        Val::List(Ref::Const(k)) => match p.consts.get(k as usize)? {
+        View::List(Ref::Const(k)) => match p.consts.get(k as usize)? {
             Const::List(items) => Some(items.len()),
             _ => None,
         },
@@ -383,7 +446,7 @@ fn list_len(p: &Program, slots: &[TagSlot], v: Val) -> Option<usize> {
 fn contains_all(p: &Program, slots: &[TagSlot], v: Val, set: &crate::compile::program::ConstSet) -> Val {
     let has = |target: ScalarRef<'_>| for_each_elem(p, slots, v, |e| e.equals(target));
     if list_len(p, slots, v).is_none() {
-        return Val::Missing;
+        return Val::MISSING;
     }
     let all = set.ints.iter().all(|&i| {
         has(ScalarRef::Int(i)) == Some(true)
@@ -392,34 +455,24 @@ fn contains_all(p: &Program, slots: &[TagSlot], v: Val, set: &crate::compile::pr
     }) && set.floats.iter().all(|&f| has(ScalarRef::Float(f)) == Some(true))
         && set.texts.iter().all(|t| has(ScalarRef::Text(t)) == Some(true))
         && set.enums.iter().all(|&e| has(ScalarRef::Enum(e)) == Some(true));
-    Val::Bool(all)
+    Val::bool(all)
 }
 
 /// Compares two values; unknown when either is missing or their kinds do not compare.
 pub(crate) fn compare(p: &Program, slots: &[TagSlot], op: CmpOp, a: Val, b: Val) -> Val {
     use std::cmp::Ordering;
-    let ord: Option<Ordering> = match (a, b) {
-        (Val::Int(x), Val::Int(y)) | (Val::Time(x), Val::Time(y)) => Some(x.cmp(&y)),
-        (Val::Float(x), Val::Float(y)) => x.partial_cmp(&y),
-        (Val::Int(i), Val::Float(f)) => cmp_int_float(i, f),
-        (Val::Float(f), Val::Int(i)) => cmp_int_float(i, f).map(Ordering::reverse),
-        (Val::Bool(x), Val::Bool(y)) => Some(x.cmp(&y)),
-        (Val::Enum(x), Val::Enum(y)) => Some(x.cmp(&y)),
-        (Val::Text(_), Val::Text(_)) => match (text(p, slots, a), text(p, slots, b)) {
+    let ord: Option<Ordering> = match (a.view(), b.view()) {
+        (View::Int(x), View::Int(y)) | (View::Time(x), View::Time(y)) => Some(x.cmp(&y)),
+        (View::Float(x), View::Float(y)) => x.partial_cmp(&y),
+        (View::Int(i), View::Float(f)) => cmp_int_float(i, f),
+        (View::Float(f), View::Int(i)) => cmp_int_float(i, f).map(Ordering::reverse),
+        (View::Bool(x), View::Bool(y)) => Some(x.cmp(&y)),
+        (View::Enum(x), View::Enum(y)) => Some(x.cmp(&y)),
+        (View::Text(_), View::Text(_)) => match (text(p, slots, a), text(p, slots, b)) {
             (Some(x), Some(y)) => Some(x.cmp(y)),
             _ => None,
         },
         _ => None,
     };
-    match ord {
-        None => Val::Missing,
-        Some(o) => Val::Bool(match op {
-            CmpOp::Eq => o == Ordering::Equal,
-            CmpOp::Ne => o != Ordering::Equal,
-            CmpOp::Lt => o == Ordering::Less,
-            CmpOp::Le => o != Ordering::Greater,
-            CmpOp::Gt => o == Ordering::Greater,
-            CmpOp::Ge => o != Ordering::Less,
-        }),
-    }
+    ord.map_or(Val::MISSING, |o| Val::bool(op.holds(o)))
 }

@@ -22,7 +22,7 @@ use serde::Serialize;
 use crate::compile::program::{OutcomeInfo, Program, Unit};
 pub use request::{Input, Need, Request, RequestError};
 use request::{Phase, SlotState};
-use value::{Kleene, TagValue, Val};
+use value::{Kleene, TagValue, Val, View};
 
 /// What a run produced.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -126,7 +126,7 @@ impl Program {
             if req.phase == Phase::When {
                 let when = match st.when {
                     Some(block) => {
-                        let r = req.exec(block);
+                        let r = req.condition(block);
                         // Suspend only with something to ask for, so every `NeedTags` lets the
                         // host make progress.
                         if value::truth(r.value).is_none() && r.saw_pending && !req.pending.is_empty() {
@@ -134,10 +134,10 @@ impl Program {
                         }
                         r.value
                     }
-                    None => Val::Bool(true),
+                    None => Val::bool(true),
                 };
                 req.release_pending();
-                if when != Val::Bool(true) {
+                if !when.is_true() {
                     req.note(index, Kleene::from(when), StrategyNote::NotTaken, None);
                     req.strategy += 1;
                     continue;
@@ -229,7 +229,7 @@ impl Program {
 
 impl Request<'_> {
     /// Forgets tags recorded as needed during an evaluation that turned out not to need them.
-    fn release_pending(&mut self) {
+    pub(crate) fn release_pending(&mut self) {
         for &slot in &self.pending {
             self.slots[usize::from(slot)].needed = false;
         }
@@ -239,8 +239,11 @@ impl Request<'_> {
     /// Runs a decision block: `Some(true)` decided, `Some(false)` a value is unknown,
     /// `None` suspended for pending tags.
     fn decide(&mut self, block: crate::compile::program::Block) -> Option<bool> {
+        if self.constant_decision(block) {
+            return Some(true);
+        }
         let r = self.exec(block);
-        let complete = self.outcome.values.iter().all(|v| !matches!(v, Val::Missing | Val::Pending));
+        let complete = self.outcome.values.iter().all(|v| !v.is_unknown());
         if !complete && r.saw_pending && !self.pending.is_empty() {
             return None;
         }
@@ -402,26 +405,26 @@ fn field_value<'a>(req: &'a Request<'_>, ty: &crate::compile::program::Ty, v: Va
         Ty::List(e) => e.ty(),
         other => *other,
     };
-    match v {
-        Val::Int(i) => FieldValue::Int(i),
-        Val::Float(f) => FieldValue::Float(f),
-        Val::Bool(b) => FieldValue::Bool(b),
-        Val::Time(t) => FieldValue::Time(t),
-        Val::Enum(e) => FieldValue::Enum(member(*ty, e)),
-        Val::Text(_) => FieldValue::Text(machine::text(p, &req.slots, v).unwrap_or("")),
-        Val::List(value::Ref::Const(k)) => match p.consts.get(k as usize) {
+    match v.view() {
+        View::Int(i) => FieldValue::Int(i),
+        View::Float(f) => FieldValue::Float(f),
+        View::Bool(b) => FieldValue::Bool(b),
+        View::Time(t) => FieldValue::Time(t),
+        View::Enum(e) => FieldValue::Enum(member(*ty, e)),
+        View::Text(_) => FieldValue::Text(machine::text(p, &req.slots, v).unwrap_or("")),
+        View::List(value::Ref::Const(k)) => match p.consts.get(k as usize) {
             Some(Const::List(items)) => FieldValue::List(
                 items.iter().map(|i| scalar_field(value::ScalarRef::from_item(i), elem, &member)).collect(),
             ),
             _ => FieldValue::List(Vec::new()),
         },
-        Val::List(value::Ref::Slot(s)) => match &req.slots[usize::from(s)].value {
+        View::List(value::Ref::Slot(s)) => match &req.slots[usize::from(s)].value {
             TagValue::List(items) => {
                 FieldValue::List(items.iter().map(|i| scalar_field(i.as_ref(), elem, &member)).collect())
             }
             _ => FieldValue::List(Vec::new()),
         },
-        Val::Missing | Val::Pending => FieldValue::List(Vec::new()),
+        View::Missing | View::Pending => FieldValue::List(Vec::new()),
     }
 }
 

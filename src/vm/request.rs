@@ -127,8 +127,9 @@ pub struct Request<'p> {
     pub(crate) slots: Vec<TagSlot>,
     /// Per rule: 0 not evaluated, else 1 + `Kleene` as false/true/unknown.
     pub(crate) rule_cache: Vec<u8>,
+    /// The VM's value stack: a fixed buffer as long as the verifier's bound, never resized.
     pub(crate) stack: Vec<Val>,
-    pub(crate) frames: Vec<(u32, u32, u32)>,
+    pub(crate) frames: Vec<super::machine::Frame>,
     /// Tags the current suspension needs, in the order evaluation reached them.
     pub(crate) pending: Vec<u16>,
     /// Reads of tags not loaded yet, counted every time (not once per tag): a result
@@ -161,7 +162,7 @@ impl Program {
             keys: vec![String::new(); self.entities.len()],
             key_set: vec![false; self.entities.len()],
             now: None,
-            vals: vec![Val::Pending; self.tags.len()],
+            vals: vec![Val::PENDING; self.tags.len()],
             read_clock: false,
             slots: self
                 .tags
@@ -175,7 +176,8 @@ impl Program {
                 })
                 .collect(),
             rule_cache: vec![0; self.rules.len()],
-            stack: Vec::with_capacity(self.max_stack as usize + 4),
+            // One more than the deepest stack: the interpreter's first push spills a placeholder.
+            stack: vec![Val::MISSING; self.max_stack as usize + 1],
             frames: Vec::with_capacity(self.max_calls as usize + 1),
             pending: Vec::with_capacity(self.tags.len().min(64)),
             pending_reads: 0,
@@ -209,7 +211,7 @@ impl<'p> Request<'p> {
             slot.state = SlotState::NotLoaded;
             slot.missing = None;
         }
-        self.vals.iter_mut().for_each(|v| *v = Val::Pending);
+        self.vals.iter_mut().for_each(|v| *v = Val::PENDING);
         self.validated = false;
         self.blocks_run = 0;
         self.now = None;
@@ -220,14 +222,12 @@ impl<'p> Request<'p> {
     /// already loaded: to decide again after supplying more, or to decide another instance
     /// of the same scene for the same request (see [`Request::switch_instance`]).
     pub fn restart(&mut self) {
-        for slot in &mut self.slots {
-            slot.needed = false;
-            slot.traced = false;
+        self.release_pending();
+        if self.trace.is_some() {
+            self.slots.iter_mut().for_each(|slot| slot.traced = false);
         }
         self.rule_cache.iter_mut().for_each(|r| *r = 0);
-        self.stack.clear();
         self.frames.clear();
-        self.pending.clear();
         self.pending_reads = 0;
         self.strategy = 0;
         self.phase = Phase::When;
@@ -253,6 +253,8 @@ impl<'p> Request<'p> {
     /// Records a trace of every tag read, rule and strategy tried (allocates; off by default).
     pub fn explain(&mut self, on: bool) -> &mut Self {
         self.trace = on.then(Vec::new);
+        // `restart` clears these only while tracing; start a trace from a clean slate.
+        self.slots.iter_mut().for_each(|slot| slot.traced = false);
         self
     }
 
@@ -385,8 +387,8 @@ impl<'p> Request<'p> {
     fn sync_val(&mut self, tag: usize) {
         if let (Some(slot), Some(val)) = (self.slots.get(tag), self.vals.get_mut(tag)) {
             *val = match slot.state {
-                SlotState::NotLoaded => Val::Pending,
-                SlotState::Missing => Val::Missing,
+                SlotState::NotLoaded => Val::PENDING,
+                SlotState::Missing => Val::MISSING,
                 SlotState::Loaded => slot_val(&slot.value, tag as u16),
             };
         }

@@ -11,9 +11,36 @@ use serde::Serialize;
 
 use crate::compile::program::{ConstSet, Item};
 
-/// A value on the VM stack. `Copy`, 16 bytes: texts and lists are references.
+/// A value on the VM stack: a kind byte and one 64-bit payload word, `Copy`, 16 bytes.
+///
+/// Why not a Rust enum: an enum whose variants hold an `i64`, an `f64`, a `bool` and a
+/// nested [`Ref`] is laid out as an opaque aggregate, so every push and pop went through
+/// memory as a byte store plus a 16-byte load, which the CPU cannot forward (the profile's
+/// hottest instructions). Two scalars are kept in registers and moved as two words.
+/// Match on [`Val::view`], which is free once inlined.
+#[derive(Clone, Copy)]
+pub struct Val {
+    kind: Kind,
+    bits: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+enum Kind {
+    Missing,
+    Pending,
+    Bool,
+    Int,
+    Float,
+    Time,
+    Enum,
+    Text,
+    List,
+}
+
+/// A [`Val`] taken apart, for matching.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Val {
+pub enum View {
     /// Unknown: no value, a failed provider, or an unknown result. Conditions use it as the
     /// third truth value.
     Missing,
@@ -37,17 +64,149 @@ pub enum Ref {
     Slot(u16),
 }
 
+/// Set in a packed [`Ref`] for a slot (constant indexes are `u32`, below it).
+const SLOT_REF: u64 = 1 << 32;
+
+impl Ref {
+    #[inline]
+    fn pack(self) -> u64 {
+        match self {
+            Ref::Const(k) => u64::from(k),
+            Ref::Slot(s) => SLOT_REF | u64::from(s),
+        }
+    }
+
+    #[inline]
+    fn unpack(bits: u64) -> Ref {
+        if bits & SLOT_REF != 0 {
+            Ref::Slot(bits as u16)
+        } else {
+            Ref::Const(bits as u32)
+        }
+    }
+}
+
+impl Val {
+    pub const MISSING: Val = Val { kind: Kind::Missing, bits: 0 };
+    pub const PENDING: Val = Val { kind: Kind::Pending, bits: 0 };
+    pub const TRUE: Val = Val { kind: Kind::Bool, bits: 1 };
+    pub const FALSE: Val = Val { kind: Kind::Bool, bits: 0 };
+
+    #[inline]
+    pub fn bool(b: bool) -> Val {
+        Val { kind: Kind::Bool, bits: u64::from(b) }
+    }
+
+    #[inline]
+    pub fn int(i: i64) -> Val {
+        Val { kind: Kind::Int, bits: i as u64 }
+    }
+
+    #[inline]
+    pub fn float(f: f64) -> Val {
+        Val { kind: Kind::Float, bits: f.to_bits() }
+    }
+
+    #[inline]
+    pub fn time(t: i64) -> Val {
+        Val { kind: Kind::Time, bits: t as u64 }
+    }
+
+    #[inline]
+    pub fn member(e: u32) -> Val {
+        Val { kind: Kind::Enum, bits: u64::from(e) }
+    }
+
+    #[inline]
+    pub fn text(r: Ref) -> Val {
+        Val { kind: Kind::Text, bits: r.pack() }
+    }
+
+    #[inline]
+    pub fn list(r: Ref) -> Val {
+        Val { kind: Kind::List, bits: r.pack() }
+    }
+
+    #[inline]
+    pub fn view(self) -> View {
+        match self.kind {
+            Kind::Missing => View::Missing,
+            Kind::Pending => View::Pending,
+            Kind::Bool => View::Bool(self.bits != 0),
+            Kind::Int => View::Int(self.bits as i64),
+            Kind::Float => View::Float(f64::from_bits(self.bits)),
+            Kind::Time => View::Time(self.bits as i64),
+            Kind::Enum => View::Enum(self.bits as u32),
+            Kind::Text => View::Text(Ref::unpack(self.bits)),
+            Kind::List => View::List(Ref::unpack(self.bits)),
+        }
+    }
+
+    /// Whether this is a tag not loaded yet.
+    #[inline]
+    pub fn is_pending(self) -> bool {
+        self.kind == Kind::Pending
+    }
+
+    /// Whether this is `Missing` or `Pending` (no value to use).
+    #[inline]
+    pub fn is_unknown(self) -> bool {
+        matches!(self.kind, Kind::Missing | Kind::Pending)
+    }
+
+    /// Whether this is the condition `true` (`false`), without unpacking.
+    #[inline]
+    pub fn is_true(self) -> bool {
+        self.kind == Kind::Bool && self.bits != 0
+    }
+
+    #[inline]
+    pub fn is_false(self) -> bool {
+        self.kind == Kind::Bool && self.bits == 0
+    }
+}
+
+impl From<View> for Val {
+    #[inline]
+    fn from(v: View) -> Val {
+        match v {
+            View::Missing => Val::MISSING,
+            View::Pending => Val::PENDING,
+            View::Bool(b) => Val::bool(b),
+            View::Int(i) => Val::int(i),
+            View::Float(f) => Val::float(f),
+            View::Time(t) => Val::time(t),
+            View::Enum(e) => Val::member(e),
+            View::Text(r) => Val::text(r),
+            View::List(r) => Val::list(r),
+        }
+    }
+}
+
+/// Equality as the values mean it (floats compare as numbers, so `-0.0 == 0.0`).
+impl PartialEq for Val {
+    fn eq(&self, other: &Val) -> bool {
+        self.view() == other.view()
+    }
+}
+
+impl fmt::Debug for Val {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.view().fmt(f)
+    }
+}
+
 /// What `LoadTag` pushes for a loaded tag value in `slot`.
 #[inline]
 pub(crate) fn slot_val(v: &TagValue, slot: u16) -> Val {
     match v {
-        TagValue::Int(i) => Val::Int(*i),
-        TagValue::Float(f) => Val::Float(*f),
-        TagValue::Text(_) => Val::Text(Ref::Slot(slot)),
-        TagValue::Bool(b) => Val::Bool(*b),
-        TagValue::Time(t) => Val::Time(*t),
-        TagValue::Enum(e) => Val::Enum(*e),
-        TagValue::List(_) => Val::List(Ref::Slot(slot)),
+        TagValue::Int(i) => Val::int(*i),
+        TagValue::Float(f) => Val::float(*f),
+        TagValue::Text(_) => Val::text(Ref::Slot(slot)),
+        TagValue::Bool(b) => Val::bool(*b),
+        TagValue::Time(t) => Val::time(*t),
+        TagValue::Enum(e) => Val::member(*e),
+        TagValue::List(_) => Val::list(Ref::Slot(slot)),
     }
 }
 
@@ -168,32 +327,33 @@ pub fn cmp_int_float(i: i64, f: f64) -> Option<Ordering> {
 /// Kleene truth of a condition value: `Some(bool)` or unknown.
 #[inline]
 pub fn truth(v: Val) -> Option<bool> {
-    match v {
-        Val::Bool(b) => Some(b),
-        _ => None,
-    }
+    (v.kind == Kind::Bool).then_some(v.bits != 0)
 }
 
 #[inline]
 pub fn from_truth(t: Option<bool>) -> Val {
-    t.map_or(Val::Missing, Val::Bool)
+    t.map_or(Val::MISSING, Val::bool)
 }
 
 #[inline]
 pub fn kleene_and(a: Val, b: Val) -> Val {
-    match (truth(a), truth(b)) {
-        (Some(false), _) | (_, Some(false)) => Val::Bool(false),
-        (Some(true), Some(true)) => Val::Bool(true),
-        _ => Val::Missing,
+    if a.is_false() || b.is_false() {
+        Val::FALSE
+    } else if a.is_true() && b.is_true() {
+        Val::TRUE
+    } else {
+        Val::MISSING
     }
 }
 
 #[inline]
 pub fn kleene_or(a: Val, b: Val) -> Val {
-    match (truth(a), truth(b)) {
-        (Some(true), _) | (_, Some(true)) => Val::Bool(true),
-        (Some(false), Some(false)) => Val::Bool(false),
-        _ => Val::Missing,
+    if a.is_true() || b.is_true() {
+        Val::TRUE
+    } else if a.is_false() && b.is_false() {
+        Val::FALSE
+    } else {
+        Val::MISSING
     }
 }
 
@@ -209,9 +369,9 @@ pub enum ArithOp {
 /// Checked arithmetic: int overflow, division by zero and non-finite floats are unknown.
 /// A pending operand makes a pending result, so `is missing` on it stays undecided.
 pub fn arith(op: ArithOp, a: Val, b: Val) -> Val {
-    match (a, b) {
-        (Val::Pending, _) | (_, Val::Pending) => Val::Pending,
-        (Val::Int(x), Val::Int(y)) => {
+    match (a.view(), b.view()) {
+        (View::Pending, _) | (_, View::Pending) => Val::PENDING,
+        (View::Int(x), View::Int(y)) => {
             let r = match op {
                 ArithOp::Add => x.checked_add(y),
                 ArithOp::Sub => x.checked_sub(y),
@@ -220,9 +380,9 @@ pub fn arith(op: ArithOp, a: Val, b: Val) -> Val {
                 ArithOp::Div => x.checked_div(y),
                 ArithOp::Rem => x.checked_rem(y),
             };
-            r.map_or(Val::Missing, Val::Int)
+            r.map_or(Val::MISSING, Val::int)
         }
-        (Val::Int(_) | Val::Float(_), Val::Int(_) | Val::Float(_)) => {
+        (View::Int(_) | View::Float(_), View::Int(_) | View::Float(_)) => {
             let (x, y) = (as_f64(a), as_f64(b));
             let r = match op {
                 ArithOp::Add => x + y,
@@ -232,19 +392,19 @@ pub fn arith(op: ArithOp, a: Val, b: Val) -> Val {
                 ArithOp::Rem => x % y,
             };
             if r.is_finite() {
-                Val::Float(r)
+                Val::float(r)
             } else {
-                Val::Missing
+                Val::MISSING
             }
         }
-        _ => Val::Missing,
+        _ => Val::MISSING,
     }
 }
 
 fn as_f64(v: Val) -> f64 {
-    match v {
-        Val::Int(i) => i as f64,
-        Val::Float(f) => f,
+    match v.view() {
+        View::Int(i) => i as f64,
+        View::Float(f) => f,
         _ => f64::NAN,
     }
 }
