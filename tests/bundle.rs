@@ -145,6 +145,23 @@ fn forged_jumps_are_refused() {
 fn forged_indexes_are_refused() {
     refused(|p| p.code[0] = Instr::LoadTag(999), "out of range");
     refused(|p| p.code[0] = Instr::CmpTagConst { op: CmpOp::Lt, slot: 0, konst: 9999 }, "out of range");
+    refused(|p| p.code[0] = Instr::CmpTagInt { op: CmpOp::Lt, slot: 77, value: 1 }, "out of range");
+    refused(|p| p.code[0] = Instr::CmpTagEnum { op: CmpOp::Eq, slot: 77, member: 0 }, "out of range");
+    // The typed compare instructions also refuse a constant of another kind.
+    refused(
+        |p| {
+            p.consts.push(Const::Int(1));
+            p.code[0] = Instr::CmpTagText { op: CmpOp::Eq, slot: 1, konst: (p.consts.len() - 1) as u32 };
+        },
+        "out of range",
+    );
+    refused(
+        |p| {
+            p.consts.push(Const::Text("x".into()));
+            p.code[0] = Instr::CmpTagFloat { op: CmpOp::Eq, slot: 0, konst: (p.consts.len() - 1) as u32 };
+        },
+        "out of range",
+    );
     refused(|p| p.code[0] = Instr::PushConst(12345), "out of range");
     refused(|p| p.code[0] = Instr::InSet { set: 77, negated: false }, "out of range");
     refused(|p| p.code[0] = Instr::Matches(5), "out of range");

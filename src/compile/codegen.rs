@@ -134,6 +134,21 @@ impl Gen<'_> {
         self.code.len() as u32
     }
 
+    /// The superinstruction comparing tag `slot` with constant `k`: the constant's kind picks
+    /// it, so the VM compares without looking at the constant's kind at run time.
+    fn compare_tag(&mut self, op: CmpOp, slot: u16, k: &TConst) -> Instr {
+        match k {
+            TConst::Int(i) => match i32::try_from(*i) {
+                Ok(value) => Instr::CmpTagInt { op, slot, value },
+                Err(_) => Instr::CmpTagConst { op, slot, konst: self.konst(constant(k)) },
+            },
+            TConst::Enum(member) => Instr::CmpTagEnum { op, slot, member: *member },
+            TConst::Text(_) => Instr::CmpTagText { op, slot, konst: self.konst(constant(k)) },
+            TConst::Float(_) => Instr::CmpTagFloat { op, slot, konst: self.konst(constant(k)) },
+            _ => Instr::CmpTagConst { op, slot, konst: self.konst(constant(k)) },
+        }
+    }
+
     fn konst(&mut self, c: Const) -> u32 {
         let key = match &c {
             Const::Int(i) => Some(ConstKey::Int(*i)),
@@ -226,36 +241,37 @@ impl Gen<'_> {
                 let mut order: Vec<&typed::Cond> = clauses.iter().collect();
                 order.sort_by_key(|c| self.cost(c));
                 let mut jumps = Vec::with_capacity(order.len());
+                // First clause: jump out if it decides the chain; middle clauses: combine and
+                // jump out (one fused instruction); last clause: combine.
+                let jump = |first: bool, target: u32| match (is_and, first) {
+                    (true, true) => Instr::AndJump(target),
+                    (true, false) => Instr::AndCheck(target),
+                    (false, true) => Instr::OrJump(target),
+                    (false, false) => Instr::OrCheck(target),
+                };
                 for (i, clause) in order.iter().enumerate() {
                     self.cond(clause);
-                    if i > 0 {
-                        self.emit(if is_and { Instr::And } else { Instr::Or }, span);
-                    }
                     if i + 1 < order.len() {
-                        jumps.push(self.emit(if is_and { Instr::AndJump(0) } else { Instr::OrJump(0) }, span));
+                        jumps.push((self.emit(jump(i == 0, 0), span), i == 0));
+                    } else {
+                        self.emit(if is_and { Instr::And } else { Instr::Or }, span);
                     }
                 }
                 let end = self.here();
-                for j in jumps {
-                    self.code[j] = if is_and { Instr::AndJump(end) } else { Instr::OrJump(end) };
+                for (j, first) in jumps {
+                    self.code[j] = jump(first, end);
                 }
             }
             CondKind::Compare { op, lhs, rhs } => {
                 let op = cmp(*op);
                 match (&lhs.kind, &rhs.kind) {
-                    (ValueKind::Tag(t), ValueKind::Const(TConst::Int(i))) if i32::try_from(*i).is_ok() => {
-                        self.emit(Instr::CmpTagInt { op, slot: *t as u16, value: *i as i32 }, span);
-                    }
-                    (ValueKind::Const(TConst::Int(i)), ValueKind::Tag(t)) if i32::try_from(*i).is_ok() => {
-                        self.emit(Instr::CmpTagInt { op: flip(op), slot: *t as u16, value: *i as i32 }, span);
-                    }
                     (ValueKind::Tag(t), ValueKind::Const(k)) if is_scalar(k) => {
-                        let konst = self.konst(constant(k));
-                        self.emit(Instr::CmpTagConst { op, slot: *t as u16, konst }, span);
+                        let instr = self.compare_tag(op, *t as u16, k);
+                        self.emit(instr, span);
                     }
                     (ValueKind::Const(k), ValueKind::Tag(t)) if is_scalar(k) => {
-                        let konst = self.konst(constant(k));
-                        self.emit(Instr::CmpTagConst { op: flip(op), slot: *t as u16, konst }, span);
+                        let instr = self.compare_tag(flip(op), *t as u16, k);
+                        self.emit(instr, span);
                     }
                     _ => {
                         self.value(lhs);

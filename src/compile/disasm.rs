@@ -150,7 +150,22 @@ impl Disasm<'_> {
                 };
                 format!("CmpTagConst {} {} {value}", self.tag(slot), op.as_str())
             }
+            Instr::AndCheck(t) => format!("AndCheck -> {t:04}"),
+            Instr::OrCheck(t) => format!("OrCheck -> {t:04}"),
             Instr::CmpTagInt { op, slot, value } => format!("CmpTagInt {} {} {value}", self.tag(slot), op.as_str()),
+            Instr::CmpTagEnum { op, slot, member } => {
+                let ty = match self.p.tags.get(usize::from(slot)).map(|t| t.ty) {
+                    Some(Ty::Enum(t)) => Some(t),
+                    _ => None,
+                };
+                format!("CmpTagEnum {} {} {}", self.tag(slot), op.as_str(), self.member(ty, member))
+            }
+            Instr::CmpTagText { op, slot, konst } => {
+                format!("CmpTagText {} {} {}", self.tag(slot), op.as_str(), self.konst(konst))
+            }
+            Instr::CmpTagFloat { op, slot, konst } => {
+                format!("CmpTagFloat {} {} {}", self.tag(slot), op.as_str(), self.konst(konst))
+            }
             Instr::InSet { set, negated } => format!("InSet{} {}", if negated { " not" } else { "" }, self.set(set)),
             Instr::Matches(r) => {
                 format!("Matches /{}/", self.p.regex_sources.get(r as usize).map_or("?", String::as_str))

@@ -28,15 +28,10 @@ impl CmpOp {
     /// Whether the comparison holds for operands ordered `ord`.
     #[inline]
     pub fn holds(self, ord: std::cmp::Ordering) -> bool {
-        use std::cmp::Ordering::*;
-        match self {
-            CmpOp::Eq => ord == Equal,
-            CmpOp::Ne => ord != Equal,
-            CmpOp::Lt => ord == Less,
-            CmpOp::Le => ord != Greater,
-            CmpOp::Gt => ord == Greater,
-            CmpOp::Ge => ord != Less,
-        }
+        // Bit i of the mask: whether the comparison holds for ordering i - 1 (Less = -1).
+        // A table lookup and a shift, where a `match` on both was a jump table.
+        const MASKS: [u8; 6] = [0b010, 0b101, 0b001, 0b011, 0b100, 0b110];
+        (MASKS[self as usize] >> (ord as i8 + 1)) & 1 == 1
     }
 
     pub fn as_str(self) -> &'static str {
@@ -68,6 +63,12 @@ pub enum Instr {
     CmpTagConst { op: CmpOp, slot: Slot, konst: u32 },
     /// Compare tag `slot` with the int `value` held in the instruction (no pool read).
     CmpTagInt { op: CmpOp, slot: Slot, value: i32 },
+    /// Compare tag `slot` with enum member `member` (members compare by declaration order).
+    CmpTagEnum { op: CmpOp, slot: Slot, member: u32 },
+    /// Compare tag `slot` with text constant `konst`.
+    CmpTagText { op: CmpOp, slot: Slot, konst: u32 },
+    /// Compare tag `slot` with float constant `konst`.
+    CmpTagFloat { op: CmpOp, slot: Slot, konst: u32 },
     /// Pop high, low, value; push `low <= value <= high`.
     Between,
     /// Pop a value; push whether it is in set `set` (negated for `not in`).
@@ -117,10 +118,14 @@ pub enum Instr {
     AndJump(u32),
     /// Pop b, a; push Kleene `a and b`.
     And,
+    /// `And`, then `AndJump(target)`: the middle clauses of an `and` chain in one dispatch.
+    AndCheck(u32),
     /// If the top is `true`, jump to `target` leaving it: the `or` chain is true.
     OrJump(u32),
     /// Pop b, a; push Kleene `a or b`.
     Or,
+    /// `Or`, then `OrJump(target)`.
+    OrCheck(u32),
     /// Push the result of rule `idx`, evaluating it at most once per request.
     CallRule(u32),
     /// End of a condition or rule block: the top is its result.
@@ -145,10 +150,12 @@ impl Instr {
             | PushBool(_)
             | CmpTagConst { .. }
             | CmpTagInt { .. }
+            | CmpTagEnum { .. }
+            | CmpTagText { .. }
+            | CmpTagFloat { .. }
             | CallRule(_) => (0, 1),
-            Cmp(_) | TextContains | StartsWith | EndsWith | ListContains | Add | Sub | Mul | Div | Rem | And | Or => {
-                (2, 1)
-            }
+            Cmp(_) | TextContains | StartsWith | EndsWith | ListContains | Add | Sub | Mul | Div | Rem | And | Or
+            | AndCheck(_) | OrCheck(_) => (2, 1),
             Between => (3, 1),
             InSet { .. }
             | Matches(_)
@@ -171,7 +178,7 @@ impl Instr {
     /// The jump target, for jumps.
     pub fn target(self) -> Option<u32> {
         match self {
-            Instr::AndJump(t) | Instr::OrJump(t) => Some(t),
+            Instr::AndJump(t) | Instr::OrJump(t) | Instr::AndCheck(t) | Instr::OrCheck(t) => Some(t),
             _ => None,
         }
     }

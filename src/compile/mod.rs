@@ -31,6 +31,21 @@ mod tests {
         assert_eq!(std::mem::size_of::<Instr>(), 8);
     }
 
+    /// `holds` is a mask lookup; pin it to the comparison each operator means.
+    #[test]
+    fn comparison_masks_mean_their_operators() {
+        use super::instr::CmpOp;
+        for (a, b) in [(1, 2), (2, 2), (3, 2)] {
+            let ord = i32::cmp(&a, &b);
+            assert_eq!(CmpOp::Eq.holds(ord), a == b);
+            assert_eq!(CmpOp::Ne.holds(ord), a != b);
+            assert_eq!(CmpOp::Lt.holds(ord), a < b);
+            assert_eq!(CmpOp::Le.holds(ord), a <= b);
+            assert_eq!(CmpOp::Gt.holds(ord), a > b);
+            assert_eq!(CmpOp::Ge.holds(ord), a >= b);
+        }
+    }
+
     #[test]
     fn value_size_is_pinned() {
         assert_eq!(std::mem::size_of::<crate::vm::value::Val>(), 16);

@@ -243,7 +243,13 @@ fn operands(p: &Program, instr: Instr) -> Result<(), VerifyError> {
     let ok = match instr {
         Instr::LoadTag(s) => slot_ok(s),
         Instr::CmpTagConst { slot, konst, .. } => slot_ok(slot) && const_ok(konst),
-        Instr::CmpTagInt { slot, .. } => slot_ok(slot),
+        Instr::CmpTagInt { slot, .. } | Instr::CmpTagEnum { slot, .. } => slot_ok(slot),
+        Instr::CmpTagText { slot, konst, .. } => {
+            slot_ok(slot) && matches!(p.consts.get(konst as usize), Some(Const::Text(_)))
+        }
+        Instr::CmpTagFloat { slot, konst, .. } => {
+            slot_ok(slot) && matches!(p.consts.get(konst as usize), Some(Const::Float(_)))
+        }
         Instr::PushConst(k) => const_ok(k),
         Instr::InSet { set, .. } | Instr::ContainsAny(set) | Instr::ContainsAll(set) => (set as usize) < p.sets.len(),
         Instr::Matches(r) => (r as usize) < p.regex_sources.len(),

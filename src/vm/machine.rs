@@ -4,6 +4,8 @@
 //! unexpected kind yields `Missing`, and out-of-range reads end the block with `Missing`
 //! rather than panicking. Must not: choose strategies or groups (that is `vm/mod.rs`).
 
+use std::cmp::Ordering;
+
 use super::request::{Request, TagSlot};
 use super::value::*;
 use crate::compile::instr::{CmpOp, Instr};
@@ -140,10 +142,34 @@ impl Request<'_> {
                 Instr::CmpTagInt { op, slot, value } => {
                     let ord = match self.load(slot).view() {
                         View::Int(x) => Some(x.cmp(&i64::from(value))),
-                        View::Float(f) => cmp_int_float(i64::from(value), f).map(std::cmp::Ordering::reverse),
+                        View::Float(f) => cmp_int_float(i64::from(value), f).map(Ordering::reverse),
                         _ => None,
                     };
-                    push!(ord.map_or(Val::MISSING, |o| Val::bool(op.holds(o))));
+                    push!(holds(op, ord));
+                }
+                Instr::CmpTagEnum { op, slot, member } => {
+                    let ord = match self.load(slot).view() {
+                        View::Enum(x) => Some(x.cmp(&member)),
+                        _ => None,
+                    };
+                    push!(holds(op, ord));
+                }
+                Instr::CmpTagFloat { op, slot, konst } => {
+                    let a = self.load(slot);
+                    let ord = match (a.view(), program.consts.get(konst as usize)) {
+                        (View::Float(x), Some(Const::Float(y))) => x.partial_cmp(y),
+                        (View::Int(i), Some(Const::Float(y))) => cmp_int_float(i, *y),
+                        _ => None,
+                    };
+                    push!(holds(op, ord));
+                }
+                Instr::CmpTagText { op, slot, konst } => {
+                    let a = self.load(slot);
+                    let r = match (text(program, &self.slots, a), program.consts.get(konst as usize)) {
+                        (Some(x), Some(Const::Text(y))) => compare_texts(op, x, y),
+                        _ => Val::MISSING,
+                    };
+                    push!(r);
                 }
                 Instr::Between => {
                     let (high, low) = (top, pop!());
@@ -266,9 +292,23 @@ impl Request<'_> {
                     let a = pop!();
                     top = kleene_and(a, top);
                 }
+                Instr::AndCheck(target) => {
+                    let a = pop!();
+                    top = kleene_and(a, top);
+                    if top.is_false() {
+                        pc = target as usize;
+                    }
+                }
                 Instr::Or => {
                     let a = pop!();
                     top = kleene_or(a, top);
+                }
+                Instr::OrCheck(target) => {
+                    let a = pop!();
+                    top = kleene_or(a, top);
+                    if top.is_true() {
+                        pc = target as usize;
+                    }
                 }
                 Instr::CallRule(rule) => match self.rule_cache.get(rule as usize).copied() {
                     Some(0) => match program.rules.get(rule as usize) {
@@ -460,7 +500,6 @@ fn contains_all(p: &Program, slots: &[TagSlot], v: Val, set: &crate::compile::pr
 
 /// Compares two values; unknown when either is missing or their kinds do not compare.
 pub(crate) fn compare(p: &Program, slots: &[TagSlot], op: CmpOp, a: Val, b: Val) -> Val {
-    use std::cmp::Ordering;
     let ord: Option<Ordering> = match (a.view(), b.view()) {
         (View::Int(x), View::Int(y)) | (View::Time(x), View::Time(y)) => Some(x.cmp(&y)),
         (View::Float(x), View::Float(y)) => x.partial_cmp(&y),
@@ -469,10 +508,25 @@ pub(crate) fn compare(p: &Program, slots: &[TagSlot], op: CmpOp, a: Val, b: Val)
         (View::Bool(x), View::Bool(y)) => Some(x.cmp(&y)),
         (View::Enum(x), View::Enum(y)) => Some(x.cmp(&y)),
         (View::Text(_), View::Text(_)) => match (text(p, slots, a), text(p, slots, b)) {
-            (Some(x), Some(y)) => Some(x.cmp(y)),
+            (Some(x), Some(y)) => return compare_texts(op, x, y),
             _ => None,
         },
         _ => None,
     };
+    holds(op, ord)
+}
+
+#[inline]
+fn holds(op: CmpOp, ord: Option<Ordering>) -> Val {
     ord.map_or(Val::MISSING, |o| Val::bool(op.holds(o)))
+}
+
+#[inline]
+fn compare_texts(op: CmpOp, x: &str, y: &str) -> Val {
+    // Equality needs no ordering: a length check settles most unequal texts.
+    match op {
+        CmpOp::Eq => Val::bool(x == y),
+        CmpOp::Ne => Val::bool(x != y),
+        _ => Val::bool(op.holds(x.cmp(y))),
+    }
 }
