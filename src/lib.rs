@@ -20,6 +20,11 @@
 // Diagnostics are large but only travel on the error path; boxing them buys nothing.
 #![allow(clippy::result_large_err)]
 
+// pest is built without its `std` feature (which probes the native stack on every grammar
+// rule, 12% of compile time; our pre-scan already bounds nesting), and its derive then
+// names the `alloc` crate.
+extern crate alloc;
+
 pub mod check;
 pub mod compile;
 pub mod diagnostics;

@@ -296,7 +296,7 @@ impl<'a> Builder<'a> {
     fn span(&self, p: &P) -> Span {
         let s = p.as_span();
         let mut end = s.end();
-        if let Some(last) = p.clone().into_inner().last() {
+        if let Some(last) = p.clone().into_inner().next_back() {
             let last_end = last.as_span().end();
             if is_trivia(&s.get_input()[last_end..end]) {
                 end = last_end;
