@@ -1,8 +1,7 @@
 //! Syntax details not covered by a fixture of their own.
 
-/// The reserved words, as docs/language.md lists them. The grammar matches them through a
-/// first-letter factoring (for speed), so pin the set: each word is refused as a name, and
-/// each word with a letter added is an ordinary name.
+/// The reserved words, as docs/language.md lists them: each is refused as a name, and each
+/// with a letter added is an ordinary name (the keyword rules end at a word boundary).
 const RESERVED: [&str; 25] = [
     "and",
     "or",
