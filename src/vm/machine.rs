@@ -187,39 +187,15 @@ impl Request<'_> {
                 }
                 Instr::TextContains | Instr::StartsWith | Instr::EndsWith => {
                     let a = pop!();
-                    top = match (text(program, &self.slots, a), text(program, &self.slots, top)) {
-                        (Some(a), Some(b)) => Val::bool(match instr {
-                            Instr::TextContains => a.contains(b),
-                            Instr::StartsWith => a.starts_with(b),
-                            _ => a.ends_with(b),
-                        }),
-                        _ => Val::MISSING,
-                    };
+                    top = text_test(program, &self.slots, instr, a, top);
                 }
-                Instr::Matches(idx) => {
-                    top = match (text(program, &self.slots, top), program.regexes.get(idx as usize)) {
-                        (Some(t), Some(re)) => Val::bool(re.is_match(t)),
-                        _ => Val::MISSING,
-                    };
-                }
+                Instr::Matches(idx) => top = regex_match(program, &self.slots, top, idx),
                 Instr::ListContains => {
                     let list = pop!();
-                    top = match scalar_of(program, &self.slots, top) {
-                        Some(item) => list_any(program, &self.slots, list, |e| e.equals(item)),
-                        None => Val::MISSING,
-                    };
+                    top = list_test(program, &self.slots, instr, list, top);
                 }
-                Instr::ContainsAny(set) => {
-                    top = match program.sets.get(set as usize) {
-                        Some(set) => list_any(program, &self.slots, top, |e| e.in_set(set)),
-                        None => Val::MISSING,
-                    };
-                }
-                Instr::ContainsAll(set) => {
-                    top = match program.sets.get(set as usize) {
-                        Some(set) => contains_all(program, &self.slots, top, set),
-                        None => Val::MISSING,
-                    };
+                Instr::ContainsAny(_) | Instr::ContainsAll(_) => {
+                    top = list_test(program, &self.slots, instr, top, Val::MISSING);
                 }
                 Instr::IsEmpty => {
                     top = list_len(program, &self.slots, top).map_or(Val::MISSING, |n| Val::bool(n == 0));
@@ -238,19 +214,7 @@ impl Request<'_> {
                         _ => Val::bool(negated),
                     };
                 }
-                Instr::Within(k) | Instr::OlderThan(k) => {
-                    let seconds = match program.consts.get(k as usize) {
-                        Some(Const::Seconds(s)) => Some(*s),
-                        _ => None,
-                    };
-                    top = match (top.view(), seconds) {
-                        (View::Time(t), Some(s)) => match self.current_time().checked_sub(t) {
-                            Some(age) => Val::bool(if matches!(instr, Instr::Within(_)) { age <= s } else { age > s }),
-                            None => Val::MISSING,
-                        },
-                        _ => Val::MISSING,
-                    };
-                }
+                Instr::Within(_) | Instr::OlderThan(_) => top = self.age_test(instr, top),
                 Instr::Add | Instr::Sub | Instr::Mul | Instr::Div | Instr::Rem => {
                     let a = pop!();
                     let op = match instr {
@@ -354,6 +318,21 @@ impl Request<'_> {
         }
     }
 
+    /// `within` / `older than`: compares the age of a time with the instruction's seconds.
+    #[inline(never)]
+    fn age_test(&mut self, instr: Instr, v: Val) -> Val {
+        let (Instr::Within(k) | Instr::OlderThan(k)) = instr else { return Val::MISSING };
+        let seconds = match self.program.consts.get(k as usize) {
+            Some(Const::Seconds(s)) => *s,
+            _ => return Val::MISSING,
+        };
+        let View::Time(t) = v.view() else { return Val::MISSING };
+        match self.current_time().checked_sub(t) {
+            Some(age) => Val::bool(if matches!(instr, Instr::Within(_)) { age <= seconds } else { age > seconds }),
+            None => Val::MISSING,
+        }
+    }
+
     fn cache_rule(&mut self, rule: u32, result: Val) {
         if let Some(cached) = self.rule_cache.get_mut(rule as usize) {
             *cached = match truth(result) {
@@ -401,6 +380,52 @@ fn trace_read(trace: &mut Vec<super::TraceEvent>, s: &mut TagSlot, slot: u16) {
     if !s.traced {
         s.traced = true;
         trace.push(super::TraceEvent::Tag { tag: u32::from(slot) });
+    }
+}
+
+// The less common instructions run out of line: inlined, their code (substring search, list
+// walks, the clock) made the interpreter's frame larger and every block's entry slower.
+
+/// `contains`, `starts_with`, `ends_with` on two texts.
+#[inline(never)]
+fn text_test(p: &Program, slots: &[TagSlot], instr: Instr, text_val: Val, arg: Val) -> Val {
+    match (text(p, slots, text_val), text(p, slots, arg)) {
+        (Some(a), Some(b)) => Val::bool(match instr {
+            Instr::TextContains => a.contains(b),
+            Instr::StartsWith => a.starts_with(b),
+            _ => a.ends_with(b),
+        }),
+        _ => Val::MISSING,
+    }
+}
+
+/// `contains` on a list (with `item`), `contains_any` and `contains_all` (with a set).
+#[inline(never)]
+fn list_test(p: &Program, slots: &[TagSlot], instr: Instr, list: Val, item: Val) -> Val {
+    match instr {
+        Instr::ListContains => match scalar_of(p, slots, item) {
+            Some(item) => list_any(p, slots, list, |e| e.equals(item)),
+            None => Val::MISSING,
+        },
+        Instr::ContainsAny(set) => match p.sets.get(set as usize) {
+            Some(set) => list_any(p, slots, list, |e| e.in_set(set)),
+            None => Val::MISSING,
+        },
+        Instr::ContainsAll(set) => match p.sets.get(set as usize) {
+            Some(set) => contains_all(p, slots, list, set),
+            None => Val::MISSING,
+        },
+        _ => Val::MISSING,
+    }
+}
+
+/// Out of line: the regex engine's inlined search (and the thread-local its cache pool
+/// reads) made the interpreter's frame larger and its prologue slower for every block.
+#[inline(never)]
+fn regex_match(p: &Program, slots: &[TagSlot], v: Val, idx: u32) -> Val {
+    match (text(p, slots, v), p.regexes.get(idx as usize)) {
+        (Some(t), Some(re)) => Val::bool(re.is_match(t)),
+        _ => Val::MISSING,
     }
 }
 
