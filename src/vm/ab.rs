@@ -11,8 +11,7 @@
 //! ([`in_range`]).
 //!
 //! This module owns only that arithmetic. It knows nothing of the VM, programs, traces or
-//! providers, and it does no I/O: `std::io::Read` appears only because the `murmur3` crate hashes a
-//! reader, and here that reader is a chain of in-memory byte slices. Nothing here allocates.
+//! providers, and it does no I/O. Nothing here allocates.
 //!
 //! Every result is a compatibility promise: the same unit lands in the same group on every
 //! machine, process and release, and analysts recompute assignments outside ruledeck. The tests
@@ -20,7 +19,7 @@
 //! (`tests/ab_vectors.py`, Python `mmh3` plus a pure-Python reference). If one of them fails,
 //! users would be re-bucketed: fix the code, never the vectors.
 
-use std::io::Read;
+use std::hash::Hasher;
 
 /// Number of buckets a unit hashes into; a percentage `p%` (two decimals at most) covers
 /// `p × 100` buckets, so `12.34%` is 1234 buckets.
@@ -28,17 +27,15 @@ pub const BUCKETS: u32 = 10_000;
 
 /// murmur3 x86 32 of salt ":" unit, seed 0, without allocating.
 ///
-/// The three parts are fed to the hash as a chained reader instead of being concatenated. The
-/// `murmur3` crate (0.5.x) fills each 4-byte block with repeated reads until it is full or the
-/// input ends, so block boundaries that straddle the parts are handled exactly as for contiguous
-/// bytes; the tests check this for every split position.
+/// The three parts are fed to an incremental hasher instead of being concatenated; it buffers
+/// a 4-byte block that straddles two parts, so the result is that of the contiguous bytes (the
+/// tests check every split position).
 pub fn hash(salt: &str, unit: &str) -> u32 {
-    let mut input = salt.as_bytes().chain(&b":"[..]).chain(unit.as_bytes());
-    match murmur3::murmur3_32(&mut input, 0) {
-        Ok(h) => h,
-        // Reading from byte slices (and chains of them) cannot fail.
-        Err(e) => unreachable!("reading an in-memory A/B key failed: {e}"),
-    }
+    let mut hasher = mur3::Hasher32::with_seed(0);
+    hasher.write(salt.as_bytes());
+    hasher.write(b":");
+    hasher.write(unit.as_bytes());
+    hasher.finish32()
 }
 
 /// hash(salt, unit) % BUCKETS
@@ -99,23 +96,16 @@ mod tests {
     use super::*;
 
     fn contiguous(bytes: &[u8]) -> u32 {
-        murmur3::murmur3_32(&mut &bytes[..], 0).unwrap()
+        mur3::murmurhash3_x86_32(bytes, 0)
     }
 
-    /// A reader that hands out one byte per `read`: the worst case of short reads.
-    struct OneByte<'a>(&'a [u8]);
-
-    impl Read for OneByte<'_> {
-        fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
-            match (self.0.split_first(), out.first_mut()) {
-                (Some((&b, rest)), Some(slot)) => {
-                    *slot = b;
-                    self.0 = rest;
-                    Ok(1)
-                }
-                _ => Ok(0),
-            }
+    /// The hash of `parts` fed one after the other to the incremental hasher.
+    fn incremental<'a>(parts: impl IntoIterator<Item = &'a [u8]>) -> u32 {
+        let mut hasher = mur3::Hasher32::with_seed(0);
+        for part in parts {
+            hasher.write(part);
         }
+        hasher.finish32()
     }
 
     // ---- published MurmurHash3_x86_32 vectors (seed 0) -------------------------------------
@@ -134,7 +124,7 @@ mod tests {
         let key: Vec<u8> = (0..=255u8).collect();
         let mut hashes = Vec::with_capacity(256 * 4);
         for len in 0..256usize {
-            let h = murmur3::murmur3_32(&mut &key[..len], 256 - len as u32).unwrap();
+            let h = mur3::murmurhash3_x86_32(&key[..len], 256 - len as u32);
             hashes.extend_from_slice(&h.to_le_bytes());
         }
         assert_eq!(contiguous(&hashes), 0xb0f5_7ee3);
@@ -210,7 +200,7 @@ mod tests {
         assert_eq!(bucket("inst_2611", int_unit(i64::MIN, &mut buf)), 300);
     }
 
-    // ---- chained reads == contiguous bytes ------------------------------------------------
+    // ---- incremental writes == contiguous bytes -------------------------------------------
 
     #[test]
     fn fox_prefixes_match_the_oracle_for_every_split() {
@@ -220,28 +210,26 @@ mod tests {
             assert_eq!(contiguous(s), want, "contiguous, n={n}");
             for i in 0..=n {
                 for j in i..=n {
-                    let mut r = s[..i].chain(&s[i..j]).chain(&s[j..]);
-                    assert_eq!(murmur3::murmur3_32(&mut r, 0).unwrap(), want, "n={n} split {i},{j}");
+                    assert_eq!(incremental([&s[..i], &s[i..j], &s[j..]]), want, "n={n} split {i},{j}");
                 }
             }
         }
     }
 
     /// Every split of every string of length 0..=20 into (a, b, c), over bytes that include
-    /// non-ASCII values, hashes as the contiguous string; so does a reader with 1-byte reads.
+    /// non-ASCII values, hashes as the contiguous string; so does feeding one byte at a time.
     #[test]
-    fn chained_reads_equal_contiguous_at_every_split() {
+    fn incremental_writes_equal_contiguous_at_every_split() {
         let pool: Vec<u8> = (0..20u8).map(|i| i.wrapping_mul(37).wrapping_add(0x61) ^ (i << 4)).collect();
         for n in 0..=20 {
             let s = &pool[..n];
             let want = contiguous(s);
-            assert_eq!(murmur3::murmur3_32(&mut OneByte(s), 0).unwrap(), want, "one-byte reads, n={n}");
+            assert_eq!(incremental(s.chunks(1)), want, "one byte at a time, n={n}");
             for i in 0..=n {
                 for j in i..=n {
-                    let mut r = s[..i].chain(&s[i..j]).chain(&s[j..]);
-                    assert_eq!(murmur3::murmur3_32(&mut r, 0).unwrap(), want, "n={n} split {i},{j}");
-                    let mut r = OneByte(&s[..i]).chain(&s[i..j]).chain(OneByte(&s[j..]));
-                    assert_eq!(murmur3::murmur3_32(&mut r, 0).unwrap(), want, "n={n} split {i},{j} one-byte");
+                    assert_eq!(incremental([&s[..i], &s[i..j], &s[j..]]), want, "n={n} split {i},{j}");
+                    let ones = s[..i].chunks(1).chain([&s[i..j]]).chain(s[j..].chunks(1));
+                    assert_eq!(incremental(ones), want, "n={n} split {i},{j} one-byte");
                 }
             }
         }
