@@ -52,7 +52,7 @@ impl Request<'_> {
 
     fn rule_result(&mut self, rule: u32) -> BlockResult {
         let cached = |value| BlockResult { value, saw_pending: false };
-        match self.rule_cache.get(rule as usize).copied() {
+        match self.cached_rule(rule) {
             Some(0) => match self.program.rules.get(rule as usize) {
                 Some(info) => {
                     let r = self.exec(info.block);
@@ -274,7 +274,7 @@ impl Request<'_> {
                         pc = target as usize;
                     }
                 }
-                Instr::CallRule(rule) => match self.rule_cache.get(rule as usize).copied() {
+                Instr::CallRule(rule) => match self.cached_rule(rule) {
                     Some(0) => match program.rules.get(rule as usize) {
                         Some(info) => {
                             self.blocks_run += 1;
@@ -333,13 +333,23 @@ impl Request<'_> {
         }
     }
 
+    /// A rule's state this evaluation: `Some(0)` not evaluated, `Some(1..=3)` false, true,
+    /// unknown; `None` for a rule index out of range.
+    #[inline]
+    fn cached_rule(&self, rule: u32) -> Option<u32> {
+        let entry = *self.rule_cache.get(rule as usize)?;
+        Some(if entry >> 2 == self.rule_epoch { entry & 3 } else { 0 })
+    }
+
     fn cache_rule(&mut self, rule: u32, result: Val) {
+        let epoch = self.rule_epoch << 2;
         if let Some(cached) = self.rule_cache.get_mut(rule as usize) {
-            *cached = match truth(result) {
-                Some(false) => 1,
-                Some(true) => 2,
-                None => 3,
-            };
+            *cached = epoch
+                | match truth(result) {
+                    Some(false) => 1,
+                    Some(true) => 2,
+                    None => 3,
+                };
         }
         if let Some(trace) = &mut self.trace {
             trace.push(super::TraceEvent::Rule { rule, result: Kleene::from(result) });

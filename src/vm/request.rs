@@ -125,8 +125,11 @@ pub struct Request<'p> {
     /// Whether evaluation had to read the wall clock (tests require a fixed `now`).
     pub(crate) read_clock: bool,
     pub(crate) slots: Vec<TagSlot>,
-    /// Per rule: 0 not evaluated, else 1 + `Kleene` as false/true/unknown.
-    pub(crate) rule_cache: Vec<u8>,
+    /// Per rule: `rule_epoch << 2 | state`, state 1/2/3 for false/true/unknown; an entry
+    /// from an earlier epoch means not evaluated. `restart` starts a new epoch instead of
+    /// clearing the table, so a deck's size does not add to each decision.
+    pub(crate) rule_cache: Vec<u32>,
+    pub(crate) rule_epoch: u32,
     /// The VM's value stack: a fixed buffer as long as the verifier's bound, never resized.
     pub(crate) stack: Vec<Val>,
     pub(crate) frames: Vec<super::machine::Frame>,
@@ -176,6 +179,7 @@ impl Program {
                 })
                 .collect(),
             rule_cache: vec![0; self.rules.len()],
+            rule_epoch: 1,
             // One more than the deepest stack: the interpreter's first push spills a placeholder.
             stack: vec![Val::MISSING; self.max_stack as usize + 1],
             frames: Vec::with_capacity(self.max_calls as usize + 1),
@@ -193,6 +197,9 @@ impl Program {
         Ok(req)
     }
 }
+
+/// Epochs before the rule cache is cleared for real (the epoch must fit in 30 bits).
+const RULE_EPOCHS: u32 = 1 << 30;
 
 fn wall_clock() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
@@ -226,7 +233,11 @@ impl<'p> Request<'p> {
         if self.trace.is_some() {
             self.slots.iter_mut().for_each(|slot| slot.traced = false);
         }
-        self.rule_cache.iter_mut().for_each(|r| *r = 0);
+        self.rule_epoch += 1;
+        if self.rule_epoch == RULE_EPOCHS {
+            self.rule_cache.iter_mut().for_each(|r| *r = 0);
+            self.rule_epoch = 1;
+        }
         self.frames.clear();
         self.pending_reads = 0;
         self.strategy = 0;
@@ -514,4 +525,34 @@ pub fn format_time(t: i64) -> String {
 /// Parses an RFC 3339 instant into seconds since the epoch (fractions are dropped).
 pub fn parse_time(s: &str) -> Option<i64> {
     chrono::DateTime::parse_from_rfc3339(s).ok().map(|t| t.timestamp())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::vm::Step;
+
+    /// The rule cache is cleared for real when its epoch counter wraps: a result cached in
+    /// epoch 1 must not be read back after 2^30 restarts bring the counter to 1 again.
+    #[test]
+    fn rule_cache_epochs_wrap_without_stale_results() {
+        let src = "entity user key uid\ntag user.risk: int from \"p\"\nrule user low = user.risk < 30\n\
+                   scene s { keys uid instance i -> { ok: bool } {\n\
+                   strategy a when low => { ok: true }\n default => { ok: false } } }\n";
+        let p = crate::compile(&[("deck.rule", src)]).expect("deck compiles");
+        let risk = p.tag("user.risk").expect("tag").0;
+        let mut req = p.request("s", "i").expect("request");
+        req.key("uid", "u-1").expect("key");
+        req.supply(risk, Some(Input::Int(10)));
+        assert_eq!(p.run(&mut req), Ok(Step::Done));
+        assert_eq!(req.outcome().strategy(), Some("a"));
+        assert_eq!(req.rule_epoch, 1);
+
+        req.rule_epoch = RULE_EPOCHS - 1;
+        req.supply(risk, Some(Input::Int(50)));
+        req.restart();
+        assert_eq!(req.rule_epoch, 1, "the counter wrapped");
+        assert_eq!(p.run(&mut req), Ok(Step::Done));
+        assert_eq!(req.outcome().strategy(), Some("default"), "the rule was evaluated again");
+    }
 }
