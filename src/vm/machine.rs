@@ -34,10 +34,75 @@ impl Request<'_> {
     pub(crate) fn exec(&mut self, block: Block) -> BlockResult {
         let pending_before = self.pending_reads;
         self.blocks_run += 1;
-        let value = self.interpret(block.start as usize);
-        // Empty already unless the block was cut short.
-        self.frames.clear();
+        let value = match self.program.code.get(block.start as usize..block.end as usize) {
+            // One comparison of a tag with a constant, the commonest `when` and rule body:
+            // the same evaluation as inside the loop, without entering the interpreter.
+            Some(&[instr, Instr::Return]) if is_tag_compare(instr) => self.compare_tag(instr),
+            _ => {
+                let value = self.interpret(block.start as usize);
+                // Empty already unless the block was cut short.
+                self.frames.clear();
+                value
+            }
+        };
         BlockResult { value, saw_pending: self.pending_reads > pending_before }
+    }
+
+    /// The compare-tag-with-constant instructions (`Missing` for any other).
+    fn compare_tag(&mut self, instr: Instr) -> Val {
+        match instr {
+            Instr::CmpTagConst { op, slot, konst } => self.cmp_tag_const(op, slot, konst),
+            Instr::CmpTagInt { op, slot, value } => self.cmp_tag_int(op, slot, value),
+            Instr::CmpTagEnum { op, slot, member } => self.cmp_tag_enum(op, slot, member),
+            Instr::CmpTagFloat { op, slot, konst } => self.cmp_tag_float(op, slot, konst),
+            Instr::CmpTagText { op, slot, konst } => self.cmp_tag_text(op, slot, konst),
+            _ => Val::MISSING,
+        }
+    }
+
+    #[inline(always)]
+    fn cmp_tag_const(&mut self, op: CmpOp, slot: u16, konst: u32) -> Val {
+        let a = self.load(slot);
+        compare(self.program, &self.slots, op, a, const_val(self.program, konst))
+    }
+
+    #[inline(always)]
+    fn cmp_tag_int(&mut self, op: CmpOp, slot: u16, value: i32) -> Val {
+        let ord = match self.load(slot).view() {
+            View::Int(x) => Some(x.cmp(&i64::from(value))),
+            View::Float(f) => cmp_int_float(i64::from(value), f).map(Ordering::reverse),
+            _ => None,
+        };
+        holds(op, ord)
+    }
+
+    #[inline(always)]
+    fn cmp_tag_enum(&mut self, op: CmpOp, slot: u16, member: u32) -> Val {
+        let ord = match self.load(slot).view() {
+            View::Enum(x) => Some(x.cmp(&member)),
+            _ => None,
+        };
+        holds(op, ord)
+    }
+
+    #[inline(always)]
+    fn cmp_tag_float(&mut self, op: CmpOp, slot: u16, konst: u32) -> Val {
+        let a = self.load(slot);
+        let ord = match (a.view(), self.program.consts.get(konst as usize)) {
+            (View::Float(x), Some(Const::Float(y))) => x.partial_cmp(y),
+            (View::Int(i), Some(Const::Float(y))) => cmp_int_float(i, *y),
+            _ => None,
+        };
+        holds(op, ord)
+    }
+
+    #[inline(always)]
+    fn cmp_tag_text(&mut self, op: CmpOp, slot: u16, konst: u32) -> Val {
+        let a = self.load(slot);
+        match (text(self.program, &self.slots, a), self.program.consts.get(konst as usize)) {
+            (Some(x), Some(Const::Text(y))) => compare_texts(op, x, y),
+            _ => Val::MISSING,
+        }
     }
 
     /// Evaluates a `when` block. The common shape, a `when` naming one rule, runs the rule's
@@ -98,6 +163,7 @@ impl Request<'_> {
     /// followed by `top`, and `stack[0]` holds whatever `top` was before the first push.
     /// Every access is checked, so even a program that slipped past the verifier ends the
     /// block with `Missing` instead of panicking.
+    #[inline(never)]
     fn interpret(&mut self, mut pc: usize) -> Val {
         let program = self.program;
         let code = &program.code[..];
@@ -135,42 +201,12 @@ impl Request<'_> {
                     let a = pop!();
                     top = compare(program, &self.slots, op, a, top);
                 }
-                Instr::CmpTagConst { op, slot, konst } => {
-                    let a = self.load(slot);
-                    push!(compare(program, &self.slots, op, a, const_val(program, konst)));
-                }
-                Instr::CmpTagInt { op, slot, value } => {
-                    let ord = match self.load(slot).view() {
-                        View::Int(x) => Some(x.cmp(&i64::from(value))),
-                        View::Float(f) => cmp_int_float(i64::from(value), f).map(Ordering::reverse),
-                        _ => None,
-                    };
-                    push!(holds(op, ord));
-                }
-                Instr::CmpTagEnum { op, slot, member } => {
-                    let ord = match self.load(slot).view() {
-                        View::Enum(x) => Some(x.cmp(&member)),
-                        _ => None,
-                    };
-                    push!(holds(op, ord));
-                }
-                Instr::CmpTagFloat { op, slot, konst } => {
-                    let a = self.load(slot);
-                    let ord = match (a.view(), program.consts.get(konst as usize)) {
-                        (View::Float(x), Some(Const::Float(y))) => x.partial_cmp(y),
-                        (View::Int(i), Some(Const::Float(y))) => cmp_int_float(i, *y),
-                        _ => None,
-                    };
-                    push!(holds(op, ord));
-                }
-                Instr::CmpTagText { op, slot, konst } => {
-                    let a = self.load(slot);
-                    let r = match (text(program, &self.slots, a), program.consts.get(konst as usize)) {
-                        (Some(x), Some(Const::Text(y))) => compare_texts(op, x, y),
-                        _ => Val::MISSING,
-                    };
-                    push!(r);
-                }
+                // One arm each, so that the instruction is decoded once.
+                Instr::CmpTagConst { op, slot, konst } => push!(self.cmp_tag_const(op, slot, konst)),
+                Instr::CmpTagInt { op, slot, value } => push!(self.cmp_tag_int(op, slot, value)),
+                Instr::CmpTagEnum { op, slot, member } => push!(self.cmp_tag_enum(op, slot, member)),
+                Instr::CmpTagFloat { op, slot, konst } => push!(self.cmp_tag_float(op, slot, konst)),
+                Instr::CmpTagText { op, slot, konst } => push!(self.cmp_tag_text(op, slot, konst)),
                 Instr::Between => {
                     let (high, low) = (top, pop!());
                     let v = pop!();
@@ -357,7 +393,7 @@ impl Request<'_> {
     }
 
     /// The value of tag `slot`; records it as needed when it is not loaded yet.
-    #[inline]
+    #[inline(always)]
     fn load(&mut self, slot: u16) -> Val {
         let Some(&v) = self.vals.get(usize::from(slot)) else { return Val::MISSING };
         if v.is_pending() {
@@ -549,6 +585,17 @@ pub(crate) fn compare(p: &Program, slots: &[TagSlot], op: CmpOp, a: Val, b: Val)
         _ => None,
     };
     holds(op, ord)
+}
+
+fn is_tag_compare(instr: Instr) -> bool {
+    matches!(
+        instr,
+        Instr::CmpTagConst { .. }
+            | Instr::CmpTagInt { .. }
+            | Instr::CmpTagEnum { .. }
+            | Instr::CmpTagFloat { .. }
+            | Instr::CmpTagText { .. }
+    )
 }
 
 #[inline]

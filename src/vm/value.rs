@@ -127,7 +127,7 @@ impl Val {
         Val { kind: Kind::List, bits: r.pack() }
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn view(self) -> View {
         match self.kind {
             Kind::Missing => View::Missing,
