@@ -22,7 +22,7 @@ pub(crate) struct BlockResult {
 /// A rule call in progress: where to return, which rule, and the pending-read count when
 /// it started (a result that saw no new pending read is final and cached).
 #[derive(Clone, Copy, Debug)]
-pub struct Frame {
+pub(crate) struct Frame {
     ret: u32,
     rule: u32,
     pending_at_call: u32,
@@ -34,11 +34,15 @@ impl Request<'_> {
     pub(crate) fn exec(&mut self, block: Block) -> BlockResult {
         let pending_before = self.pending_reads;
         self.blocks_run += 1;
-        let value = match self.program.code.get(block.start as usize..block.end as usize) {
-            // One comparison of a tag with a constant, the commonest `when` and rule body:
-            // the same evaluation as inside the loop, without entering the interpreter.
-            Some(&[instr, Instr::Return]) if is_tag_compare(instr) => self.compare_tag(instr),
-            _ => {
+        // One comparison of a tag with a constant, the commonest `when` and rule body: the
+        // same evaluation as inside the loop, without entering the interpreter.
+        let single = match self.program.code.get(block.start as usize..block.end as usize) {
+            Some(&[instr, Instr::Return]) => self.compare_tag(instr),
+            _ => None,
+        };
+        let value = match single {
+            Some(value) => value,
+            None => {
                 let value = self.interpret(block.start as usize);
                 // Empty already unless the block was cut short.
                 self.frames.clear();
@@ -48,16 +52,16 @@ impl Request<'_> {
         BlockResult { value, saw_pending: self.pending_reads > pending_before }
     }
 
-    /// The compare-tag-with-constant instructions (`Missing` for any other).
-    fn compare_tag(&mut self, instr: Instr) -> Val {
-        match instr {
+    /// Evaluates a compare-tag-with-constant instruction; `None` for any other instruction.
+    fn compare_tag(&mut self, instr: Instr) -> Option<Val> {
+        Some(match instr {
             Instr::CmpTagConst { op, slot, konst } => self.cmp_tag_const(op, slot, konst),
             Instr::CmpTagInt { op, slot, value } => self.cmp_tag_int(op, slot, value),
             Instr::CmpTagEnum { op, slot, member } => self.cmp_tag_enum(op, slot, member),
             Instr::CmpTagFloat { op, slot, konst } => self.cmp_tag_float(op, slot, konst),
             Instr::CmpTagText { op, slot, konst } => self.cmp_tag_text(op, slot, konst),
-            _ => Val::MISSING,
-        }
+            _ => return None,
+        })
     }
 
     #[inline(always)]
@@ -585,17 +589,6 @@ pub(crate) fn compare(p: &Program, slots: &[TagSlot], op: CmpOp, a: Val, b: Val)
         _ => None,
     };
     holds(op, ord)
-}
-
-fn is_tag_compare(instr: Instr) -> bool {
-    matches!(
-        instr,
-        Instr::CmpTagConst { .. }
-            | Instr::CmpTagInt { .. }
-            | Instr::CmpTagEnum { .. }
-            | Instr::CmpTagFloat { .. }
-            | Instr::CmpTagText { .. }
-    )
 }
 
 #[inline]

@@ -284,7 +284,8 @@ impl<'p> Request<'p> {
     }
 
     /// How many blocks (conditions, decisions, rule bodies) evaluation has entered since the
-    /// last `reset`. Each block is straight-line code run at most once per entry.
+    /// last `reset`. Each block is straight-line code run at most once per entry. (A decision
+    /// made only of constants is copied, not entered, and is not counted.)
     pub fn blocks_run(&self) -> u64 {
         self.blocks_run
     }
