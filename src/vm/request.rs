@@ -418,18 +418,24 @@ impl<'p> Request<'p> {
         self.slots.get(tag as usize).is_some_and(|s| s.state != SlotState::NotLoaded)
     }
 
+    /// The key value that loads `tag` (empty for a pass-through tag).
+    pub fn key_for(&self, tag: u32) -> &str {
+        match self.program.tags.get(tag as usize).and_then(|t| t.entity) {
+            Some(e) => self.keys.get(e as usize).map_or("", String::as_str),
+            None => "",
+        }
+    }
+
     /// The tags the VM needs before it can go on, after `run` returned `NeedTags`.
     pub fn needed(&self) -> impl Iterator<Item = Need<'_>> + '_ {
         self.pending.iter().map(move |&slot| {
             let tag = &self.program.tags[slot as usize];
-            let key =
-                tag.entity.map(|e| (self.program.entities[e as usize].key.as_str(), self.keys[e as usize].as_str()));
             Need {
                 tag: u32::from(slot),
                 name: &tag.name,
                 provider: tag.provider.as_deref().unwrap_or(""),
-                key_name: key.map_or("", |k| k.0),
-                key_value: key.map_or("", |k| k.1),
+                key_name: tag.entity.map_or("", |e| self.program.entities[e as usize].key.as_str()),
+                key_value: self.key_for(u32::from(slot)),
             }
         })
     }
