@@ -122,7 +122,8 @@ impl Request<'_> {
     fn rule_result(&mut self, rule: u32) -> BlockResult {
         let cached = |value| BlockResult { value, saw_pending: false };
         match self.cached_rule(rule) {
-            Some(0) => match self.program.rules.get(rule as usize) {
+            Some(result) => cached(result),
+            None => match self.program.rules.get(rule as usize) {
                 Some(info) => {
                     let r = self.exec(info.block);
                     if !r.saw_pending {
@@ -132,9 +133,6 @@ impl Request<'_> {
                 }
                 None => cached(Val::MISSING),
             },
-            Some(1) => cached(Val::FALSE),
-            Some(2) => cached(Val::TRUE),
-            _ => cached(Val::MISSING),
         }
     }
 
@@ -315,7 +313,8 @@ impl Request<'_> {
                     }
                 }
                 Instr::CallRule(rule) => match self.cached_rule(rule) {
-                    Some(0) => match program.rules.get(rule as usize) {
+                    Some(result) => push!(result),
+                    None => match program.rules.get(rule as usize) {
                         Some(info) => {
                             self.blocks_run += 1;
                             self.frames.push(Frame { ret: pc as u32, rule, pending_at_call: self.pending_reads });
@@ -323,9 +322,6 @@ impl Request<'_> {
                         }
                         None => push!(Val::MISSING),
                     },
-                    Some(1) => push!(Val::bool(false)),
-                    Some(2) => push!(Val::bool(true)),
-                    _ => push!(Val::MISSING),
                 },
                 // The callee ran on top of the caller's stack and left exactly its result
                 // (the verifier checks each block ends at depth 1), so `top` is the value
@@ -373,12 +369,19 @@ impl Request<'_> {
         }
     }
 
-    /// A rule's state this evaluation: `Some(0)` not evaluated, `Some(1..=3)` false, true,
-    /// unknown; `None` for a rule index out of range.
+    /// A rule's result if it was already computed this evaluation (`Missing` for a rule index
+    /// out of range); `None` if it still has to run.
     #[inline]
-    fn cached_rule(&self, rule: u32) -> Option<u32> {
-        let entry = *self.rule_cache.get(rule as usize)?;
-        Some(if entry >> 2 == self.rule_epoch { entry & 3 } else { 0 })
+    fn cached_rule(&self, rule: u32) -> Option<Val> {
+        let Some(&entry) = self.rule_cache.get(rule as usize) else { return Some(Val::MISSING) };
+        if entry >> 2 != self.rule_epoch {
+            return None;
+        }
+        Some(match entry & 3 {
+            1 => Val::FALSE,
+            2 => Val::TRUE,
+            _ => Val::MISSING,
+        })
     }
 
     fn cache_rule(&mut self, rule: u32, result: Val) {

@@ -134,7 +134,7 @@ impl Program {
                         }
                         r.value
                     }
-                    None => Val::bool(true),
+                    None => Val::TRUE,
                 };
                 req.release_pending();
                 if !when.is_true() {
