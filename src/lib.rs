@@ -30,6 +30,8 @@ pub mod compile;
 pub mod diagnostics;
 pub mod engine;
 pub mod fuzzing;
+#[cfg(feature = "lsp")]
+pub mod lsp;
 pub mod source;
 pub mod syntax;
 pub mod testing;

@@ -58,6 +58,13 @@ pub fn check(sources: &Sources) -> Result<Deck, Vec<Diagnostic>> {
     Checker::default().run(&files)
 }
 
+/// Checks files that are already parsed (with [`syntax::parse`], each with its own file id),
+/// for tools that read the syntax tree too and should not parse twice (the language server).
+/// The caller reports parse failures first, as [`check`] does.
+pub fn check_parsed<'a>(files: &[ast::File<'a>]) -> Result<Deck, Vec<Diagnostic>> {
+    Checker::default().run(files)
+}
+
 /// Which request data a use needs: collected while checking an expression, validated by
 /// the caller against its context (a rule's kind, a scene's keys and passes).
 #[derive(Default)]

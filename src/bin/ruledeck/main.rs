@@ -87,6 +87,9 @@ enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// The language server, speaking LSP on stdin/stdout (started by editors).
+    #[cfg(feature = "lsp")]
+    Lsp,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -107,6 +110,11 @@ fn main() -> ExitCode {
         }
         Command::Build { files, output } => build::build(&files, &output),
         Command::Disasm { files } => build::disasm(&files),
+        #[cfg(feature = "lsp")]
+        Command::Lsp => match ruledeck::lsp::run_stdio() {
+            Ok(()) => Ok(ExitCode::SUCCESS),
+            Err(e) => Err(files::Fatal(format!("language server: {e}"))),
+        },
     };
     match result {
         Ok(code) => code,
