@@ -147,10 +147,10 @@ pub fn rename(world: &World, params: &RenameParams) -> Result<Option<WorkspaceEd
         return Err("`default` names an instance's default decision".into());
     }
     if let Some((d, _)) = defs(world, &k, &target, false).into_iter().next() {
-        return Err(format!("`{new}` is already defined (in {}); pick another name", d.name()));
+        return Err(format!("`{new}` is already defined (in {}); pick another name", d.file_name()));
     }
     if let Some(stale) = world.deck_docs(&k).find(|d| !d.fresh) {
-        return Err(format!("{} does not parse; fix its syntax errors first so every use is found", stale.name()));
+        return Err(format!("{} does not parse; fix its syntax errors first so every use is found", stale.file_name()));
     }
     let mut changes = Vec::new();
     for doc in world.deck_docs(&k) {
@@ -419,7 +419,10 @@ pub fn completion(world: &World, params: &CompletionParams) -> Option<Completion
         for t in &tags {
             let SymbolId::Tag(full) = &t.id else { continue };
             if full.split_once('.').is_some_and(|(e, _)| e == entity) {
-                let ty = t.ty.as_ref().map(type_name);
+                let ty = match &t.ty {
+                    Some(Type::Enum(_)) => Some(format!("enum({})", t.members.join(", "))),
+                    other => other.as_ref().map(type_name),
+                };
                 items.push(item(t.id.name(), CompletionItemKind::FIELD, ty));
             }
         }
@@ -453,7 +456,8 @@ pub fn completion(world: &World, params: &CompletionParams) -> Option<Completion
     }
     if let Some(def) = enum_tag.filter(|d| !d.members.is_empty()) {
         for m in &def.members {
-            items.push(item(m, CompletionItemKind::ENUM_MEMBER, Some(format!("member of {}", def.id.name()))));
+            let SymbolId::Tag(tag) = &def.id else { continue };
+            items.push(item(m, CompletionItemKind::ENUM_MEMBER, Some(format!("member of {tag}"))));
         }
         return Some(CompletionResponse::Array(items));
     }

@@ -54,8 +54,6 @@ pub struct Def {
     pub id: SymbolId,
     /// The name as written (what go-to-definition selects).
     pub name_span: Span,
-    /// The whole declaration.
-    pub span: Span,
     /// Markdown for hover.
     pub hover: String,
     /// For tags: the declared type (enum ids are meaningless here; members are in `members`).
@@ -160,9 +158,9 @@ impl Builder<'_> {
         self.occ(id, ident.span, ident.span, false);
     }
 
-    fn def(&mut self, id: SymbolId, name: ast::Ident<'_>, span: Span, hover: String) {
+    fn def(&mut self, id: SymbolId, name: ast::Ident<'_>, hover: String) {
         self.occ(id.clone(), name.span, name.span, true);
-        self.index.defs.push(Def { id, name_span: name.span, span, hover, ty: None, members: Vec::new() });
+        self.index.defs.push(Def { id, name_span: name.span, hover, ty: None, members: Vec::new() });
     }
 
     fn tag_ref(&mut self, path: &ast::Path<'_>) {
@@ -183,8 +181,8 @@ impl Builder<'_> {
         match item {
             Item::Entity(e) => {
                 let hover = format!("{}\n\nentity `{}`, looked up by key `{}`", self.quote(e.span), e.name.name, e.key.name);
-                self.def(SymbolId::Entity(e.name.name.to_string()), e.name, e.span, hover.clone());
-                self.def(SymbolId::Key(e.key.name.to_string()), e.key, e.span, hover);
+                self.def(SymbolId::Entity(e.name.name.to_string()), e.name, hover.clone());
+                self.def(SymbolId::Key(e.key.name.to_string()), e.key, hover);
                 self.outline(e.name.name, OutlineKind::Entity, e.span, e.name.span, Vec::new());
             }
             Item::Tag(t) => self.tag(t),
@@ -193,13 +191,13 @@ impl Builder<'_> {
                     self.reference(SymbolId::Entity(r.kind.name.to_string()), r.kind);
                 }
                 let hover = format!("{}\n\n{} rule", self.quote(r.span), r.kind.name);
-                self.def(SymbolId::Rule(r.name.name.to_string()), r.name, r.span, hover);
+                self.def(SymbolId::Rule(r.name.name.to_string()), r.name, hover);
                 self.cond(r.expr);
                 self.outline(r.name.name, OutlineKind::Rule, r.span, r.name.span, Vec::new());
             }
             Item::Layer(l) => {
                 let hover = self.quote(l.span);
-                self.def(SymbolId::Layer(l.name.name.to_string()), l.name, l.span, hover);
+                self.def(SymbolId::Layer(l.name.name.to_string()), l.name, hover);
                 self.unit(&l.unit);
                 self.outline(l.name.name, OutlineKind::Layer, l.span, l.name.span, Vec::new());
             }
@@ -251,14 +249,13 @@ impl Builder<'_> {
         self.index.defs.push(Def {
             id: SymbolId::Tag(name.clone()),
             name_span: t.path.span,
-            span: t.span,
             hover,
             ty,
             members: members.iter().map(|m| m.name.to_string()).collect(),
         });
         for m in members {
             let hover = format!("member `{}` of `{ty_text}`, the type of tag `{name}`", m.name);
-            self.def(SymbolId::Member(name.clone(), m.name.to_string()), *m, m.span, hover);
+            self.def(SymbolId::Member(name.clone(), m.name.to_string()), *m, hover);
         }
         self.outline(&name, OutlineKind::Tag, t.span, t.path.span, Vec::new());
     }
@@ -266,7 +263,7 @@ impl Builder<'_> {
     fn scene(&mut self, s: &ast::SceneDecl<'_>) {
         let scene = s.name.name.to_string();
         let header = self.slice(s.span).lines().next().unwrap_or("").trim_end_matches('{').trim_end().to_string();
-        self.def(SymbolId::Scene(scene.clone()), s.name, s.span, format!("```ruledeck\n{header}\n```"));
+        self.def(SymbolId::Scene(scene.clone()), s.name, format!("```ruledeck\n{header}\n```"));
         for k in s.keys {
             self.reference(SymbolId::Key(k.name.to_string()), *k);
         }
@@ -278,12 +275,12 @@ impl Builder<'_> {
             let instance = inst.name.name.to_string();
             let sig = self.slice(inst.span).split('{').take(2).collect::<Vec<_>>().join("{");
             let hover = format!("```ruledeck\n{}}}\n```\n\ninstance of scene `{scene}`", sig.trim_end());
-            self.def(SymbolId::Instance(scene.clone(), instance.clone()), inst.name, inst.span, hover);
+            self.def(SymbolId::Instance(scene.clone(), instance.clone()), inst.name, hover);
             let mut strategies = Vec::new();
             for st in inst.strategies {
                 let id = SymbolId::Strategy(scene.clone(), instance.clone(), st.name.name.to_string());
                 let hover = format!("{}\n\nstrategy of `{scene}.{instance}`", self.quote(st.span));
-                self.def(id, st.name, st.span, hover);
+                self.def(id, st.name, hover);
                 if let Some(when) = st.when {
                     self.cond(when);
                 }
@@ -292,7 +289,7 @@ impl Builder<'_> {
                     StrategyBody::Decision(d) => self.decision(d),
                     StrategyBody::Experiment(x) => {
                         let hover = format!("{}\n\nexperiment in `{scene}.{instance}`", self.quote(x.span));
-                        self.def(SymbolId::Experiment(x.name.name.to_string()), x.name, x.span, hover);
+                        self.def(SymbolId::Experiment(x.name.name.to_string()), x.name, hover);
                         self.unit(&x.unit);
                         if let Some(claim) = &x.layer {
                             self.reference(SymbolId::Layer(claim.layer.name.to_string()), claim.layer);
@@ -306,7 +303,7 @@ impl Builder<'_> {
                                 g.name.name.to_string(),
                             );
                             let hover = format!("{}\n\ngroup of experiment `{}`", self.quote(g.span), x.name.name);
-                            self.def(id, g.name, g.span, hover);
+                            self.def(id, g.name, hover);
                             self.decision(g.decision);
                             groups.push(leaf(g.name.name, OutlineKind::Group, g.span, g.name.span));
                         }

@@ -40,8 +40,11 @@ fn format_source(_name: &str, text: &str) -> Result<String, crate::Errors> {
 /// Runs the server on stdin/stdout until the client says `exit`.
 pub fn run_stdio() -> Result<(), Box<dyn Error + Send + Sync>> {
     let (connection, io_threads) = Connection::stdio();
-    run(&connection)?;
+    let result = run(&connection);
+    // The writer thread ends only when the last sender is gone.
+    drop(connection);
     io_threads.join()?;
+    result?;
     Ok(())
 }
 

@@ -72,6 +72,12 @@ impl Doc {
         self.lines.range(&self.text, span)
     }
 
+    /// The last part of the name, for messages.
+    pub fn file_name(&self) -> String {
+        let name = self.name();
+        name.rsplit('/').next().unwrap_or(&name).to_string()
+    }
+
     /// The index, if it describes the current text.
     pub fn fresh_index(&self) -> Option<&FileIndex> {
         self.fresh.then_some(&self.index)
@@ -245,10 +251,8 @@ impl World {
                     })
                 })
                 .collect();
+            // The primary label is text under the caret; the editor's squiggle is the caret.
             let mut message = d.message.clone();
-            if let Some(label) = &d.label {
-                message.push_str(&format!(" ({label})"));
-            }
             for note in &d.notes {
                 message.push_str(&format!("\nnote: {note}"));
             }
