@@ -124,6 +124,9 @@ pub struct Request<'p> {
     pub(crate) vals: Vec<Val>,
     /// Whether evaluation had to read the wall clock (tests require a fixed `now`).
     pub(crate) read_clock: bool,
+    /// What reading the wall clock gives, when set (the test runner sets it, so that what a
+    /// test that forgot `now` reports can itself be tested with different clocks).
+    pub(crate) wall_clock: Option<i64>,
     pub(crate) slots: Vec<TagSlot>,
     /// Per rule: `rule_epoch << RULE_STATE_BITS | state`, state 1/2/3 for false/true/unknown,
     /// plus [`PROVISIONAL`] for a result that read a tag still pending; an entry from an
@@ -171,6 +174,7 @@ impl Program {
             now: None,
             vals: vec![Val::PENDING; self.tags.len()],
             read_clock: false,
+            wall_clock: None,
             slots: self
                 .tags
                 .iter()
@@ -286,10 +290,15 @@ impl<'p> Request<'p> {
 
     /// The evaluation time: as set, or the wall clock read once per request when first needed.
     pub(crate) fn current_time(&mut self) -> i64 {
-        if self.now.is_none() {
-            self.read_clock = true;
+        match self.now {
+            Some(now) => now,
+            None => {
+                self.read_clock = true;
+                let now = self.wall_clock.unwrap_or_else(wall_clock);
+                self.now = Some(now);
+                now
+            }
         }
-        *self.now.get_or_insert_with(wall_clock)
     }
 
     /// How many blocks (conditions, decisions, rule bodies) evaluation has entered since the
