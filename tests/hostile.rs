@@ -2,7 +2,7 @@
 //! a stack overflow or a hang. Tests run on the default 2 MiB test-thread stack on purpose.
 
 use ruledeck::diagnostics::{render_text, Code};
-use ruledeck::syntax::lexer::{MAX_NESTING, MAX_SOURCE_BYTES};
+use ruledeck::limits::{MAX_NESTING, MAX_SOURCE_BYTES};
 
 const PRE: &str = "entity user key uid\ntag user.a: int from \"p\"\ntag user.vip: bool from \"p\"\n";
 
@@ -88,7 +88,7 @@ fn every_lexical_problem_in_a_file_is_reported() {
 #[test]
 fn errors_are_reported_per_file_across_files() {
     let err = ruledeck::check(&[("a.rule", "rule user r = \n"), ("b.rule", "tag user.x int\n")]).unwrap_err();
-    let files: Vec<u32> = err.diagnostics.iter().map(|d| d.span.file).collect();
+    let files: Vec<u32> = err.diagnostics.iter().filter_map(|d| d.span).map(|s| s.file).collect();
     assert_eq!(files, vec![0, 1]);
 }
 
@@ -190,7 +190,7 @@ fn mutated_fixtures_never_panic() {
 #[test]
 fn evaluation_of_a_maximal_deck_is_bounded_by_its_size() {
     let rules = 20_000;
-    let strategies = ruledeck::check::MAX_STRATEGIES;
+    let strategies = ruledeck::limits::MAX_STRATEGIES;
     let mut src = String::from(PRE);
     src.push_str("rule user r0 = user.a > 1 and user.vip\n");
     for i in 1..rules {
@@ -223,8 +223,8 @@ fn evaluation_of_a_maximal_deck_is_bounded_by_its_size() {
 
 #[test]
 fn count_limits_are_diagnostics() {
-    let fields: Vec<String> = (0..=ruledeck::check::MAX_FIELDS).map(|i| format!("f{i}: int")).collect();
-    let values: Vec<String> = (0..=ruledeck::check::MAX_FIELDS).map(|i| format!("f{i}: 1")).collect();
+    let fields: Vec<String> = (0..=ruledeck::limits::MAX_FIELDS).map(|i| format!("f{i}: int")).collect();
+    let values: Vec<String> = (0..=ruledeck::limits::MAX_FIELDS).map(|i| format!("f{i}: 1")).collect();
     let src = format!(
         "{PRE}scene s {{ keys uid instance i -> {{ {} }} {{ default => {{ {} }} }} }}",
         fields.join(", "),
@@ -232,10 +232,10 @@ fn count_limits_are_diagnostics() {
     );
     assert_eq!(codes(&src), vec![Code::TooMany]);
     let strategies: String =
-        (0..=ruledeck::check::MAX_STRATEGIES).map(|i| format!("strategy s{i} when user.vip => {{ n: 1 }}\n")).collect();
+        (0..=ruledeck::limits::MAX_STRATEGIES).map(|i| format!("strategy s{i} when user.vip => {{ n: 1 }}\n")).collect();
     let src = format!("{PRE}scene s {{ keys uid instance i -> {{ n: int }} {{ {strategies} }} }}");
     assert_eq!(codes(&src), vec![Code::TooMany]);
-    let groups: String = (0..=ruledeck::check::MAX_GROUPS).map(|i| format!("g{i} 0% => {{ n: 1 }}\n")).collect();
+    let groups: String = (0..=ruledeck::limits::MAX_GROUPS).map(|i| format!("g{i} 0% => {{ n: 1 }}\n")).collect();
     let src = format!("{PRE}scene s {{ keys uid instance i -> {{ n: int }} {{ strategy x {{ experiment e by uid {{ {groups} }} }} }} }}");
     assert_eq!(codes(&src), vec![Code::TooMany]);
 }
@@ -243,7 +243,7 @@ fn count_limits_are_diagnostics() {
 #[test]
 fn more_tags_than_slots_is_a_diagnostic() {
     let mut src = String::from("entity user key uid\n");
-    for i in 0..=ruledeck::check::MAX_TAGS {
+    for i in 0..=ruledeck::limits::MAX_TAGS {
         src.push_str(&format!("tag user.t{i}: int from \"p\"\n"));
     }
     let err = ruledeck::check(&[("many.rule", &src)]).unwrap_err();
