@@ -134,6 +134,8 @@ codes! {
     LayerUnitMismatch = "E0504",
     /// A layer range that is empty or reversed.
     BadLayerRange = "E0505",
+    /// A warning: an experiment group of 0%, which no unit can ever be in.
+    EmptyGroup = "W0506",
     /// A strategy or default that can never decide because an earlier strategy always does.
     Unreachable = "E0600",
     /// `expect strategy` with no decision expectation before it.

@@ -32,8 +32,9 @@ fn too_many(span: Span, what: &str, limit: usize, help: &str) -> Diagnostic {
         .with_help(help.to_string())
 }
 
-/// Parses and checks every file in `sources` as one program.
-pub fn check(sources: &Sources) -> Result<Deck, Vec<Diagnostic>> {
+/// Parses and checks every file in `sources` as one program: the deck and its warnings, or
+/// every diagnostic (errors and warnings, in source order).
+pub fn check(sources: &Sources) -> Result<(Deck, Vec<Diagnostic>), Vec<Diagnostic>> {
     let bump = Bump::new();
     let mut files = Vec::new();
     let mut diags = Vec::new();
@@ -86,7 +87,7 @@ pub(crate) struct Checker<'a> {
 }
 
 impl<'a> Checker<'a> {
-    fn run(mut self, files: &[ast::File<'a>]) -> Result<Deck, Vec<Diagnostic>> {
+    fn run(mut self, files: &[ast::File<'a>]) -> Result<(Deck, Vec<Diagnostic>), Vec<Diagnostic>> {
         let items = || files.iter().flat_map(|f| f.items.iter());
         for item in items() {
             if let ast::Item::Entity(e) = item {
@@ -138,11 +139,11 @@ impl<'a> Checker<'a> {
                 }
             }
         }
-        if !self.diags.is_empty() {
-            self.diags.sort_by_key(|d| d.span.map(|s| (s.file, s.start)));
+        self.diags.sort_by_key(|d| d.span.map(|s| (s.file, s.start)));
+        if self.diags.iter().any(Diagnostic::is_error) {
             return Err(self.diags);
         }
-        Ok(Deck {
+        let deck = Deck {
             entities: self.entities,
             enums: self.enums,
             tags: self.tags,
@@ -150,7 +151,8 @@ impl<'a> Checker<'a> {
             layers: self.layers,
             scenes,
             tests,
-        })
+        };
+        Ok((deck, self.diags))
     }
 
     fn error(&mut self, d: Diagnostic) {
