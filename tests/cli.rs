@@ -517,3 +517,16 @@ fn eval_exit_codes_tell_a_broken_deck_from_a_refused_request() {
         ruledeck(&["eval", "examples/deck", "--scene", "payment", "--instance", "installments", "--input", "{}"]);
     assert_eq!(code, 3, "the request is refused");
 }
+
+#[test]
+fn warnings_are_printed_and_do_not_fail_check() {
+    let fixture = "tests/fixtures/check/warn_W0506_zero_percent_group.rule";
+    let (code, _, err) = ruledeck(&["check", fixture]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("warning[W0506]") && err.contains("no errors, 1 warning"), "{err}");
+    let (code, out, _) = ruledeck(&["check", "--format", "json", fixture]);
+    assert_eq!(code, 0);
+    let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!((doc["errors"].as_u64(), doc["warnings"].as_u64()), (Some(0), Some(1)));
+    assert_eq!(doc["diagnostics"][0]["severity"], "warning");
+}

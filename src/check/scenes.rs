@@ -327,9 +327,10 @@ impl<'a> Checker<'a> {
                 self.error(
                     Diagnostic::warning(
                         Code::EmptyGroup,
-                        g.span,
+                        g.percent.span,
                         format!("group `{}` of experiment `{}` is 0%: no unit is ever in it", g.name.name, x.name.name),
                     )
+                    .with_label("0% of the units")
                     .with_help("give it a share, or remove it (a holdout is an explicit group with a share)"),
                 );
             }
