@@ -320,3 +320,20 @@ fn shared_rule_dags_are_linear_for_every_mix_of_tag_states() {
         }
     }
 }
+
+/// pest's detailed-error switch is process-wide: compilations reporting syntax errors on
+/// several threads at once (a service, a language server) must all get the same message.
+#[test]
+fn concurrent_syntax_errors_render_the_same() {
+    let bad = format!("{PRE}rule user r = user.a > 1 and\nrule user s = (user.a\n");
+    let expected = ruledeck::check(&[("bad.rule", &bad)]).unwrap_err().to_string();
+    std::thread::scope(|scope| {
+        for _ in 0..4 {
+            scope.spawn(|| {
+                for _ in 0..50 {
+                    assert_eq!(ruledeck::check(&[("bad.rule", &bad)]).unwrap_err().to_string(), expected);
+                }
+            });
+        }
+    });
+}

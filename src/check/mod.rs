@@ -386,16 +386,18 @@ impl<'a> Checker<'a> {
             return None;
         }
         let example = if path.first.name == "ctx" {
-            format!("tag {name}: text passthrough")
+            format!("tag {name}: TYPE passthrough")
         } else {
-            format!("tag {name}: int from \"PROVIDER\"")
+            format!("tag {name}: TYPE from \"PROVIDER\"")
         };
         let suggestion = did_you_mean(&name, self.tag_by_name.keys().map(String::as_str)).map(str::to_owned);
         self.error(
             Diagnostic::error(Code::UnknownTag, path.span, format!("unknown tag `{name}`"))
                 .with_label("not declared")
                 .with_suggestion(suggestion.as_deref())
-                .with_note(format!("declare it like `{example}`")),
+                .with_note(format!(
+                    "declare it like `{example}`, where TYPE is int, float, text, bool, time, enum(…) or list<T>"
+                )),
         );
         None
     }

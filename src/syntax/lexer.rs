@@ -169,9 +169,26 @@ pub fn prescan(file: FileId, src: &str) -> Vec<Diagnostic> {
     let mut depth = 0usize;
     let mut prefix_run = 0usize;
     let mut previous: Option<(Token, usize)> = None; // last non-trivia token and its end
+    // Characters already reported as part of the previous error (the second `&` of `&&`).
+    let mut reported_to = 0;
     for (token, range) in tokens(src) {
         let token = match token {
             Ok(t) => t,
+            Err(_) if range.start < reported_to => continue,
+            Err(LexError::UnexpectedChar) if matches!(src.get(range.start..range.start + 2), Some("&&" | "||")) => {
+                let (op, word) = if src.as_bytes()[range.start] == b'&' { ("&&", "and") } else { ("||", "or") };
+                reported_to = range.start + 2;
+                diags.push(
+                    Diagnostic::error(
+                        Code::UnexpectedChar,
+                        Span::new(file, range.start, range.start + 2),
+                        format!("`{op}` is not an operator in ruledeck"),
+                    )
+                    .with_label("not an operator")
+                    .with_help(format!("write `{word}`")),
+                );
+                continue;
+            }
             Err(e) => {
                 diags.push(lex_error(e, span(&range), &src[range.clone()]));
                 // The rest of the file is garbage after an unterminated comment; stop there.
