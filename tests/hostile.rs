@@ -337,3 +337,16 @@ fn concurrent_syntax_errors_render_the_same() {
         }
     });
 }
+
+/// Disassembling a 100,000-clause rule on one line is linear: the line's text is found once,
+/// not once per instruction (that took over 20 s).
+#[test]
+fn disassembling_a_long_one_line_chain_is_linear() {
+    let clauses = vec!["user.a > 1"; 100_000].join(" and ");
+    let src = format!("{PRE}rule user r = {clauses}\n");
+    let program = ruledeck::compile(&[("long.rule", &src)]).unwrap_or_else(|e| panic!("{e}"));
+    let text = ruledeck::compile::disasm::disassemble(&program);
+    // The source line is printed once, beside the first instruction that comes from it.
+    assert_eq!(text.matches("long.rule:4").count(), 1);
+    assert!(text.lines().count() > 100_000);
+}
