@@ -16,7 +16,6 @@ use crate::ops::CmpOp;
 /// Index of a tag's value slot in a request (the tag's index in the program).
 pub type Slot = u16;
 
-
 // The hot loop reads one instruction per step: keep each at 8 bytes.
 const _: () = assert!(std::mem::size_of::<Instr>() == 8);
 

@@ -169,7 +169,7 @@ pub fn prescan(file: FileId, src: &str) -> Vec<Diagnostic> {
     let mut depth = 0usize;
     let mut prefix_run = 0usize;
     let mut previous: Option<(Token, usize)> = None; // last non-trivia token and its end
-    // Characters already reported as part of the previous error (the second `&` of `&&`).
+                                                     // Characters already reported as part of the previous error (the second `&` of `&&`).
     let mut reported_to = 0;
     for (token, range) in tokens(src) {
         let token = match token {
