@@ -30,6 +30,7 @@ pub mod compile;
 pub mod diagnostics;
 pub mod engine;
 pub mod fuzzing;
+pub mod release;
 pub mod source;
 pub mod syntax;
 pub mod testing;
@@ -77,6 +78,19 @@ pub fn check(files: &[(&str, &str)]) -> Result<Checked, Errors> {
 pub fn check_sources(sources: Sources) -> Result<Checked, Errors> {
     match check::check(&sources) {
         Ok(deck) => Ok(Checked { sources, deck }),
+        Err(diagnostics) => Err(Errors { sources, diagnostics }),
+    }
+}
+
+/// Like [`check_sources`], with tag status judged against a release's items (see
+/// [`check::status`]); also returns the fingerprints of the deck's items, which a release
+/// of it records so that later checks can be judged against it.
+pub fn check_sources_against(
+    sources: Sources,
+    baseline: Option<&check::status::Baseline>,
+) -> Result<(Checked, Vec<String>), Errors> {
+    match check::check_against(&sources, baseline) {
+        Ok((deck, items)) => Ok((Checked { sources, deck }, items)),
         Err(diagnostics) => Err(Errors { sources, diagnostics }),
     }
 }
