@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use ruledeck::engine::{apply_input, outcome_json, Engine, TagsFile};
 use serde_json::{json, Value};
 
-use crate::files::{load_program, Fatal};
+use crate::files::{load_program, store_refused, Fatal};
 
 pub fn run(
     paths: &[PathBuf],
@@ -17,10 +17,21 @@ pub fn run(
     inputs: Option<&Path>,
     tags: Option<&Path>,
     explain: bool,
+    store: Option<(&Path, Option<u64>)>,
 ) -> Result<ExitCode, Fatal> {
-    let program = match load_program(paths)? {
-        Ok(p) => p,
-        Err(code) => return Ok(code),
+    // From a store: the release's program, and the release and version stamped on results.
+    let (program, stamp) = match store {
+        Some((dir, number)) => match ruledeck::release::Store::open(dir).and_then(|s| s.load(number)) {
+            Ok(loaded) => {
+                let version = loaded.manifest.instances.get(&format!("{scene}.{instance}")).map(|i| i.version);
+                (loaded.program, Some((loaded.manifest.release, version)))
+            }
+            Err(e) => return Ok(store_refused(e)),
+        },
+        None => match load_program(paths)? {
+            Ok(p) => (std::sync::Arc::new(p), None),
+            Err(code) => return Ok(code),
+        },
     };
     let mut engine = Engine::new(program);
     if let Some(path) = tags {
@@ -52,13 +63,17 @@ pub fn run(
             .map_err(|e| format!("not valid JSON: {e}"))
             .and_then(|doc| apply_input(&mut req, &doc).map_err(|e| e.to_string()))
             .and_then(|()| engine.run(&mut req).map_err(|e| e.to_string()));
-        let doc = match result {
+        let mut doc = match result {
             Ok(()) => outcome_json(&req.outcome(), explain),
             Err(error) => {
                 failures += 1;
                 json!({"scene": scene, "instance": instance, "error": error})
             }
         };
+        if let (Some((release, version)), Value::Object(map)) = (stamp, &mut doc) {
+            map.insert("release".into(), json!(release));
+            map.insert("version".into(), json!(version));
+        }
         serde_json::to_writer(&mut *out, &doc).map_err(|e| Fatal(format!("cannot write output: {e}")))?;
         out.write_all(b"\n").map_err(|e| Fatal(format!("cannot write output: {e}")))
     };
