@@ -52,6 +52,9 @@ pub struct Manifest {
     pub items: Vec<String>,
     /// Every (content hash → version) pair any release up to this one gave each instance.
     pub known_versions: BTreeMap<String, BTreeMap<String, u64>>,
+    /// SHA-256 of this manifest's compact JSON with this field empty (set by the store).
+    #[serde(default)]
+    pub checksum: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -146,6 +149,7 @@ pub fn plan(checked: &Checked, program: &Program, items: &[String], hash: &str, 
         usage: super::refs::usage(checked),
         items: items.iter().cloned().collect::<BTreeSet<_>>().into_iter().collect(),
         known_versions: known,
+        checksum: String::new(),
     };
     m.content = content_digest(&m);
     m.changed = changed_against(&m, parent);

@@ -99,6 +99,9 @@ pub enum Publish {
     Published(Manifest),
     /// The content equals the current release's: nothing was written.
     Unchanged(Manifest),
+    /// The current release moved (to `current`) after the deck was checked: nothing was
+    /// written; check the deck again against it.
+    Moved { current: Option<u64> },
 }
 
 /// The names of the write steps a publish goes through, in order. A test crashes a
@@ -214,8 +217,8 @@ impl Store {
         if m.release != n {
             return Err(err(&path, format!("manifest says release {} but is stored as release {n}", m.release)));
         }
-        if m.content != content_digest(&m) {
-            return Err(err(&path, "manifest is corrupt: its content digest does not match its entries"));
+        if m.content != content_digest(&m) || m.checksum != checksum(&m) {
+            return Err(err(&path, "manifest is corrupt: its checksum does not match its entries"));
         }
         Ok(m)
     }
@@ -277,8 +280,9 @@ impl Store {
         for (i, line) in lines.iter().enumerate() {
             match serde_json::from_str::<JournalEntry>(line) {
                 Ok(e) => entries.push(e),
-                // A torn last line is a crash during an append: the entry is completed below.
-                Err(_) if i + 1 == lines.len() => {}
+                // A torn line is a crash during an append: it is the last line, or the next
+                // line is the same entry written whole (see `complete_journal`).
+                Err(_) if lines.get(i + 1).is_none_or(|next| next.starts_with(line)) => {}
                 Err(e) => return Err(err(&path, format!("line {} is corrupt: {e}", i + 1))),
             }
         }
@@ -300,17 +304,25 @@ impl Store {
 
     /// Publishes a checked and compiled deck as a new release, unless its content equals
     /// the current release's. `items` are the deck's item fingerprints (from
-    /// [`crate::check_sources_against`]); `time` is RFC 3339.
+    /// [`crate::check_sources_against`]); `checked_against` is the release whose baseline
+    /// the deck was checked with (`None`: an empty store); `time` is RFC 3339.
+    ///
+    /// If another publish moved the current release since the deck was checked, nothing is
+    /// written and [`Publish::Moved`] says so: check again against the new release.
     pub fn publish(
         &self,
         checked: &Checked,
         program: &Program,
         items: &[String],
+        checked_against: Option<u64>,
         time: &str,
         note: Option<&str>,
     ) -> Result<Publish, StoreError> {
         let _lock = self.lock()?;
         let current = self.current_manifest()?;
+        if current.as_ref().map(|c| c.release) != checked_against {
+            return Ok(Publish::Moved { current: current.map(|c| c.release) });
+        }
         let bytes = bundle::to_bytes(program);
         let hash = sha256_hex(&bytes);
         let mut m = plan(checked, program, items, &hash, current.as_ref());
@@ -360,6 +372,7 @@ impl Store {
         self.complete_journal(current)?;
         m.release = self.highest_number()? + 1;
         m.content = content_digest(&m);
+        m.checksum = checksum(&m);
         let bundle_path = self.bundle_path(&m.hash);
         let intact = fs::read(&bundle_path).is_ok_and(|b| sha256_hex(&b) == m.hash);
         if intact {
@@ -431,6 +444,13 @@ impl Store {
         line.push(b'\n');
         file.write_all(&line).and_then(|()| file.sync_all()).map_err(|e| io(&path, e))
     }
+}
+
+/// SHA-256 of the manifest's compact JSON with an empty `checksum`: any edit shows.
+fn checksum(m: &Manifest) -> String {
+    let mut copy = m.clone();
+    copy.checksum = String::new();
+    sha256_hex(&serde_json::to_vec(&copy).expect("manifests serialize"))
 }
 
 fn sync_dir(dir: &Path) -> Result<(), StoreError> {

@@ -15,6 +15,7 @@ fn publish_json(outcome: &Publish) -> Value {
     let (m, unchanged) = match outcome {
         Publish::Published(m) => (m, false),
         Publish::Unchanged(m) => (m, true),
+        Publish::Moved { current } => return json!({"moved": current}),
     };
     let instances: Map<String, Value> = m
         .instances
@@ -40,44 +41,51 @@ pub fn release(paths: &[PathBuf], dir: &Path, tags: Option<&Path>, note: Option<
         Ok(s) => s,
         Err(e) => return Ok(store_refused(e)),
     };
-    let current = match store.current_manifest() {
-        Ok(m) => m,
-        Err(e) => return Ok(store_refused(e)),
-    };
-    let baseline = current.as_ref().map(Manifest::baseline);
-    let (sources, read_errors) = read_sources(paths)?;
-    if !read_errors.is_empty() {
-        report(&sources, &read_errors);
-        eprintln!("error: nothing was published");
-        return Ok(ExitCode::from(1));
-    }
-    let (checked, items) = match ruledeck::check_sources_against(sources, baseline.as_ref()) {
-        Ok(c) => c,
-        Err(errors) => {
-            report(&errors.sources, &errors.diagnostics);
+    let tags_file = tags.map(read_tags_file).transpose()?;
+    // Checked against the current release, then published only if it is still current:
+    // another `release` that got the lock first makes this one check again.
+    loop {
+        let current = match store.current_manifest() {
+            Ok(m) => m,
+            Err(e) => return Ok(store_refused(e)),
+        };
+        let baseline = current.as_ref().map(Manifest::baseline);
+        let (sources, read_errors) = read_sources(paths)?;
+        if !read_errors.is_empty() {
+            report(&sources, &read_errors);
             eprintln!("error: nothing was published");
             return Ok(ExitCode::from(1));
         }
-    };
-    let program = match ruledeck::compile::compile(&checked) {
-        Ok(p) => p,
-        Err(e) => return Err(Fatal(format!("internal compiler error: {e}"))),
-    };
-    let tags_file = tags.map(read_tags_file).transpose()?;
-    let options = TestOptions { filter: None, tags: tags_file.as_ref().map(|t| t as &dyn ruledeck::engine::Provider) };
-    let result = testing::run(&checked, &program, &options);
-    if result.failed() > 0 {
-        eprint!("{}", testing::render_text(&result, &checked.sources, false));
-        eprintln!("error: {} test{} failed; nothing was published", result.failed(), if result.failed() == 1 { "" } else { "s" });
-        return Ok(ExitCode::from(1));
-    }
-    let time = now_text()?;
-    match store.publish(&checked, &program, &items, &time, note) {
-        Ok(outcome) => {
-            println!("{}", serde_json::to_string_pretty(&publish_json(&outcome)).expect("JSON"));
-            Ok(ExitCode::SUCCESS)
+        let (checked, items) = match ruledeck::check_sources_against(sources, baseline.as_ref()) {
+            Ok(c) => c,
+            Err(errors) => {
+                report(&errors.sources, &errors.diagnostics);
+                eprintln!("error: nothing was published");
+                return Ok(ExitCode::from(1));
+            }
+        };
+        let program = match ruledeck::compile::compile(&checked) {
+            Ok(p) => p,
+            Err(e) => return Err(Fatal(format!("internal compiler error: {e}"))),
+        };
+        let provider = tags_file.as_ref().map(|t| t as &dyn ruledeck::engine::Provider);
+        let result = testing::run(&checked, &program, &TestOptions { filter: None, tags: provider });
+        if result.failed() > 0 {
+            eprint!("{}", testing::render_text(&result, &checked.sources, false));
+            let s = if result.failed() == 1 { "" } else { "s" };
+            eprintln!("error: {} test{s} failed; nothing was published", result.failed());
+            return Ok(ExitCode::from(1));
         }
-        Err(e) => Ok(store_refused(e)),
+        let time = now_text()?;
+        let against = current.as_ref().map(|m| m.release);
+        match store.publish(&checked, &program, &items, against, &time, note) {
+            Ok(Publish::Moved { .. }) => continue,
+            Ok(outcome) => {
+                println!("{}", serde_json::to_string_pretty(&publish_json(&outcome)).expect("JSON"));
+                return Ok(ExitCode::SUCCESS);
+            }
+            Err(e) => return Ok(store_refused(e)),
+        }
     }
 }
 
