@@ -210,7 +210,8 @@ fn diff_reports_changes_and_their_impact() {
     let doc = ruledeck(p, &with_json);
     insta::assert_snapshot!("diff_json", doc.stdout);
     let d = json(&doc.stdout);
-    assert_eq!(d["instances"]["payment.installments"]["decisions_changed"], 1);
+    assert_eq!(d["instances"]["payment.installments"]["decisions_changed"], 2, "u-1001 and u-1003 are in treatment");
+    assert_eq!(d["instances"]["traffic.banner"]["requests"], 4, "fields for other scenes are left out, not refused");
     assert_eq!(d["instances"]["traffic.banner"]["decisions_changed"], 0);
     // Status changes and rule changes are listed without a sample too.
     let status = ruledeck(p, &["diff", &fixture("disabled_unchanged"), "--store", &s, "--format", "json"]);

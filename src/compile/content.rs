@@ -62,15 +62,7 @@ pub fn instance_content(p: &Program, scene: usize, instance: usize) -> Option<St
     if let Some(b) = inst.default {
         w.block("default", b);
     }
-    // Rules called, transitively, each once and in name order.
-    let mut done = BTreeSet::new();
-    while let Some(r) = w.rules.iter().copied().find(|r| !done.contains(r)) {
-        done.insert(r);
-        if let Some(rule) = p.rules.get(r as usize) {
-            let _ = writeln!(w.out, "rule {}", rule.name);
-            w.block("body", rule.block);
-        }
-    }
+    w.called_rules();
     let layers: Vec<u32> = w.layers.iter().copied().collect();
     for l in layers {
         if let Some(layer) = p.layers.get(l as usize) {
@@ -94,14 +86,7 @@ pub fn rule_content(p: &Program, rule: usize) -> Option<String> {
     let mut w = Writer { p, out: String::new(), rules: BTreeSet::new(), tags: BTreeSet::new(), layers: BTreeSet::new() };
     let _ = writeln!(w.out, "rule {}", info.name);
     w.block("body", info.block);
-    let mut done = BTreeSet::new();
-    while let Some(r) = w.rules.iter().copied().find(|r| !done.contains(r)) {
-        done.insert(r);
-        if let Some(used) = p.rules.get(r as usize) {
-            let _ = writeln!(w.out, "rule {}", used.name);
-            w.block("body", used.block);
-        }
-    }
+    w.called_rules();
     let mut tags: Vec<u32> = w.tags.iter().copied().collect();
     tags.sort_by(|a, b| w.tag_name(*a).cmp(w.tag_name(*b)));
     for t in tags {
@@ -136,6 +121,24 @@ struct Writer<'p> {
 }
 
 impl Writer<'_> {
+    /// Appends every rule the code so far calls, transitively, each once, in name order
+    /// (not index order: indexes move when unrelated rules are added).
+    fn called_rules(&mut self) {
+        let mut bodies = std::collections::BTreeMap::new();
+        let mut done = BTreeSet::new();
+        while let Some(r) = self.rules.iter().copied().find(|r| !done.contains(r)) {
+            done.insert(r);
+            if let Some(rule) = self.p.rules.get(r as usize) {
+                let outer = std::mem::take(&mut self.out);
+                self.block(&format!("rule {}", rule.name), rule.block);
+                bodies.insert(rule.name.clone(), std::mem::replace(&mut self.out, outer));
+            }
+        }
+        for body in bodies.values() {
+            self.out.push_str(body);
+        }
+    }
+
     fn tag_name(&self, t: u32) -> &str {
         self.p.tags.get(t as usize).map_or("?", |t| t.name.as_str())
     }

@@ -118,10 +118,23 @@ fn decided(doc: &Value) -> Value {
     }
 }
 
+/// The part of a sample request a scene takes: `now`, its keys and its pass-through tags.
+/// A sample serves every scene, so fields meant for other scenes are left out, not refused.
+fn for_scene(engine: &Engine, scene: &str, input: &Value) -> Value {
+    let p = engine.program();
+    let Some((_, info)) = p.scene(scene) else { return input.clone() };
+    let Value::Object(fields) = input else { return input.clone() };
+    let keys: Vec<&str> = info.keys.iter().filter_map(|&e| p.entities.get(e as usize)).map(|e| e.key.as_str()).collect();
+    let passes: Vec<&str> = info.passes.iter().filter_map(|&t| p.tags.get(t as usize)).map(|t| t.name.as_str()).collect();
+    let taken = |name: &str| name == "now" || if name.contains('.') { passes.contains(&name) } else { keys.contains(&name) };
+    Value::Object(fields.iter().filter(|(k, _)| taken(k)).map(|(k, v)| (k.clone(), v.clone())).collect())
+}
+
 fn decide(engine: Option<&Engine>, scene: &str, instance: &str, input: &Value) -> Option<Value> {
     let engine = engine?;
     engine.program().scene(scene)?.1.instances.iter().find(|i| i.name == instance)?;
-    Some(match engine.decide_json(scene, instance, input, false) {
+    let input = for_scene(engine, scene, input);
+    Some(match engine.decide_json(scene, instance, &input, false) {
         Ok(doc) => doc,
         Err(e) => json!({"scene": scene, "instance": instance, "error": e.to_string()}),
     })
