@@ -201,7 +201,8 @@ fn diff_reports_changes_and_their_impact() {
     let (_tmp, s) = store();
     let p = Path::new(&s);
     release(&s, "v1");
-    let args = ["diff", &fixture("v2"), "--store", &s, "--inputs", &fixture("inputs.jsonl"), "--tags", &fixture("tags.json")];
+    let args =
+        ["diff", &fixture("v2"), "--store", &s, "--inputs", &fixture("inputs.jsonl"), "--tags", &fixture("tags.json")];
     let text = ruledeck(p, &args);
     assert_eq!(text.code, 0, "{}", text.stderr);
     insta::assert_snapshot!("diff_text", text.stdout);
@@ -247,11 +248,22 @@ fn a_corrupt_bundle_is_refused_naming_the_file() {
     let last = bytes.len() - 1;
     bytes[last] ^= 0xff;
     std::fs::write(&bundle, &bytes).unwrap();
-    let run = ruledeck(p, &["eval", "--store", &s, "--scene", "traffic", "--instance", "banner", "--input", r#"{"uid": "u-1"}"#]);
+    let run = ruledeck(
+        p,
+        &["eval", "--store", &s, "--scene", "traffic", "--instance", "banner", "--input", r#"{"uid": "u-1"}"#],
+    );
     assert_eq!(run.code, 1);
     assert!(run.stdout.is_empty(), "nothing was decided: {}", run.stdout);
     let hash = doc["hash"].as_str().unwrap();
-    insta::assert_snapshot!("corrupt_bundle", run.stderr.replace(hash, "[HASH]").lines().map(|l| l.split(": its SHA-256").next().unwrap_or(l)).collect::<Vec<_>>().join("\n"));
+    insta::assert_snapshot!(
+        "corrupt_bundle",
+        run.stderr
+            .replace(hash, "[HASH]")
+            .lines()
+            .map(|l| l.split(": its SHA-256").next().unwrap_or(l))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
 }
 
 #[test]

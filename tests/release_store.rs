@@ -39,20 +39,20 @@ const T: &str = "2026-12-01T10:00:00Z";
 fn a_crash_after_any_write_step_leaves_the_previous_or_the_new_release() {
     // "CURRENT renamed into place" is the commit point.
     let commit = WRITE_STEPS.iter().position(|s| *s == "CURRENT renamed into place").unwrap();
-    for step in 0..WRITE_STEPS.len() {
+    for (step, name) in WRITE_STEPS.iter().enumerate() {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("store");
         let store = Store::create(&dir).unwrap();
         let first = published(publish_text(&store, &deck("v1"), T).unwrap());
         let crashing = Store::open(&dir).unwrap().crash_after(step);
         let err = publish_text(&crashing, &deck("v2"), T).expect_err("the injected crash stops the publish");
-        assert!(err.to_string().contains(WRITE_STEPS[step]), "step {step}: {err}");
+        assert!(err.to_string().contains(name), "step {step}: {err}");
 
         // After the "restart": a consistent store at exactly one of the two releases.
         let store = Store::open(&dir).unwrap();
         let current = store.load(None).unwrap_or_else(|e| panic!("step {step}: {e}"));
         let expected = if step < commit { 1 } else { 2 };
-        assert_eq!(current.manifest.release, expected, "crash after `{}`", WRITE_STEPS[step]);
+        assert_eq!(current.manifest.release, expected, "crash after `{name}`");
         let installments = current.manifest.instances["payment.installments"].version;
         assert_eq!(installments, expected, "the content is the release's own");
         if expected == 1 {
@@ -103,7 +103,7 @@ fn corrupt_and_truncated_bundles_are_refused_naming_the_file() {
     // Rolling back to a release whose bundle is damaged is refused, and writes nothing.
     std::fs::write(&bundle, &good[..10]).unwrap();
     published(publish_text(&store, &deck("v2"), T).unwrap());
-    let err = store.rollback(1, T, None).err().expect("refused");
+    let err = store.rollback(1, T, None).expect_err("refused");
     assert!(err.to_string().contains(&bundle.display().to_string()), "{err}");
     assert_eq!(store.current_number().unwrap(), Some(2));
     // Publishing the same content again rewrites the damaged bundle (same name, same bytes).
@@ -194,7 +194,8 @@ impl Provider for LowRiskEveryone {
 }
 
 fn engine_factory() -> impl Fn(Arc<ruledeck::compile::program::Program>) -> Engine + Send + Sync + 'static {
-    let tags = std::fs::read_to_string(format!("{}/tests/fixtures/release/tags.json", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    let tags =
+        std::fs::read_to_string(format!("{}/tests/fixtures/release/tags.json", env!("CARGO_MANIFEST_DIR"))).unwrap();
     let doc: serde_json::Value = serde_json::from_str(&tags).unwrap();
     move |program| Engine::new(program).with_fallback(TagsFile::from_json(doc.clone()).unwrap())
 }
@@ -225,7 +226,8 @@ fn units_keep_their_group_while_the_experiment_is_unchanged() {
     let after = groups(&live);
     assert!(after.iter().all(|(r, _, _)| *r == 2));
     assert!(after.iter().all(|(_, g, _)| !g.is_null()), "every unit is in the experiment");
-    let groups_of = |g: &[(u64, serde_json::Value, serde_json::Value)]| g.iter().map(|x| x.1.clone()).collect::<Vec<_>>();
+    let groups_of =
+        |g: &[(u64, serde_json::Value, serde_json::Value)]| g.iter().map(|x| x.1.clone()).collect::<Vec<_>>();
     assert_eq!(groups_of(&before), groups_of(&after));
     let buckets = |g: &[(u64, serde_json::Value, serde_json::Value)]| g.iter().map(|x| x.2.clone()).collect::<Vec<_>>();
     assert_eq!(buckets(&before), buckets(&after), "same experiment, same buckets, same groups");
@@ -242,7 +244,9 @@ fn hot_swapping_fifty_releases_under_load() {
     let base = deck("v1");
     // Release i answers the web default with the label "r{i}", so a result shows which
     // release's code decided it.
-    let version_text = |i: u64| base.replace(r#"default => { count: 1, label: "" }"#, &format!(r#"default => {{ count: 1, label: "r{i}" }}"#));
+    let version_text = |i: u64| {
+        base.replace(r#"default => { count: 1, label: "" }"#, &format!(r#"default => {{ count: 1, label: "r{i}" }}"#))
+    };
     published(publish_text(&store, &version_text(1), T).unwrap());
     let live = Arc::new(Live::open(&store, engine_factory()).unwrap());
     let done = Arc::new(AtomicBool::new(false));

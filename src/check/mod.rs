@@ -169,15 +169,18 @@ impl<'a> Checker<'a> {
             self.diags.sort_by_key(|d| (d.span.file, d.span.start));
             return Err(self.diags);
         }
-        Ok((Deck {
-            entities: self.entities,
-            enums: self.enums,
-            tags: self.tags,
-            rules: self.rules.into_iter().map(|r| r.expect("no errors, so every rule checked")).collect(),
-            layers: self.layers,
-            scenes,
-            tests,
-        }, self.items))
+        Ok((
+            Deck {
+                entities: self.entities,
+                enums: self.enums,
+                tags: self.tags,
+                rules: self.rules.into_iter().map(|r| r.expect("no errors, so every rule checked")).collect(),
+                layers: self.layers,
+                scenes,
+                tests,
+            },
+            self.items,
+        ))
     }
 
     fn error(&mut self, d: Diagnostic) {

@@ -24,7 +24,8 @@ use super::program::*;
 pub fn instance_content(p: &Program, scene: usize, instance: usize) -> Option<String> {
     let sc = p.scenes.get(scene)?;
     let inst = sc.instances.get(instance)?;
-    let mut w = Writer { p, out: String::new(), rules: BTreeSet::new(), tags: BTreeSet::new(), layers: BTreeSet::new() };
+    let mut w =
+        Writer { p, out: String::new(), rules: BTreeSet::new(), tags: BTreeSet::new(), layers: BTreeSet::new() };
     let _ = writeln!(w.out, "instance {}.{}", sc.name, inst.name);
     let keys: Vec<&str> = sc.keys.iter().filter_map(|&e| p.entities.get(e as usize)).map(|e| e.key.as_str()).collect();
     let _ = writeln!(w.out, "keys {}", keys.join(","));
@@ -83,7 +84,8 @@ pub fn instance_content(p: &Program, scene: usize, instance: usize) -> Option<St
 /// and the tag declarations it reads.
 pub fn rule_content(p: &Program, rule: usize) -> Option<String> {
     let info = p.rules.get(rule)?;
-    let mut w = Writer { p, out: String::new(), rules: BTreeSet::new(), tags: BTreeSet::new(), layers: BTreeSet::new() };
+    let mut w =
+        Writer { p, out: String::new(), rules: BTreeSet::new(), tags: BTreeSet::new(), layers: BTreeSet::new() };
     let _ = writeln!(w.out, "rule {}", info.name);
     w.block("body", info.block);
     w.called_rules();

@@ -81,7 +81,10 @@ pub fn diff(old: Option<&Manifest>, new: &Manifest) -> Diff {
         .map(|(name, pair)| {
             let status = status(&(pair.0.map(|i| &i.content), pair.1.map(|i| &i.content))).to_string();
             let version = [pair.0.map(|i| i.version), pair.1.map(|i| i.version)];
-            (name.clone(), InstanceDiff { status, version, requests: None, decisions_changed: None, examples: Vec::new() })
+            (
+                name.clone(),
+                InstanceDiff { status, version, requests: None, decisions_changed: None, examples: Vec::new() },
+            )
         })
         .collect();
     let rules = compare(base.rules.iter(), new.rules.iter())
@@ -112,7 +115,9 @@ fn decided(doc: &Value) -> Value {
     match doc {
         Value::Object(m) => {
             let keep = ["decision", "strategy", "experiment", "group", "error"];
-            Value::Object(m.iter().filter(|(k, _)| keep.contains(&k.as_str())).map(|(k, v)| (k.clone(), v.clone())).collect())
+            Value::Object(
+                m.iter().filter(|(k, _)| keep.contains(&k.as_str())).map(|(k, v)| (k.clone(), v.clone())).collect(),
+            )
         }
         other => other.clone(),
     }
@@ -124,9 +129,12 @@ fn for_scene(engine: &Engine, scene: &str, input: &Value) -> Value {
     let p = engine.program();
     let Some((_, info)) = p.scene(scene) else { return input.clone() };
     let Value::Object(fields) = input else { return input.clone() };
-    let keys: Vec<&str> = info.keys.iter().filter_map(|&e| p.entities.get(e as usize)).map(|e| e.key.as_str()).collect();
-    let passes: Vec<&str> = info.passes.iter().filter_map(|&t| p.tags.get(t as usize)).map(|t| t.name.as_str()).collect();
-    let taken = |name: &str| name == "now" || if name.contains('.') { passes.contains(&name) } else { keys.contains(&name) };
+    let keys: Vec<&str> =
+        info.keys.iter().filter_map(|&e| p.entities.get(e as usize)).map(|e| e.key.as_str()).collect();
+    let passes: Vec<&str> =
+        info.passes.iter().filter_map(|&t| p.tags.get(t as usize)).map(|t| t.name.as_str()).collect();
+    let taken =
+        |name: &str| name == "now" || if name.contains('.') { passes.contains(&name) } else { keys.contains(&name) };
     Value::Object(fields.iter().filter(|(k, _)| taken(k)).map(|(k, v)| (k.clone(), v.clone())).collect())
 }
 

@@ -86,7 +86,8 @@ fn strategy_tags(deck: &Deck, st: &Strategy) -> BTreeSet<TagId> {
                 tags.insert(t);
             }
             if let Some(claim) = &x.layer {
-                if let Some(Layer { unit: crate::check::typed::Unit::Tag(t), .. }) = deck.layers.get(claim.layer as usize)
+                if let Some(Layer { unit: crate::check::typed::Unit::Tag(t), .. }) =
+                    deck.layers.get(claim.layer as usize)
                 {
                     tags.insert(*t);
                 }
@@ -161,7 +162,8 @@ pub fn refs(checked: &Checked, name: &str) -> Option<Refs> {
             }
         }
     }
-    out.tests = deck.tests.iter().filter(|test| test.tags.iter().any(|(tag, _)| *tag == t)).map(|t| t.name.clone()).collect();
+    out.tests =
+        deck.tests.iter().filter(|test| test.tags.iter().any(|(tag, _)| *tag == t)).map(|t| t.name.clone()).collect();
     Some(out)
 }
 

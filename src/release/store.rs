@@ -205,14 +205,20 @@ impl Store {
         let bytes = match fs::read(&path) {
             Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(err(&path, format!("release {n} does not exist; `ruledeck releases --store DIR` lists them")))
+                return Err(err(
+                    &path,
+                    format!("release {n} does not exist; `ruledeck releases --store DIR` lists them"),
+                ))
             }
             Err(e) => return Err(io(&path, e)),
         };
-        let m: Manifest = serde_json::from_slice(&bytes)
-            .map_err(|e| err(&path, format!("manifest is corrupt or truncated: {e}")))?;
+        let m: Manifest =
+            serde_json::from_slice(&bytes).map_err(|e| err(&path, format!("manifest is corrupt or truncated: {e}")))?;
         if m.format != MANIFEST_FORMAT {
-            return Err(err(&path, format!("manifest format {} is not supported; this ruledeck reads {MANIFEST_FORMAT}", m.format)));
+            return Err(err(
+                &path,
+                format!("manifest format {} is not supported; this ruledeck reads {MANIFEST_FORMAT}", m.format),
+            ));
         }
         if m.release != n {
             return Err(err(&path, format!("manifest says release {} but is stored as release {n}", m.release)));
@@ -244,7 +250,10 @@ impl Store {
         if found != manifest.hash {
             return Err(err(
                 &path,
-                format!("bundle is corrupt: its SHA-256 is {found}, release {n} expects {}; it was not run", manifest.hash),
+                format!(
+                    "bundle is corrupt: its SHA-256 is {found}, release {n} expects {}; it was not run",
+                    manifest.hash
+                ),
             ));
         }
         let program = bundle::from_bytes(&bytes).map_err(|e| err(&path, e.to_string()))?;
@@ -431,7 +440,8 @@ impl Store {
         let Some(cur) = current else { return Ok(()) };
         let path = self.dir.join("journal.jsonl");
         let text = fs::read(&path).map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default();
-        let logged = text.lines().any(|l| serde_json::from_str::<JournalEntry>(l).is_ok_and(|e| e.release == cur.release));
+        let logged =
+            text.lines().any(|l| serde_json::from_str::<JournalEntry>(l).is_ok_and(|e| e.release == cur.release));
         if logged {
             return Ok(());
         }

@@ -9,26 +9,33 @@ use serde_json::{json, Value};
 
 use crate::files::{load_program, store_refused, Fatal};
 
+/// Where the program comes from.
+pub enum Deck<'a> {
+    /// Rule files and directories, or one bundle.
+    Files(&'a [PathBuf]),
+    /// A store's current release, or release N.
+    Store(&'a Path, Option<u64>),
+}
+
 pub fn run(
-    paths: &[PathBuf],
+    deck: Deck<'_>,
     scene: &str,
     instance: &str,
     input: Option<&str>,
     inputs: Option<&Path>,
     tags: Option<&Path>,
     explain: bool,
-    store: Option<(&Path, Option<u64>)>,
 ) -> Result<ExitCode, Fatal> {
     // From a store: the release's program, and the release and version stamped on results.
-    let (program, stamp) = match store {
-        Some((dir, number)) => match ruledeck::release::Store::open(dir).and_then(|s| s.load(number)) {
+    let (program, stamp) = match deck {
+        Deck::Store(dir, number) => match ruledeck::release::Store::open(dir).and_then(|s| s.load(number)) {
             Ok(loaded) => {
                 let version = loaded.manifest.instances.get(&format!("{scene}.{instance}")).map(|i| i.version);
                 (loaded.program, Some((loaded.manifest.release, version)))
             }
             Err(e) => return Ok(store_refused(e)),
         },
-        None => match load_program(paths)? {
+        Deck::Files(paths) => match load_program(paths)? {
             Ok(p) => (std::sync::Arc::new(p), None),
             Err(code) => return Ok(code),
         },

@@ -110,7 +110,9 @@ pub fn now_text() -> Result<String, Fatal> {
     if let Ok(fixed) = std::env::var("RULEDECK_NOW") {
         return match ruledeck::vm::request::parse_time(&fixed) {
             Some(t) => Ok(ruledeck::vm::request::format_time(t)),
-            None => Err(Fatal(format!("RULEDECK_NOW must be an RFC 3339 time like 2026-11-21T08:00:00Z, not {fixed:?}"))),
+            None => {
+                Err(Fatal(format!("RULEDECK_NOW must be an RFC 3339 time like 2026-11-21T08:00:00Z, not {fixed:?}")))
+            }
         };
     }
     let secs = std::time::SystemTime::now()

@@ -165,16 +165,13 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Check { files, format, store } => check::run(&files, format, store.as_deref()),
-        Command::Eval { files, store, release, scene, instance, input, inputs, tags, explain } => eval::run(
-            &files,
-            &scene,
-            &instance,
-            input.as_deref(),
-            inputs.as_deref(),
-            tags.as_deref(),
-            explain,
-            store.as_deref().map(|s| (s, release)),
-        ),
+        Command::Eval { files, store, release, scene, instance, input, inputs, tags, explain } => {
+            let deck = match store.as_deref() {
+                Some(dir) => eval::Deck::Store(dir, release),
+                None => eval::Deck::Files(&files),
+            };
+            eval::run(deck, &scene, &instance, input.as_deref(), inputs.as_deref(), tags.as_deref(), explain)
+        }
         Command::Release { files, store, tags, note } => {
             release::release(&files, &store, tags.as_deref(), note.as_deref())
         }

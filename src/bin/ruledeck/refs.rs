@@ -27,7 +27,13 @@ pub fn run(tag: &str, paths: &[PathBuf], format: Format) -> Result<ExitCode, Fat
     match format {
         Format::Json => println!("{}", serde_json::to_string_pretty(&found).expect("JSON")),
         Format::Text => {
-            let list = |items: &[String]| if items.is_empty() { "  (none)\n".to_string() } else { items.iter().map(|i| format!("  {i}\n")).collect() };
+            let list = |items: &[String]| {
+                if items.is_empty() {
+                    "  (none)\n".to_string()
+                } else {
+                    items.iter().map(|i| format!("  {i}\n")).collect()
+                }
+            };
             let rules: Vec<String> = found
                 .rules
                 .iter()
@@ -36,7 +42,14 @@ pub fn run(tag: &str, paths: &[PathBuf], format: Format) -> Result<ExitCode, Fat
                     None => r.clone(),
                 })
                 .collect();
-            print!("tag {}\nrules:\n{}strategies:\n{}instances:\n{}tests:\n{}", found.tag, list(&rules), list(&found.strategies), list(&found.instances), list(&found.tests));
+            print!(
+                "tag {}\nrules:\n{}strategies:\n{}instances:\n{}tests:\n{}",
+                found.tag,
+                list(&rules),
+                list(&found.strategies),
+                list(&found.instances),
+                list(&found.tests)
+            );
         }
     }
     Ok(ExitCode::SUCCESS)

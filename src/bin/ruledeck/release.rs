@@ -135,8 +135,15 @@ pub fn releases(dir: &Path, format: Format) -> Result<ExitCode, Fatal> {
                     Some(of) => format!("rollback to {of}"),
                     None => "release".to_string(),
                 };
-                let changed = if e.changed.is_empty() { "no instance changed".to_string() } else { e.changed.join(", ") };
-                println!("{mark} {:>4}  {}  {:<16} {}  {changed}", e.release, e.time, what, &e.hash[..12.min(e.hash.len())]);
+                let changed =
+                    if e.changed.is_empty() { "no instance changed".to_string() } else { e.changed.join(", ") };
+                println!(
+                    "{mark} {:>4}  {}  {:<16} {}  {changed}",
+                    e.release,
+                    e.time,
+                    what,
+                    &e.hash[..12.min(e.hash.len())]
+                );
                 if let Some(note) = &e.note {
                     println!("        {note}");
                 }
