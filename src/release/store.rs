@@ -28,6 +28,7 @@ use serde::{Deserialize, Serialize};
 use super::manifest::{changed_against, content_digest, plan, sha256_hex, Manifest, MANIFEST_FORMAT};
 use crate::compile::bundle;
 use crate::compile::program::Program;
+use crate::limits::{MAX_BUNDLE_BYTES, MAX_DATA_FILE_BYTES};
 use crate::Checked;
 
 /// Why the store refused or failed. Always names the file concerned and what to do.
@@ -202,16 +203,10 @@ impl Store {
     /// The manifest of release `n`, checked for format and number.
     pub fn manifest(&self, n: u64) -> Result<Manifest, StoreError> {
         let path = self.manifest_path(n);
-        let bytes = match fs::read(&path) {
-            Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(err(
-                    &path,
-                    format!("release {n} does not exist; `ruledeck releases --store DIR` lists them"),
-                ))
-            }
-            Err(e) => return Err(io(&path, e)),
-        };
+        if !path.exists() {
+            return Err(err(&path, format!("release {n} does not exist; `ruledeck releases --store DIR` lists them")));
+        }
+        let bytes = read(&path, MAX_DATA_FILE_BYTES)?;
         let m: Manifest =
             serde_json::from_slice(&bytes).map_err(|e| err(&path, format!("manifest is corrupt or truncated: {e}")))?;
         if m.format != MANIFEST_FORMAT {
@@ -245,7 +240,7 @@ impl Store {
         };
         let manifest = self.manifest(n)?;
         let path = self.bundle_path(&manifest.hash);
-        let bytes = fs::read(&path).map_err(|e| io(&path, e))?;
+        let bytes = read(&path, MAX_BUNDLE_BYTES)?;
         let found = sha256_hex(&bytes);
         if found != manifest.hash {
             return Err(err(
@@ -456,6 +451,11 @@ impl Store {
     }
 }
 
+/// Reads a store file with a size limit (a store is data: it may be damaged or hostile).
+fn read(path: &Path, limit: usize) -> Result<Vec<u8>, StoreError> {
+    crate::files::read_bounded(path, limit).map_err(|e| StoreError { path: None, message: e.to_string() })
+}
+
 /// SHA-256 of the manifest's compact JSON with an empty `checksum`: any edit shows.
 fn checksum(m: &Manifest) -> String {
     let mut copy = m.clone();
@@ -464,10 +464,5 @@ fn checksum(m: &Manifest) -> String {
 }
 
 fn sync_dir(dir: &Path) -> Result<(), StoreError> {
-    // Syncing a directory makes the renames inside it durable (POSIX); elsewhere it is a no-op.
-    #[cfg(unix)]
-    File::open(dir).and_then(|d| d.sync_all()).map_err(|e| io(dir, e))?;
-    #[cfg(not(unix))]
-    let _ = dir;
-    Ok(())
+    crate::files::sync_dir(dir).map_err(|e| io(dir, e))
 }

@@ -69,7 +69,7 @@ pub fn release(paths: &[PathBuf], dir: &Path, tags: Option<&Path>, note: Option<
             Err(e) => return Err(Fatal(format!("internal compiler error: {e}"))),
         };
         let provider = tags_file.as_ref().map(|t| t as &dyn ruledeck::engine::Provider);
-        let result = testing::run(&checked, &program, &TestOptions { filter: None, tags: provider });
+        let result = testing::run(&checked, &program, &TestOptions { tags: provider, ..TestOptions::default() });
         if result.failed() > 0 {
             eprint!("{}", testing::render_text(&result, &checked.sources, false));
             let s = if result.failed() == 1 { "" } else { "s" };
