@@ -292,3 +292,25 @@ fn hot_swapping_fifty_releases_under_load() {
     assert_eq!(live.current().number(), 51);
     assert!(!live.refresh(&store).unwrap(), "already current");
 }
+
+#[test]
+fn every_prefix_of_a_manifest_and_a_journal_is_refused_or_read_never_a_panic() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = Store::create(tmp.path().join("s")).unwrap();
+    published(publish_text(&store, &deck("v1"), T).unwrap());
+    published(publish_text(&store, &deck("v2"), T).unwrap());
+    let manifest = std::fs::read(store.dir().join("releases/0000000002.json")).unwrap();
+    let journal = std::fs::read(store.dir().join("journal.jsonl")).unwrap();
+    assert!(ruledeck::release::store::parse_manifest(&manifest, 2).is_ok());
+    assert_eq!(ruledeck::release::store::parse_journal(&journal).unwrap().len(), 2);
+    for cut in (0..manifest.len()).step_by(13) {
+        assert!(ruledeck::release::store::parse_manifest(&manifest[..cut], 2).is_err(), "prefix {cut} accepted");
+        ruledeck::fuzzing::bundle_bytes(&manifest[..cut]);
+    }
+    for cut in 0..journal.len() {
+        // A cut inside the last line is a torn append: the first entry survives.
+        let entries = ruledeck::release::store::parse_journal(&journal[..cut]).unwrap();
+        assert!(entries.len() <= 2);
+        ruledeck::fuzzing::bundle_bytes(&journal[..cut]);
+    }
+}

@@ -207,21 +207,7 @@ impl Store {
             return Err(err(&path, format!("release {n} does not exist; `ruledeck releases --store DIR` lists them")));
         }
         let bytes = read(&path, MAX_DATA_FILE_BYTES)?;
-        let m: Manifest =
-            serde_json::from_slice(&bytes).map_err(|e| err(&path, format!("manifest is corrupt or truncated: {e}")))?;
-        if m.format != MANIFEST_FORMAT {
-            return Err(err(
-                &path,
-                format!("manifest format {} is not supported; this ruledeck reads {MANIFEST_FORMAT}", m.format),
-            ));
-        }
-        if m.release != n {
-            return Err(err(&path, format!("manifest says release {} but is stored as release {n}", m.release)));
-        }
-        if m.content != content_digest(&m) || m.checksum != checksum(&m) {
-            return Err(err(&path, "manifest is corrupt: its checksum does not match its entries"));
-        }
-        Ok(m)
+        parse_manifest(&bytes, n).map_err(|message| err(&path, message))
     }
 
     /// The current release's manifest, if any.
@@ -274,22 +260,12 @@ impl Store {
     /// if a crash cut its line.
     pub fn history(&self) -> Result<Vec<JournalEntry>, StoreError> {
         let path = self.dir.join("journal.jsonl");
-        let text = match fs::read(&path) {
-            Ok(b) => String::from_utf8_lossy(&b).into_owned(),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        let bytes = match fs::metadata(&path) {
+            Ok(_) => read(&path, MAX_DATA_FILE_BYTES)?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
             Err(e) => return Err(io(&path, e)),
         };
-        let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
-        let mut entries = Vec::new();
-        for (i, line) in lines.iter().enumerate() {
-            match serde_json::from_str::<JournalEntry>(line) {
-                Ok(e) => entries.push(e),
-                // A torn line is a crash during an append: it is the last line, or the next
-                // line is the same entry written whole (see `complete_journal`).
-                Err(_) if lines.get(i + 1).is_none_or(|next| next.starts_with(line)) => {}
-                Err(e) => return Err(err(&path, format!("line {} is corrupt: {e}", i + 1))),
-            }
-        }
+        let mut entries = parse_journal(&bytes).map_err(|message| err(&path, message))?;
         if let Some(current) = self.current_number()? {
             if !entries.iter().any(|e| e.release == current) {
                 entries.push(JournalEntry::of(&self.manifest(current)?));
@@ -398,6 +374,13 @@ impl Store {
         let tmp_dir = self.dir.join("tmp");
         fs::create_dir_all(&tmp_dir).map_err(|e| io(&tmp_dir, e))?;
         let mut tmp = tempfile::NamedTempFile::new_in(&tmp_dir).map_err(|e| io(&tmp_dir, e))?;
+        // Temporary files are private (0600); store files are read by serving processes.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = fs::Permissions::from_mode(0o644);
+            tmp.as_file().set_permissions(mode).map_err(|e| io(tmp.path(), e))?;
+        }
         tmp.write_all(bytes).map_err(|e| io(tmp.path(), e))?;
         tmp.as_file().sync_all().map_err(|e| io(tmp.path(), e))?;
         // A crash here leaves a temporary file that nothing reads; keep it as a crash would.
@@ -449,6 +432,39 @@ impl Store {
         line.push(b'\n');
         file.write_all(&line).and_then(|()| file.sync_all()).map_err(|e| io(&path, e))
     }
+}
+
+/// Parses and checks the manifest of release `n`: format, number, content digest and
+/// checksum. The message says what is wrong (the caller names the file).
+pub fn parse_manifest(bytes: &[u8], n: u64) -> Result<Manifest, String> {
+    let m: Manifest = serde_json::from_slice(bytes).map_err(|e| format!("manifest is corrupt or truncated: {e}"))?;
+    if m.format != MANIFEST_FORMAT {
+        return Err(format!("manifest format {} is not supported; this ruledeck reads {MANIFEST_FORMAT}", m.format));
+    }
+    if m.release != n {
+        return Err(format!("manifest says release {} but is stored as release {n}", m.release));
+    }
+    if m.content != content_digest(&m) || m.checksum != checksum(&m) {
+        return Err("manifest is corrupt: its checksum does not match its entries".into());
+    }
+    Ok(m)
+}
+
+/// Parses the journal, in file order. A torn line (a crash during an append) is skipped
+/// when it is the last line, or when the next line is the same entry written whole (see
+/// `complete_journal`); any other line that does not parse is an error naming its number.
+pub fn parse_journal(bytes: &[u8]) -> Result<Vec<JournalEntry>, String> {
+    let text = String::from_utf8_lossy(bytes);
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    let mut entries = Vec::new();
+    for (i, line) in lines.iter().enumerate() {
+        match serde_json::from_str::<JournalEntry>(line) {
+            Ok(e) => entries.push(e),
+            Err(_) if lines.get(i + 1).is_none_or(|next| next.starts_with(line)) => {}
+            Err(e) => return Err(format!("line {} is corrupt: {e}", i + 1)),
+        }
+    }
+    Ok(entries)
 }
 
 /// Reads a store file with a size limit (a store is data: it may be damaged or hostile).
