@@ -316,12 +316,14 @@ impl<'a> Checker<'a> {
                     d = match (self.baseline, &self.item) {
                         (Some(b), Some(item)) => d
                             .with_note(format!(
-                                "compared with release {}: {} `{}` is new or changed since it",
-                                b.release, item.kind, item.place
+                                "compared with release {}: {} is new or changed since it",
+                                b.release,
+                                item.describe()
                             ))
                             .with_help(format!(
                                 "put the tag online (remove `{status}`), stop using it here, or keep this {} as release {} has it",
-                                item.kind, b.release
+                                item.noun(),
+                                b.release
                             )),
                         _ => d.with_help(format!("put the tag online (remove `{status}`) or do not use it")),
                     };

@@ -51,6 +51,26 @@ pub(super) struct Item {
     pub fingerprint: String,
 }
 
+impl Item {
+    /// How diagnostics name the item: "rule `lapsed`", "the `when` of `payment.cod.waive_fee`".
+    pub fn describe(&self) -> String {
+        match self.kind {
+            "rule" => format!("rule `{}`", self.place),
+            "when" => format!("the `when` of `{}`", self.place),
+            other => format!("the {other} of `{}`", self.place),
+        }
+    }
+
+    /// The item's kind as a noun: "rule", "`when`", "decision", "unit".
+    pub fn noun(&self) -> &'static str {
+        if self.kind == "when" {
+            "`when`"
+        } else {
+            self.kind
+        }
+    }
+}
+
 impl Checker<'_> {
     /// Starts checking an item: tag uses inside it are judged by whether it is released.
     pub(super) fn enter_item(&mut self, kind: &'static str, place: String, span: Span) {

@@ -195,8 +195,12 @@ pub fn render_text(d: &Diff) -> String {
     let _ = writeln!(out, "instances:");
     for (name, i) in &d.instances {
         let _ = write!(out, "  {:<9} {name} ({} -> {})", i.status, v(i.version[0]), v(i.version[1]));
-        if let (Some(r), Some(c)) = (i.requests, i.decisions_changed) {
-            let _ = write!(out, ": {c} of {r} sample decisions change");
+        match (i.requests, i.decisions_changed) {
+            (Some(0), _) => out.push_str(": no sample request carries this scene's keys and pass-through tags"),
+            (Some(r), Some(c)) => {
+                let _ = write!(out, ": {c} of {r} sample decisions change");
+            }
+            _ => {}
         }
         out.push('\n');
         for e in &i.examples {
