@@ -95,3 +95,19 @@ impl Checker<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::fingerprint;
+
+    #[test]
+    fn whitespace_does_not_change_an_item_other_edits_do() {
+        let a = fingerprint("rule", "lapsed", "rule user lapsed = user.last_order_at older than 90d");
+        let b = fingerprint("rule", "lapsed", "rule user lapsed =\n    user.last_order_at   older than 90d");
+        assert_eq!(a, b);
+        assert_ne!(a, fingerprint("rule", "lapsed", "rule user lapsed = user.last_order_at older than 60d"));
+        assert_ne!(a, fingerprint("when", "lapsed", "rule user lapsed = user.last_order_at older than 90d"));
+        assert_ne!(a, fingerprint("rule", "other", "rule user lapsed = user.last_order_at older than 90d"));
+        assert_eq!(a.len(), 32);
+    }
+}
