@@ -39,6 +39,8 @@ const T: &str = "2026-12-01T10:00:00Z";
 fn a_crash_after_any_write_step_leaves_the_previous_or_the_new_release() {
     // "CURRENT renamed into place" is the commit point.
     let commit = WRITE_STEPS.iter().position(|s| *s == "CURRENT renamed into place").unwrap();
+    let manifest_placed = WRITE_STEPS.iter().position(|s| *s == "manifest renamed into place").unwrap();
+    let orphan_of = |step: usize| (manifest_placed..commit).contains(&step);
     for (step, name) in WRITE_STEPS.iter().enumerate() {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("store");
@@ -62,13 +64,15 @@ fn a_crash_after_any_write_step_leaves_the_previous_or_the_new_release() {
         assert_eq!(history[0].release, expected, "the history ends at the current release (step {step})");
         assert_eq!(history.len() as u64, expected);
 
+        if orphan_of(step) {
+            let err = store.rollback(2, T, None).expect_err("an orphan was never released");
+            assert!(err.to_string().contains("was never current"), "{err}");
+        }
         // The next publish works and never reuses a number an interrupted one may have taken.
         let next = publish_text(&store, &deck("unrelated_edit"), T).unwrap();
         let next = published(next);
         // An interrupted publish whose manifest reached `releases/` burned its number.
-        let manifest_placed = WRITE_STEPS.iter().position(|s| *s == "manifest renamed into place").unwrap();
-        let orphan = (manifest_placed..commit).contains(&step);
-        assert_eq!(next.release, if orphan { 3 } else { expected + 1 }, "step {step}");
+        assert_eq!(next.release, if orphan_of(step) { 3 } else { expected + 1 }, "step {step}");
         let history = store.history().unwrap();
         assert_eq!(history[0].release, next.release);
         let numbers: Vec<u64> = history.iter().map(|e| e.release).collect();

@@ -319,6 +319,12 @@ impl Store {
     /// Publishes a new release whose content is release `n`'s (a rollback rolls forward).
     pub fn rollback(&self, n: u64, time: &str, note: Option<&str>) -> Result<Publish, StoreError> {
         let _lock = self.lock()?;
+        if !self.history()?.iter().any(|e| e.release == n) {
+            let path = self.manifest_path(n);
+            if path.exists() {
+                return Err(err(&path, format!("release {n} was never current (a publish was interrupted before it committed); roll back to a release `ruledeck releases` lists")));
+            }
+        }
         let target = self.load(Some(n))?;
         let current = self.current_manifest()?;
         if let Some(cur) = &current {
