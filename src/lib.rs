@@ -36,6 +36,7 @@ pub mod release;
 pub mod source;
 pub mod syntax;
 pub mod testing;
+pub mod time;
 pub mod vm;
 
 use std::fmt;
@@ -49,6 +50,8 @@ use source::{FileId, Sources, Span};
 pub struct Checked {
     pub sources: Sources,
     pub deck: Deck,
+    /// Problems that do not stop the deck from compiling (`check` prints them, exit 0).
+    pub warnings: Vec<Diagnostic>,
 }
 
 /// Every diagnostic of a failed compilation, with the sources needed to render them.
@@ -79,7 +82,7 @@ pub fn check(files: &[(&str, &str)]) -> Result<Checked, Errors> {
 /// Parses and checks files already gathered in `sources` (see [`add_file_bytes`]).
 pub fn check_sources(sources: Sources) -> Result<Checked, Errors> {
     match check::check(&sources) {
-        Ok(deck) => Ok(Checked { sources, deck }),
+        Ok((deck, warnings)) => Ok(Checked { sources, deck, warnings }),
         Err(diagnostics) => Err(Errors { sources, diagnostics }),
     }
 }
@@ -92,7 +95,7 @@ pub fn check_sources_against(
     baseline: Option<&check::status::Baseline>,
 ) -> Result<(Checked, Vec<String>), Errors> {
     match check::check_against(&sources, baseline) {
-        Ok((deck, items)) => Ok((Checked { sources, deck }, items)),
+        Ok((deck, warnings, items)) => Ok((Checked { sources, deck, warnings }, items)),
         Err(diagnostics) => Err(Errors { sources, diagnostics }),
     }
 }

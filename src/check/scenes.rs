@@ -342,6 +342,17 @@ impl<'a> Checker<'a> {
                 );
                 continue;
             }
+            if g.percent.hundredths == 0 {
+                self.error(
+                    Diagnostic::warning(
+                        Code::EmptyGroup,
+                        g.percent.span,
+                        format!("group `{}` of experiment `{}` is 0%: no unit is ever in it", g.name.name, x.name.name),
+                    )
+                    .with_label("0% of the units")
+                    .with_help("give it a share, or remove it (a holdout is an explicit group with a share)"),
+                );
+            }
             total += g.percent.hundredths;
             self.enter_item("decision", format!("{}.{}", self.place, g.name.name), g.decision.span);
             let decision = self.decision(g.decision, fields, Some(ctx));

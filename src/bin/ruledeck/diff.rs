@@ -4,11 +4,12 @@ use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use ruledeck::engine::{Engine, TagsFile};
+use ruledeck::engine::Engine;
 use ruledeck::release::{diff, manifest, Manifest, Store};
-use serde_json::{json, Value};
+use serde_json::Value;
 
-use crate::files::{read_sources, read_tags_file, report, store_refused, Fatal};
+use crate::eval::tags_provider;
+use crate::files::{read_sources, report, store_refused, Fatal};
 use crate::Format;
 
 pub fn run(
@@ -29,11 +30,11 @@ pub fn run(
     let baseline = current.as_ref().map(|c| c.manifest.baseline());
     let (sources, read_errors) = read_sources(paths)?;
     if !read_errors.is_empty() {
-        return Ok(report(&sources, &read_errors));
+        return Ok(report(&sources, &read_errors).unwrap_or(ExitCode::from(1)));
     }
     let (checked, items) = match ruledeck::check_sources_against(sources, baseline.as_ref()) {
         Ok(c) => c,
-        Err(errors) => return Ok(report(&errors.sources, &errors.diagnostics)),
+        Err(errors) => return Ok(report(&errors.sources, &errors.diagnostics).unwrap_or(ExitCode::from(1))),
     };
     let program = match ruledeck::compile::compile(&checked) {
         Ok(p) => p,
@@ -54,16 +55,11 @@ pub fn run(
                 .map_err(|e| Fatal(format!("`{}` line {}: not valid JSON: {e}", path.display(), i + 1)))?;
             requests.push(doc);
         }
-        let provider = || match tags {
-            Some(p) => read_tags_file(p),
-            // Without --tags nothing can be loaded: every loaded tag is missing (unknown).
-            None => Ok(TagsFile::from_json(json!({})).expect("an empty tags file is valid")),
-        };
-        let new_engine = Engine::new(program).with_fallback(provider()?);
-        let old_engine = match &current {
-            Some(c) => Some(Engine::new(c.program.clone()).with_fallback(provider()?)),
-            None => None,
-        };
+        // Without --tags nothing can be loaded: every loaded tag is missing (unknown).
+        let provider = || tags_provider(tags, &program);
+        let (new_tags, old_tags) = (provider()?, provider()?);
+        let new_engine = Engine::new(program).with_fallback(new_tags);
+        let old_engine = current.as_ref().map(|c| Engine::new(c.program.clone()).with_fallback(old_tags));
         diff::sample(&mut d, old_engine.as_ref(), &new_engine, &requests);
     }
     match format {

@@ -12,11 +12,11 @@ use crate::Format;
 pub fn run(tag: &str, paths: &[PathBuf], format: Format) -> Result<ExitCode, Fatal> {
     let (sources, read_errors) = read_sources(paths)?;
     if !read_errors.is_empty() {
-        return Ok(report(&sources, &read_errors));
+        return Ok(report(&sources, &read_errors).unwrap_or(ExitCode::from(1)));
     }
     let checked = match ruledeck::check_sources(sources) {
         Ok(c) => c,
-        Err(errors) => return Ok(report(&errors.sources, &errors.diagnostics)),
+        Err(errors) => return Ok(report(&errors.sources, &errors.diagnostics).unwrap_or(ExitCode::from(1))),
     };
     let Some(found) = refs::refs(&checked, tag) else {
         let names = checked.deck.tags.iter().map(|t| t.name.as_str());

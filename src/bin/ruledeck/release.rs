@@ -7,7 +7,8 @@ use ruledeck::release::{Manifest, Publish, Store};
 use ruledeck::testing::{self, TestOptions};
 use serde_json::{json, Map, Value};
 
-use crate::files::{now_text, read_sources, read_tags_file, report, store_refused, Fatal};
+use crate::eval::tags_provider;
+use crate::files::{now_text, read_sources, report, store_refused, Fatal};
 use crate::Format;
 
 /// The JSON printed after a publish (or a refusal to publish unchanged content).
@@ -41,7 +42,6 @@ pub fn release(paths: &[PathBuf], dir: &Path, tags: Option<&Path>, note: Option<
         Ok(s) => s,
         Err(e) => return Ok(store_refused(e)),
     };
-    let tags_file = tags.map(read_tags_file).transpose()?;
     // Checked against the current release, then published only if it is still current:
     // another `release` that got the lock first makes this one check again.
     loop {
@@ -68,6 +68,8 @@ pub fn release(paths: &[PathBuf], dir: &Path, tags: Option<&Path>, note: Option<
             Ok(p) => p,
             Err(e) => return Err(Fatal(format!("internal compiler error: {e}"))),
         };
+        report(&checked.sources, &checked.warnings);
+        let tags_file = tags.map(|path| tags_provider(Some(path), &program)).transpose()?;
         let provider = tags_file.as_ref().map(|t| t as &dyn ruledeck::engine::Provider);
         let result = testing::run(&checked, &program, &TestOptions { tags: provider, ..TestOptions::default() });
         if result.failed() > 0 {
