@@ -239,6 +239,23 @@ fn refs_follows_rules_through_rules() {
 }
 
 #[test]
+fn refs_of_a_live_release_come_from_its_manifest() {
+    let (_tmp, s) = store();
+    let p = Path::new(&s);
+    release(&s, "v1");
+    release(&s, "v2");
+    let from_files = ruledeck(p, &["refs", "user.legacy_level", &fixture("v1"), "--format", "json"]);
+    let live = ruledeck(p, &["refs", "user.legacy_level", "--store", &s, "--format", "json"]);
+    assert_eq!(live.code, 0, "{}", live.stderr);
+    assert_eq!(json(&live.stdout), json(&from_files.stdout), "the manifest records what the files say");
+    let old = ruledeck(p, &["refs", "user.risk_score", "--store", &s, "--release", "1", "--format", "json"]);
+    assert_eq!(json(&old.stdout)["rules"], serde_json::json!(["low_risk", "trusted_veteran"]));
+    let unknown = ruledeck(p, &["refs", "user.risk_scor", "--store", &s]);
+    assert_eq!(unknown.code, 1);
+    assert!(unknown.stderr.contains("did you mean `user.risk_score`?"), "{}", unknown.stderr);
+}
+
+#[test]
 fn a_corrupt_bundle_is_refused_naming_the_file() {
     let (_tmp, s) = store();
     let p = Path::new(&s);

@@ -46,8 +46,8 @@ pub struct Manifest {
     /// Content hash of each rule.
     pub rules: BTreeMap<String, String>,
     pub tags: BTreeMap<String, TagEntry>,
-    /// What each tag feeds: rules (directly or through others) and instances.
-    pub usage: BTreeMap<String, super::refs::Usage>,
+    /// What each tag feeds: rules (directly or through others), strategies, instances, tests.
+    pub usage: BTreeMap<String, super::refs::Refs>,
     /// Fingerprints of the deck's items, for judging tag status against this release.
     pub items: Vec<String>,
     /// Every (content hash → version) pair any release up to this one gave each instance.

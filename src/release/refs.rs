@@ -10,15 +10,9 @@ use serde::{Deserialize, Serialize};
 use crate::check::typed::*;
 use crate::Checked;
 
-/// Where a tag is used, as recorded in each release's manifest.
+/// Everything that uses one tag. Each release's manifest records this for every tag, so
+/// what a *live* release feeds can be asked without its source files.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Usage {
-    pub rules: Vec<String>,
-    pub instances: Vec<String>,
-}
-
-/// Everything that uses one tag.
-#[derive(Clone, Debug, Default, Serialize)]
 pub struct Refs {
     pub tag: String,
     /// Rules that read the tag, directly or through other rules; sorted.
@@ -168,12 +162,6 @@ pub fn refs(checked: &Checked, name: &str) -> Option<Refs> {
 }
 
 /// The usage index of every tag, for a release's manifest.
-pub fn usage(checked: &Checked) -> BTreeMap<String, Usage> {
-    checked
-        .deck
-        .tags
-        .iter()
-        .filter_map(|tag| refs(checked, &tag.name))
-        .map(|r| (r.tag, Usage { rules: r.rules, instances: r.instances }))
-        .collect()
+pub fn usage(checked: &Checked) -> BTreeMap<String, Refs> {
+    checked.deck.tags.iter().filter_map(|tag| refs(checked, &tag.name)).map(|r| (r.tag.clone(), r)).collect()
 }

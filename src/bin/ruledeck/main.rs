@@ -144,8 +144,15 @@ enum Command {
     Refs {
         /// The tag's full name, like `user.risk_score`.
         tag: String,
-        #[arg(required = true)]
+        /// `.rule` files or directories (the draft).
+        #[arg(required_unless_present = "store", conflicts_with = "store")]
         files: Vec<PathBuf>,
+        /// Ask a store's release instead: what the live deck feeds from the tag.
+        #[arg(long)]
+        store: Option<PathBuf>,
+        /// With `--store`: the release to ask (the current one by default).
+        #[arg(long, requires = "store")]
+        release: Option<u64>,
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
     },
@@ -194,7 +201,9 @@ fn main() -> ExitCode {
         Command::Diff { files, store, inputs, tags, format } => {
             diff::run(&files, &store, inputs.as_deref(), tags.as_deref(), format)
         }
-        Command::Refs { tag, files, format } => refs::run(&tag, &files, format),
+        Command::Refs { tag, files, store, release, format } => {
+            refs::run(&tag, &files, store.as_deref().map(|dir| (dir, release)), format)
+        }
         Command::Test { files, filter, tags, coverage, format } => {
             test::run(&files, filter.as_deref(), tags.as_deref(), coverage, format)
         }

@@ -1,26 +1,49 @@
 //! `ruledeck refs TAG FILES…`: what a tag feeds, before anyone changes or disables it.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use ruledeck::diagnostics::did_you_mean;
-use ruledeck::release::refs;
+use ruledeck::release::{refs, Store};
 
-use crate::files::{read_sources, report, Fatal};
+use crate::files::{read_sources, report, store_refused, Fatal};
 use crate::Format;
 
-pub fn run(tag: &str, paths: &[PathBuf], format: Format) -> Result<ExitCode, Fatal> {
-    let (sources, read_errors) = read_sources(paths)?;
-    if !read_errors.is_empty() {
-        return Ok(report(&sources, &read_errors).unwrap_or(ExitCode::from(1)));
-    }
-    let checked = match ruledeck::check_sources(sources) {
-        Ok(c) => c,
-        Err(errors) => return Ok(report(&errors.sources, &errors.diagnostics).unwrap_or(ExitCode::from(1))),
+pub fn run(
+    tag: &str,
+    paths: &[PathBuf],
+    store: Option<(&Path, Option<u64>)>,
+    format: Format,
+) -> Result<ExitCode, Fatal> {
+    let (found, names) = match store {
+        Some((dir, number)) => {
+            // The manifest's usage index: what the release feeds, without its sources.
+            let manifest = match Store::open(dir).and_then(|s| match number {
+                Some(n) => s.manifest(n),
+                None => s.load(None).map(|l| l.manifest),
+            }) {
+                Ok(m) => m,
+                Err(e) => return Ok(store_refused(e)),
+            };
+            let names: Vec<String> = manifest.tags.keys().cloned().collect();
+            (manifest.usage.get(tag).cloned(), names)
+        }
+        None => {
+            let (sources, read_errors) = read_sources(paths)?;
+            if !read_errors.is_empty() {
+                return Ok(report(&sources, &read_errors).unwrap_or(ExitCode::from(1)));
+            }
+            let checked = match ruledeck::check_sources(sources) {
+                Ok(c) => c,
+                Err(errors) => return Ok(report(&errors.sources, &errors.diagnostics).unwrap_or(ExitCode::from(1))),
+            };
+            let names = checked.deck.tags.iter().map(|t| t.name.clone()).collect();
+            (refs::refs(&checked, tag), names)
+        }
     };
-    let Some(found) = refs::refs(&checked, tag) else {
-        let names = checked.deck.tags.iter().map(|t| t.name.as_str());
-        let hint = did_you_mean(tag, names).map_or(String::new(), |s| format!("; did you mean `{s}`?"));
+    let Some(found) = found else {
+        let hint = did_you_mean(tag, names.iter().map(String::as_str))
+            .map_or(String::new(), |s| format!("; did you mean `{s}`?"));
         eprintln!("error: the deck declares no tag `{tag}`{hint}");
         return Ok(ExitCode::from(1));
     };
