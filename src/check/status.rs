@@ -76,7 +76,7 @@ impl Checker<'_> {
     pub(super) fn enter_item(&mut self, kind: &'static str, place: String, span: Span) {
         let text = self.sources.map_or("", |s| {
             let file = s.get(span.file);
-            file.text.get(span.range()).unwrap_or("")
+            file.text.get(span.start as usize..span.end as usize).unwrap_or("")
         });
         let fingerprint = fingerprint(kind, &place, text);
         self.items.push(fingerprint.clone());

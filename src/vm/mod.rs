@@ -420,9 +420,9 @@ fn field_value<'a>(req: &'a Request<'_>, ty: &crate::compile::program::Ty, v: Va
         View::Enum(e) => FieldValue::Enum(member(*ty, e)),
         View::Text(_) => FieldValue::Text(machine::text(p, &req.slots, v).unwrap_or("")),
         View::List(value::Ref::Const(k)) => match p.consts.get(k as usize) {
-            Some(Const::List(items)) => FieldValue::List(
-                items.iter().map(|i| scalar_field(value::ScalarRef::from_item(i), elem, &member)).collect(),
-            ),
+            Some(Const::List(items)) => {
+                FieldValue::List(items.iter().map(|i| scalar_field(i.as_ref(), elem, &member)).collect())
+            }
             _ => FieldValue::List(Vec::new()),
         },
         View::List(value::Ref::Slot(s)) => match &req.slots[usize::from(s)].value {
