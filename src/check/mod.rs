@@ -9,10 +9,13 @@
 //! layers → scenes → layer overlaps → tests. Each step only needs the ones before it.
 
 pub(crate) mod expr;
+mod print;
 mod scenes;
 mod test_blocks;
 pub mod typed;
 pub mod types;
+
+pub use print::print_deck;
 
 use std::collections::HashMap;
 
