@@ -177,8 +177,9 @@ pub struct Diagnostic {
     pub severity: Severity,
     /// What is wrong, in one sentence.
     pub message: String,
-    /// Where it is wrong.
-    pub span: Span,
+    /// Where it is wrong: `None` only for problems no source place explains (a file too
+    /// large to read, an internal error); those render with the file named in the message.
+    pub span: Option<Span>,
     /// Text under the primary caret, when the message alone would not point well enough.
     pub label: Option<String>,
     /// Other places that explain the problem (the earlier definition, the rule that reads a tag).
@@ -191,11 +192,21 @@ pub struct Diagnostic {
 
 impl Diagnostic {
     pub fn error(code: Code, span: Span, message: impl Into<String>) -> Diagnostic {
+        Diagnostic { span: Some(span), ..Diagnostic::unplaced(code, message) }
+    }
+
+    /// A warning: reported, but the deck still compiles and runs.
+    pub fn warning(code: Code, span: Span, message: impl Into<String>) -> Diagnostic {
+        Diagnostic { severity: Severity::Warning, ..Diagnostic::error(code, span, message) }
+    }
+
+    /// An error that no source place explains (see [`Diagnostic::span`]).
+    pub fn unplaced(code: Code, message: impl Into<String>) -> Diagnostic {
         Diagnostic {
             code,
             severity: Severity::Error,
             message: message.into(),
-            span,
+            span: None,
             label: None,
             labels: Vec::new(),
             notes: Vec::new(),
@@ -296,7 +307,7 @@ fn render_one(renderer: &Renderer, sources: &Sources, d: &Diagnostic) -> String 
         Severity::Warning => Level::WARNING,
     };
     // One snippet per file that the diagnostic touches, the primary span's file first.
-    let mut files = vec![d.span.file];
+    let mut files: Vec<FileId> = d.span.iter().map(|s| s.file).collect();
     for l in &d.labels {
         if !files.contains(&l.span.file) {
             files.push(l.span.file);
@@ -306,9 +317,7 @@ fn render_one(renderer: &Renderer, sources: &Sources, d: &Diagnostic) -> String 
         .iter()
         .map(|&f| {
             let mut spans: Vec<Span> = d.labels.iter().map(|l| l.span).filter(|s| s.file == f).collect();
-            if f == d.span.file {
-                spans.push(d.span);
-            }
+            spans.extend(d.span.filter(|s| s.file == f));
             window(sources, f, &spans)
         })
         .collect();
@@ -321,8 +330,8 @@ fn render_one(renderer: &Renderer, sources: &Sources, d: &Diagnostic) -> String 
     for w in &windows {
         let mut snippet =
             Snippet::source(w.text).line_start(w.first_line).path(sources.get(w.file).name.as_str()).fold(true);
-        if w.file == d.span.file {
-            let primary = AnnotationKind::Primary.span(local(w, d.span));
+        if let Some(span) = d.span.filter(|s| s.file == w.file) {
+            let primary = AnnotationKind::Primary.span(local(w, span));
             snippet = snippet.annotation(match &d.label {
                 Some(label) => primary.label(label.as_str()),
                 None => primary,
@@ -349,11 +358,12 @@ pub struct JsonDiagnostic<'a> {
     pub code: Code,
     pub severity: Severity,
     pub message: &'a str,
-    pub file: &'a str,
-    pub line: usize,
-    pub column: usize,
-    pub end_line: usize,
-    pub end_column: usize,
+    /// The primary place; all four are `null` for a diagnostic no source place explains.
+    pub file: Option<&'a str>,
+    pub line: Option<usize>,
+    pub column: Option<usize>,
+    pub end_line: Option<usize>,
+    pub end_column: Option<usize>,
     pub labels: Vec<JsonLabel<'a>>,
     pub notes: &'a [String],
     pub help: Option<&'a str>,
@@ -368,18 +378,19 @@ pub struct JsonLabel<'a> {
 }
 
 pub fn to_json<'a>(sources: &'a Sources, d: &'a Diagnostic) -> JsonDiagnostic<'a> {
-    let file = sources.get(d.span.file);
-    let (line, column) = file.line_col(d.span.start);
-    let (end_line, end_column) = file.line_col(d.span.end);
+    let place = d.span.map(|span| {
+        let file = sources.get(span.file);
+        (file.name.as_str(), file.line_col(span.start), file.line_col(span.end))
+    });
     JsonDiagnostic {
         code: d.code,
         severity: d.severity,
         message: &d.message,
-        file: &file.name,
-        line,
-        column,
-        end_line,
-        end_column,
+        file: place.map(|p| p.0),
+        line: place.map(|p| p.1 .0),
+        column: place.map(|p| p.1 .1),
+        end_line: place.map(|p| p.2 .0),
+        end_column: place.map(|p| p.2 .1),
         labels: d
             .labels
             .iter()

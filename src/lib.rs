@@ -29,7 +29,9 @@ pub mod check;
 pub mod compile;
 pub mod diagnostics;
 pub mod engine;
+pub mod files;
 pub mod fuzzing;
+pub mod limits;
 pub mod source;
 pub mod syntax;
 pub mod testing;
@@ -91,7 +93,7 @@ pub fn compile(files: &[(&str, &str)]) -> Result<compile::program::Program, Erro
 pub fn compile_checked(checked: Checked) -> Result<compile::program::Program, Errors> {
     compile::compile(&checked).map_err(|e| {
         // Unreachable unless the compiler has a bug; reported, never panicked on.
-        let d = Diagnostic::error(Code::Internal, Span::default(), format!("internal compiler error: {e}"))
+        let d = Diagnostic::unplaced(Code::Internal, format!("internal compiler error: {e}"))
             .with_note("the compiled program failed verification; please report this with the deck that caused it");
         Errors { sources: checked.sources, diagnostics: vec![d] }
     })

@@ -97,11 +97,22 @@ fn run() {
         let tags = std::fs::read_to_string(path.with_extension("tags.json"))
             .ok()
             .map(|t| ruledeck::engine::TagsFile::from_json(serde_json::from_str(&t).unwrap()).unwrap());
-        let options = ruledeck::testing::TestOptions {
-            filter: None,
-            tags: tags.as_ref().map(|t| t as &dyn ruledeck::engine::Provider),
+        // Tests that forget `now` read the clock: the report must not depend on it.
+        let report_at = |wall_clock| {
+            let options = ruledeck::testing::TestOptions {
+                filter: None,
+                tags: tags.as_ref().map(|t| t as &dyn ruledeck::engine::Provider),
+                wall_clock: Some(wall_clock),
+            };
+            ruledeck::testing::run(&checked, &program, &options)
         };
-        let report = ruledeck::testing::run(&checked, &program, &options);
+        let report = report_at(1_764_000_000); // 2025-11-24
+        let later = report_at(4_102_444_800); // 2100-01-01
+        assert_eq!(
+            ruledeck::testing::render_text(&report, &checked.sources, true),
+            ruledeck::testing::render_text(&later, &checked.sources, true),
+            "the report depends on the wall clock"
+        );
         insta::assert_snapshot!(ruledeck::testing::render_text(&report, &checked.sources, true));
     });
 }

@@ -12,10 +12,7 @@ use crate::syntax::ast::{self, ExprKind, PredOp};
 use super::typed::*;
 use super::{Checker, Uses};
 
-/// Largest compiled program one `matches` regex may produce, in bytes.
-pub const MAX_REGEX_COMPILED_BYTES: usize = 256 * 1024;
-/// Deepest nesting of groups and repetitions inside one regex.
-pub const MAX_REGEX_NESTING: u32 = 32;
+use crate::limits::{MAX_REGEX_COMPILED_BYTES, MAX_REGEX_NESTING};
 
 impl<'a> Checker<'a> {
     /// Types an expression used as a condition.

@@ -26,14 +26,7 @@ use crate::source::{Sources, Span};
 use crate::syntax::{self, ast};
 use typed::*;
 
-/// Most tags one deck may declare (request slots are numbered with 16 bits).
-pub const MAX_TAGS: usize = 65_536;
-/// Most fields in one decision type.
-pub const MAX_FIELDS: usize = 1_024;
-/// Most strategies in one instance.
-pub const MAX_STRATEGIES: usize = 10_000;
-/// Most groups in one experiment.
-pub const MAX_GROUPS: usize = 1_000;
+use crate::limits::MAX_TAGS;
 
 /// A "too many" diagnostic for one of the count limits above.
 fn too_many(span: Span, what: &str, limit: usize, help: &str) -> Diagnostic {
@@ -149,7 +142,7 @@ impl<'a> Checker<'a> {
             }
         }
         if !self.diags.is_empty() {
-            self.diags.sort_by_key(|d| (d.span.file, d.span.start));
+            self.diags.sort_by_key(|d| d.span.map(|s| (s.file, s.start)));
             return Err(self.diags);
         }
         Ok(Deck {

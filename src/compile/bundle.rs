@@ -16,12 +16,11 @@ use std::fmt;
 
 use super::program::Program;
 use super::verify::{verify, VerifyError};
+use crate::limits::MAX_BUNDLE_BYTES;
 
 pub const MAGIC: &[u8; 8] = b"RDECK\0\r\n";
 pub const FORMAT_VERSION: u32 = 1;
 const HEADER: usize = 24;
-/// Largest bundle accepted, in bytes.
-pub const MAX_BUNDLE_BYTES: usize = 256 * 1024 * 1024;
 
 #[derive(Debug)]
 pub enum BundleError {

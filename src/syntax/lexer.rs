@@ -14,12 +14,7 @@ use logos::Logos;
 use crate::diagnostics::{Code, Diagnostic};
 use crate::source::{FileId, Span};
 
-/// Largest source file accepted, in bytes.
-pub const MAX_SOURCE_BYTES: usize = 8 * 1024 * 1024;
-/// Deepest nesting of brackets plus chained prefix operators (`not`, unary `-`).
-pub const MAX_NESTING: usize = 64;
-/// Longest single token (a name, a number, a text literal), in bytes.
-pub const MAX_TOKEN_BYTES: usize = 4096;
+use crate::limits::{MAX_NESTING, MAX_SOURCE_BYTES, MAX_TOKEN_BYTES};
 
 /// Why the lexer could not produce a token.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -13,8 +13,7 @@ use super::lexer::{self, Token};
 use crate::diagnostics::{Code, Diagnostic};
 use crate::source::{FileId, Span};
 
-/// Most elements in one list literal.
-pub const MAX_LIST_LEN: usize = 10_000;
+use crate::limits::MAX_LIST_LEN;
 
 #[derive(pest_derive::Parser)]
 #[grammar = "../grammar/ruledeck.pest"]
@@ -44,7 +43,7 @@ pub fn parse_file<'a>(bump: &'a Bump, file: FileId, src: &str) -> Result<File<'a
 /// broken item does not hide errors in independent items further down.
 fn recover(file: FileId, src: &str, first: &pest::error::Error<Rule>) -> Vec<Diagnostic> {
     let first_error = syntax_error(file, src, 0, Rule::file, first);
-    let first_pos = first_error.span.start as usize;
+    let first_pos = first_error.span.map_or(0, |s| s.start as usize);
     let mut diags = vec![first_error];
     let starts = item_starts(src);
     for (i, &start) in starts.iter().enumerate() {

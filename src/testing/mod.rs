@@ -24,6 +24,10 @@ pub struct TestOptions<'a> {
     pub filter: Option<&'a str>,
     /// The data file for `expect tag` (the `--tags` provider); without it those tests are skipped.
     pub tags: Option<&'a dyn Provider>,
+    /// What the wall clock reads for tests that give no `now` (`None`: the system clock). A
+    /// test whose outcome read the clock fails and counts toward no coverage, so the report
+    /// is the same whatever this is; it exists so that can be tested.
+    pub wall_clock: Option<i64>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -202,6 +206,7 @@ fn run_one(program: &Program, test: &Test, options: &TestOptions<'_>, reached: &
                         continue;
                     }
                 };
+                req.wall_clock = options.wall_clock;
                 match decide(program, &mut req, test) {
                     Err(problem) => {
                         failures.push(fail(*span, expectation, "a decision", &problem, vec![]));
@@ -211,7 +216,9 @@ fn run_one(program: &Program, test: &Test, options: &TestOptions<'_>, reached: &
                         let outcome = req.outcome();
                         let why = explain(&req);
                         let actual = actual_decision(&req);
-                        if let Some(decider) = outcome.decider() {
+                        // An outcome that read the clock depends on when the test runs: it
+                        // neither passes nor counts toward coverage.
+                        if let Some(decider) = outcome.decider().filter(|_| !req.read_wall_clock()) {
                             let branch = branch_index(inst, decider, outcome.group_index());
                             if let Some(slot) = reached[*scene as usize][*instance as usize].get_mut(branch) {
                                 *slot = true;
@@ -241,7 +248,8 @@ fn run_one(program: &Program, test: &Test, options: &TestOptions<'_>, reached: &
                                 decision.as_ref().map_or("none".to_string(), |d| expected_decision(program, inst, d));
                             failures.push(fail(*span, expectation, &expected, &actual, why.clone()));
                         }
-                        last = Some(Last {
+                        // What follows an outcome that read the clock would depend on it too.
+                        last = (!req.read_wall_clock()).then_some(Last {
                             scene: *scene,
                             instance: *instance,
                             decider: outcome.decider(),

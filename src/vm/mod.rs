@@ -228,12 +228,19 @@ impl Program {
 }
 
 impl Request<'_> {
-    /// Forgets tags recorded as needed during an evaluation that turned out not to need them.
+    /// Forgets tags recorded as needed during an evaluation that turned out not to need them,
+    /// and the provisional rule results computed while they were pending: the next block
+    /// evaluates those rules afresh (and asks for their tags again if it still needs them).
     pub(crate) fn release_pending(&mut self) {
         for &slot in &self.pending {
             self.slots[usize::from(slot)].needed = false;
         }
         self.pending.clear();
+        for rule in self.provisional_rules.drain(..) {
+            if let Some(entry) = self.rule_cache.get_mut(rule as usize) {
+                *entry = 0;
+            }
+        }
     }
 
     /// Runs a decision block: `Some(true)` decided, `Some(false)` a value is unknown,

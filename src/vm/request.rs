@@ -124,12 +124,19 @@ pub struct Request<'p> {
     pub(crate) vals: Vec<Val>,
     /// Whether evaluation had to read the wall clock (tests require a fixed `now`).
     pub(crate) read_clock: bool,
+    /// What reading the wall clock gives, when set (the test runner sets it, so that what a
+    /// test that forgot `now` reports can itself be tested with different clocks).
+    pub(crate) wall_clock: Option<i64>,
     pub(crate) slots: Vec<TagSlot>,
-    /// Per rule: `rule_epoch << 2 | state`, state 1/2/3 for false/true/unknown; an entry
-    /// from an earlier epoch means not evaluated. `restart` starts a new epoch instead of
-    /// clearing the table, so a deck's size does not add to each decision.
+    /// Per rule: `rule_epoch << RULE_STATE_BITS | state`, state 1/2/3 for false/true/unknown,
+    /// plus [`PROVISIONAL`] for a result that read a tag still pending; an entry from an
+    /// earlier epoch means not evaluated. `restart` starts a new epoch instead of clearing
+    /// the table, so a deck's size does not add to each decision.
     pub(crate) rule_cache: Vec<u32>,
     pub(crate) rule_epoch: u32,
+    /// Rules whose cached result is provisional: forgotten when the pending tags are
+    /// released (supplied, or found not needed), since the result may change then.
+    pub(crate) provisional_rules: Vec<u32>,
     /// The VM's value stack: a fixed buffer as long as the verifier's bound, never resized.
     pub(crate) stack: Vec<Val>,
     pub(crate) frames: Vec<super::machine::Frame>,
@@ -167,6 +174,7 @@ impl Program {
             now: None,
             vals: vec![Val::PENDING; self.tags.len()],
             read_clock: false,
+            wall_clock: None,
             slots: self
                 .tags
                 .iter()
@@ -180,6 +188,7 @@ impl Program {
                 .collect(),
             rule_cache: vec![0; self.rules.len()],
             rule_epoch: 1,
+            provisional_rules: Vec::new(),
             // One more than the deepest stack: the interpreter's first push spills a placeholder.
             stack: vec![Val::MISSING; self.max_stack as usize + 1],
             frames: Vec::with_capacity(self.max_calls as usize + 1),
@@ -198,8 +207,12 @@ impl Program {
     }
 }
 
-/// Epochs before the rule cache is cleared for real (the epoch must fit in 30 bits).
-const RULE_EPOCHS: u32 = 1 << 30;
+/// Low bits of a rule-cache entry that hold its state; the epoch is above them.
+pub(crate) const RULE_STATE_BITS: u32 = 3;
+/// The state bit of a provisional rule result.
+pub(crate) const PROVISIONAL: u32 = 4;
+/// Epochs before the rule cache is cleared for real (the epoch must fit above the state).
+const RULE_EPOCHS: u32 = 1 << (32 - RULE_STATE_BITS);
 
 fn wall_clock() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
@@ -277,10 +290,15 @@ impl<'p> Request<'p> {
 
     /// The evaluation time: as set, or the wall clock read once per request when first needed.
     pub(crate) fn current_time(&mut self) -> i64 {
-        if self.now.is_none() {
-            self.read_clock = true;
+        match self.now {
+            Some(now) => now,
+            None => {
+                self.read_clock = true;
+                let now = self.wall_clock.unwrap_or_else(wall_clock);
+                self.now = Some(now);
+                now
+            }
         }
-        *self.now.get_or_insert_with(wall_clock)
     }
 
     /// How many blocks (conditions, decisions, rule bodies) evaluation has entered since the
@@ -540,7 +558,7 @@ mod tests {
     use crate::vm::Step;
 
     /// The rule cache is cleared for real when its epoch counter wraps: a result cached in
-    /// epoch 1 must not be read back after 2^30 restarts bring the counter to 1 again.
+    /// epoch 1 must not be read back after 2^29 restarts bring the counter to 1 again.
     #[test]
     fn rule_cache_epochs_wrap_without_stale_results() {
         let src = "entity user key uid\ntag user.risk: int from \"p\"\nrule user low = user.risk < 30\n\

@@ -42,7 +42,11 @@ pub fn run(
         }
         None => None,
     };
-    let options = TestOptions { filter, tags: tags_file.as_ref().map(|t| t as &dyn ruledeck::engine::Provider) };
+    let options = TestOptions {
+        filter,
+        tags: tags_file.as_ref().map(|t| t as &dyn ruledeck::engine::Provider),
+        wall_clock: None,
+    };
     let result = testing::run(&checked, &program, &options);
     match format {
         Format::Text => print!("{}", testing::render_text(&result, &checked.sources, coverage)),
