@@ -8,9 +8,9 @@
 
 use std::fmt::Write as _;
 
-use super::scenes::BUCKETS;
 use super::typed::*;
 use super::types::TypeDisplay;
+use crate::limits::BUCKETS;
 use crate::source::{Sources, Span};
 use crate::syntax::ast::Status;
 use crate::vm::request::format_time;
