@@ -1,7 +1,7 @@
 //! A tree-walking reference evaluator over the checker's typed deck: the test oracle for the
 //! bytecode VM.
 //!
-//! It is written from the normative semantics only (DESIGN.md §2–§3 and docs/language.md §4–§5),
+//! It is written from the normative semantics only (docs/language.md §4–§5),
 //! never from the VM's code, so that the VM and this evaluator are two independent readings of
 //! the same text. It favours obviousness over speed: every operator is one small `match` arm.
 //!
