@@ -134,6 +134,8 @@ codes! {
     LayerUnitMismatch = "E0504",
     /// A layer range that is empty or reversed.
     BadLayerRange = "E0505",
+    /// A warning: an experiment group of 0%, which no unit can ever be in.
+    EmptyGroup = "W0506",
     /// A strategy or default that can never decide because an earlier strategy always does.
     Unreachable = "E0600",
     /// `expect strategy` with no decision expectation before it.
@@ -257,7 +259,9 @@ pub fn did_you_mean<'c>(name: &str, candidates: impl IntoIterator<Item = &'c str
         let score = strsim::jaro_winkler(name, candidate);
         let distance = strsim::damerau_levenshtein(name, candidate);
         let close = distance <= 2.max(name.len() / 3) || score >= 0.88;
-        if close && best.is_none_or(|(b, _)| score > b) {
+        // Ties go to the name that sorts first, so the suggestion never depends on the
+        // order candidates come in (often a hash map's).
+        if close && best.is_none_or(|(b, n)| score > b || (score == b && candidate < n)) {
             best = Some((score, candidate));
         }
     }

@@ -35,6 +35,7 @@ pub mod limits;
 pub mod source;
 pub mod syntax;
 pub mod testing;
+pub mod time;
 pub mod vm;
 
 use std::fmt;
@@ -48,6 +49,8 @@ use source::{FileId, Sources, Span};
 pub struct Checked {
     pub sources: Sources,
     pub deck: Deck,
+    /// Problems that do not stop the deck from compiling (`check` prints them, exit 0).
+    pub warnings: Vec<Diagnostic>,
 }
 
 /// Every diagnostic of a failed compilation, with the sources needed to render them.
@@ -78,7 +81,7 @@ pub fn check(files: &[(&str, &str)]) -> Result<Checked, Errors> {
 /// Parses and checks files already gathered in `sources` (see [`add_file_bytes`]).
 pub fn check_sources(sources: Sources) -> Result<Checked, Errors> {
     match check::check(&sources) {
-        Ok(deck) => Ok(Checked { sources, deck }),
+        Ok((deck, warnings)) => Ok(Checked { sources, deck, warnings }),
         Err(diagnostics) => Err(Errors { sources, diagnostics }),
     }
 }

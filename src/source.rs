@@ -82,7 +82,13 @@ impl Sources {
         Sources::default()
     }
 
+    /// Adds a file. A leading UTF-8 byte order mark (which some Windows editors write) is
+    /// dropped: it is not part of the text, and spans count from after it.
     pub fn add(&mut self, name: impl Into<String>, text: impl Into<String>) -> FileId {
+        let mut text = text.into();
+        if text.starts_with('\u{FEFF}') {
+            text.drain(..'\u{FEFF}'.len_utf8());
+        }
         self.files.push(SourceFile::new(name, text));
         (self.files.len() - 1) as FileId
     }

@@ -320,3 +320,33 @@ fn shared_rule_dags_are_linear_for_every_mix_of_tag_states() {
         }
     }
 }
+
+/// pest's detailed-error switch is process-wide: compilations reporting syntax errors on
+/// several threads at once (a service, a language server) must all get the same message.
+#[test]
+fn concurrent_syntax_errors_render_the_same() {
+    let bad = format!("{PRE}rule user r = user.a > 1 and\nrule user s = (user.a\n");
+    let expected = ruledeck::check(&[("bad.rule", &bad)]).unwrap_err().to_string();
+    std::thread::scope(|scope| {
+        for _ in 0..4 {
+            scope.spawn(|| {
+                for _ in 0..50 {
+                    assert_eq!(ruledeck::check(&[("bad.rule", &bad)]).unwrap_err().to_string(), expected);
+                }
+            });
+        }
+    });
+}
+
+/// Disassembling a 100,000-clause rule on one line is linear: the line's text is found once,
+/// not once per instruction (that took over 20 s).
+#[test]
+fn disassembling_a_long_one_line_chain_is_linear() {
+    let clauses = vec!["user.a > 1"; 100_000].join(" and ");
+    let src = format!("{PRE}rule user r = {clauses}\n");
+    let program = ruledeck::compile(&[("long.rule", &src)]).unwrap_or_else(|e| panic!("{e}"));
+    let text = ruledeck::compile::disasm::disassemble(&program);
+    // The source line is printed once, beside the first instruction that comes from it.
+    assert_eq!(text.matches("long.rule:4").count(), 1);
+    assert!(text.lines().count() > 100_000);
+}

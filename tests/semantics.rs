@@ -418,7 +418,10 @@ fn a_tag_unit_is_hashed_as_decimal_text_and_a_missing_unit_falls_through() {
 #[test]
 fn bad_requests_are_refused_naming_the_field() {
     let p = compile("scene s { keys uid passes ctx.channel instance i -> { n: int } { default => { n: 1 } } }");
-    assert_eq!(p.request("nope", "i").err(), Some(RequestError::UnknownScene("nope".into())));
+    assert_eq!(
+        p.request("nope", "i").err(),
+        Some(RequestError::UnknownScene { scene: "nope".into(), did_you_mean: None })
+    );
     assert!(matches!(p.request("s", "nope"), Err(RequestError::UnknownInstance { .. })));
     let mut req = p.request("s", "i").unwrap();
     assert!(matches!(req.key("skuid", "x"), Err(RequestError::UnknownKey { key, .. }) if key == "skuid"));

@@ -64,7 +64,17 @@ fn check() {
     insta::glob!("fixtures/check/*.rule", |path| {
         let (sources, problem) = load(path);
         assert!(problem.is_none(), "check fixtures are valid UTF-8");
+        let warn = path.file_name().unwrap().to_string_lossy().starts_with("warn_");
         let (sources, result) = match ruledeck::check_sources(sources) {
+            // A `warn_` fixture compiles with warnings, and its snapshot holds them.
+            Ok(checked) if warn || !checked.warnings.is_empty() => {
+                assert!(warn && !checked.warnings.is_empty(), "only warn_ fixtures warn");
+                let text = render_text(&checked.sources, &checked.warnings);
+                if let Some(code) = path.file_stem().unwrap().to_string_lossy().split('_').nth(1) {
+                    assert!(text.contains(&format!("warning[{code}]")), "should warn {code}:\n{text}");
+                }
+                (checked.sources, Ok(text))
+            }
             Ok(checked) => {
                 let text = ruledeck::check::print_deck(&checked.deck, &checked.sources);
                 (checked.sources, Ok(text))
@@ -134,7 +144,9 @@ fn every_code_has_an_err_fixture() {
         .iter()
         .filter(|code| !GENERATED.contains(code))
         .map(|code| code.as_str())
-        .filter(|code| !names.iter().any(|n| n.starts_with(&format!("err_{code}_"))))
+        .filter(|code| {
+            !names.iter().any(|n| n.starts_with(&format!("err_{code}_")) || n.starts_with(&format!("warn_{code}_")))
+        })
         .collect();
     assert!(missing.is_empty(), "codes without an err_ fixture: {missing:?}");
 }

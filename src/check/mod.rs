@@ -35,8 +35,9 @@ fn too_many(span: Span, what: &str, limit: usize, help: &str) -> Diagnostic {
         .with_help(help.to_string())
 }
 
-/// Parses and checks every file in `sources` as one program.
-pub fn check(sources: &Sources) -> Result<Deck, Vec<Diagnostic>> {
+/// Parses and checks every file in `sources` as one program: the deck and its warnings, or
+/// every diagnostic (errors and warnings, in source order).
+pub fn check(sources: &Sources) -> Result<(Deck, Vec<Diagnostic>), Vec<Diagnostic>> {
     let bump = Bump::new();
     let mut files = Vec::new();
     let mut diags = Vec::new();
@@ -89,7 +90,7 @@ pub(crate) struct Checker<'a> {
 }
 
 impl<'a> Checker<'a> {
-    fn run(mut self, files: &[ast::File<'a>]) -> Result<Deck, Vec<Diagnostic>> {
+    fn run(mut self, files: &[ast::File<'a>]) -> Result<(Deck, Vec<Diagnostic>), Vec<Diagnostic>> {
         let items = || files.iter().flat_map(|f| f.items.iter());
         for item in items() {
             if let ast::Item::Entity(e) = item {
@@ -141,11 +142,11 @@ impl<'a> Checker<'a> {
                 }
             }
         }
-        if !self.diags.is_empty() {
-            self.diags.sort_by_key(|d| d.span.map(|s| (s.file, s.start)));
+        self.diags.sort_by_key(|d| d.span.map(|s| (s.file, s.start)));
+        if self.diags.iter().any(Diagnostic::is_error) {
             return Err(self.diags);
         }
-        Ok(Deck {
+        let deck = Deck {
             entities: self.entities,
             enums: self.enums,
             tags: self.tags,
@@ -153,7 +154,8 @@ impl<'a> Checker<'a> {
             layers: self.layers,
             scenes,
             tests,
-        })
+        };
+        Ok((deck, self.diags))
     }
 
     fn error(&mut self, d: Diagnostic) {
@@ -387,16 +389,18 @@ impl<'a> Checker<'a> {
             return None;
         }
         let example = if path.first.name == "ctx" {
-            format!("tag {name}: text passthrough")
+            format!("tag {name}: TYPE passthrough")
         } else {
-            format!("tag {name}: int from \"PROVIDER\"")
+            format!("tag {name}: TYPE from \"PROVIDER\"")
         };
         let suggestion = did_you_mean(&name, self.tag_by_name.keys().map(String::as_str)).map(str::to_owned);
         self.error(
             Diagnostic::error(Code::UnknownTag, path.span, format!("unknown tag `{name}`"))
                 .with_label("not declared")
                 .with_suggestion(suggestion.as_deref())
-                .with_note(format!("declare it like `{example}`")),
+                .with_note(format!(
+                    "declare it like `{example}`, where TYPE is int, float, text, bool, time, enum(…) or list<T>"
+                )),
         );
         None
     }

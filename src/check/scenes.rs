@@ -323,6 +323,17 @@ impl<'a> Checker<'a> {
                 );
                 continue;
             }
+            if g.percent.hundredths == 0 {
+                self.error(
+                    Diagnostic::warning(
+                        Code::EmptyGroup,
+                        g.percent.span,
+                        format!("group `{}` of experiment `{}` is 0%: no unit is ever in it", g.name.name, x.name.name),
+                    )
+                    .with_label("0% of the units")
+                    .with_help("give it a share, or remove it (a holdout is an explicit group with a share)"),
+                );
+            }
             total += g.percent.hundredths;
             let decision = self.decision(g.decision, fields, Some(ctx));
             groups.push(Group { name: g.name.name.into(), buckets: g.percent.hundredths, decision, span: g.span });

@@ -11,8 +11,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-pub use json::{apply_input, input_from_json, outcome_json, TagsFile};
-pub(crate) use json::{note_text, tag_value_json};
+pub use json::{apply_input, input_from_json, outcome_json, parse_json, TagsFile};
+pub(crate) use json::{data_time, note_text, tag_value_json};
 
 use crate::compile::program::Program;
 use crate::limits::CACHE_CAPACITY;

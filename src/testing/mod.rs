@@ -418,7 +418,7 @@ fn const_text(p: &Program, ty: &Ty, c: &Const) -> String {
         Const::Float(f) => format!("{f:?}"),
         Const::Text(s) => format!("{s:?}"),
         Const::Bool(b) => b.to_string(),
-        Const::Time(t) => format!("@{}", crate::vm::request::format_time(*t)),
+        Const::Time(t) => format!("@{}", crate::time::format(*t)),
         Const::Duration(s) => format!("{s}s"),
         Const::Enum(e) => member(p, ty, *e),
         Const::List(items) => {
@@ -439,7 +439,7 @@ fn field_text(v: &FieldValue<'_>) -> String {
         FieldValue::Float(f) => format!("{f:?}"),
         FieldValue::Text(s) => format!("{s:?}"),
         FieldValue::Bool(b) => b.to_string(),
-        FieldValue::Time(t) => format!("@{}", crate::vm::request::format_time(*t)),
+        FieldValue::Time(t) => format!("@{}", crate::time::format(*t)),
         FieldValue::Enum(e) => e.to_string(),
         FieldValue::List(items) => format!("[{}]", items.iter().map(field_text).collect::<Vec<_>>().join(", ")),
     }
@@ -481,7 +481,7 @@ fn json_matches(p: &Program, ty: &Ty, v: &serde_json::Value, want: &Const) -> bo
         (Const::Float(f), _) => v.as_f64().is_some_and(|x| x == *f || (x - f).abs() <= 1e-9 * x.abs().max(f.abs())),
         (Const::Text(s), _) => v.as_str() == Some(s),
         (Const::Bool(b), _) => v.as_bool() == Some(*b),
-        (Const::Time(t), _) => v.as_str().and_then(crate::vm::request::parse_time) == Some(*t),
+        (Const::Time(t), _) => crate::engine::data_time(v) == Some(*t),
         (Const::Enum(e), _) => v.as_str() == Some(member(p, ty, *e).as_str()),
         (Const::List(items), serde_json::Value::Array(vs)) => {
             items.len() == vs.len() && items.iter().zip(vs).all(|(c, v)| json_matches(p, ty, v, c))

@@ -11,14 +11,22 @@ use std::fmt;
 
 use super::value::{slot_val, MissingReason, Scalar, TagValue, Val};
 use crate::compile::program::{Program, Ty};
+use crate::diagnostics::did_you_mean;
 
 /// A request refused before or while running: the caller's mistake, naming the field.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum RequestError {
-    UnknownScene(String),
+    UnknownScene {
+        scene: String,
+        /// The nearest scene name, when one is near enough to be a typo.
+        did_you_mean: Option<String>,
+    },
     UnknownInstance {
         scene: String,
         instance: String,
+        /// The nearest instance name of the scene, when one is near enough to be a typo.
+        did_you_mean: Option<String>,
     },
     /// A key this scene does not take.
     UnknownKey {
@@ -45,9 +53,13 @@ pub enum RequestError {
 impl fmt::Display for RequestError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            RequestError::UnknownScene(s) => write!(f, "unknown scene `{s}`"),
-            RequestError::UnknownInstance { scene, instance } => {
-                write!(f, "scene `{scene}` has no instance `{instance}`")
+            RequestError::UnknownScene { scene, did_you_mean } => {
+                write!(f, "unknown scene `{scene}`")?;
+                suggest(f, did_you_mean)
+            }
+            RequestError::UnknownInstance { scene, instance, did_you_mean } => {
+                write!(f, "scene `{scene}` has no instance `{instance}`")?;
+                suggest(f, did_you_mean)
             }
             RequestError::UnknownKey { scene, key } => write!(f, "scene `{scene}` does not take key `{key}`"),
             RequestError::UnknownPass { scene, tag } => {
@@ -63,6 +75,23 @@ impl fmt::Display for RequestError {
 }
 
 impl std::error::Error for RequestError {}
+
+fn suggest(f: &mut fmt::Formatter<'_>, did_you_mean: &Option<String>) -> fmt::Result {
+    match did_you_mean {
+        Some(name) => write!(f, "; did you mean `{name}`?"),
+        None => Ok(()),
+    }
+}
+
+impl RequestError {
+    fn unknown_instance(scene: &crate::compile::program::SceneInfo, instance: &str) -> RequestError {
+        RequestError::UnknownInstance {
+            scene: scene.name.clone(),
+            instance: instance.to_string(),
+            did_you_mean: did_you_mean(instance, scene.instances.iter().map(|i| i.name.as_str())).map(str::to_string),
+        }
+    }
+}
 
 /// Whether a value would be accepted for a tag of type `ty`; `Err` names what it is instead.
 pub(crate) fn check_type(p: &Program, ty: &Ty, v: Input<'_>) -> Result<(), &'static str> {
@@ -160,10 +189,15 @@ pub struct Request<'p> {
 impl Program {
     /// Starts a request for `scene.instance`, refusing unknown names.
     pub fn request(&self, scene: &str, instance: &str) -> Result<Request<'_>, RequestError> {
-        let (scene_id, info) = self.scene(scene).ok_or_else(|| RequestError::UnknownScene(scene.to_string()))?;
-        let instance_id = info.instances.iter().position(|i| i.name == instance).ok_or_else(|| {
-            RequestError::UnknownInstance { scene: scene.to_string(), instance: instance.to_string() }
+        let (scene_id, info) = self.scene(scene).ok_or_else(|| RequestError::UnknownScene {
+            scene: scene.to_string(),
+            did_you_mean: did_you_mean(scene, self.scenes.iter().map(|s| s.name.as_str())).map(str::to_string),
         })?;
+        let instance_id = info
+            .instances
+            .iter()
+            .position(|i| i.name == instance)
+            .ok_or_else(|| RequestError::unknown_instance(info, instance))?;
         let field_count = info.instances[instance_id].fields.len();
         let req = Request {
             program: self,
@@ -266,9 +300,11 @@ impl<'p> Request<'p> {
     /// Decides another instance of the same scene next, reusing everything loaded so far.
     pub fn switch_instance(&mut self, instance: &str) -> Result<&mut Self, RequestError> {
         let scene = &self.program.scenes[self.scene as usize];
-        let index = scene.instances.iter().position(|i| i.name == instance).ok_or_else(|| {
-            RequestError::UnknownInstance { scene: scene.name.clone(), instance: instance.to_string() }
-        })?;
+        let index = scene
+            .instances
+            .iter()
+            .position(|i| i.name == instance)
+            .ok_or_else(|| RequestError::unknown_instance(scene, instance))?;
         self.instance = index as u32;
         self.restart();
         Ok(self)
@@ -349,8 +385,9 @@ impl<'p> Request<'p> {
             .ok_or_else(|| RequestError::UnknownPass { scene: scene.name.clone(), tag: tag.to_string() })?;
         let program = self.program;
         let slot = &mut self.slots[id as usize];
-        coerce(program, &program.tags[id as usize].ty, value, &mut slot.value)
-            .map_err(|problem| RequestError::InvalidPass { tag: tag.to_string(), problem: problem.to_string() })?;
+        let ty = &program.tags[id as usize].ty;
+        coerce(program, ty, value, &mut slot.value)
+            .map_err(|found| RequestError::InvalidPass { tag: tag.to_string(), problem: refusal(program, ty, value, found) })?;
         slot.state = SlotState::Loaded;
         self.sync_val(id as usize);
         Ok(self)
@@ -469,6 +506,24 @@ pub struct Need<'a> {
     pub key_value: &'a str,
 }
 
+/// Why `value` is not a `ty`, naming the value: `"tv" is not a member of enum(app, h5)`, or
+/// `expected int, found text`.
+fn refusal(p: &Program, ty: &Ty, value: Input<'_>, found: &str) -> String {
+    let enum_miss = |e: u32, s: &str| member(p, e, s).is_none().then(|| format!("{s:?} is not a member of {}", ty_name(p, &Ty::Enum(e))));
+    let named = match (ty, value) {
+        (Ty::Enum(e), Input::Text(s)) => enum_miss(*e, s),
+        (Ty::List(elem), Input::List(items)) => match elem.ty() {
+            Ty::Enum(e) => items.iter().find_map(|i| match i {
+                Input::Text(s) => enum_miss(e, s),
+                _ => None,
+            }),
+            _ => None,
+        },
+        _ => None,
+    };
+    named.unwrap_or_else(|| format!("expected {}, found {found}", ty_name(p, ty)))
+}
+
 pub(crate) fn ty_name(p: &Program, ty: &Ty) -> String {
     match ty {
         Ty::Int => "int".into(),
@@ -501,7 +556,11 @@ fn scalar(p: &Program, ty: &Ty, v: Input<'_>) -> Result<Scalar, &'static str> {
         (Ty::Text, Input::Text(s)) => Scalar::Text(s.to_string()),
         (Ty::Bool, Input::Bool(b)) => Scalar::Bool(b),
         (Ty::Time, Input::Time(t)) => Scalar::Time(t),
-        (Ty::Time, Input::Text(s)) => Scalar::Time(parse_time(s).ok_or("text that is not an RFC 3339 time")?),
+        (Ty::Time, Input::Text(s)) => {
+            Scalar::Time(crate::time::parse_data(s).ok_or("text that is not an RFC 3339 time")?)
+        }
+        // Whole seconds since the epoch, as providers that store times as numbers give them.
+        (Ty::Time, Input::Int(t)) => Scalar::Time(t),
         (Ty::Enum(e), Input::Text(s)) => Scalar::Enum(member(p, *e, s).ok_or("text that is not a member")?),
         (_, other) => return Err(input_kind(other)),
     })
@@ -542,15 +601,6 @@ fn member(p: &Program, e: u32, s: &str) -> Option<u32> {
     p.enums.get(e as usize)?.iter().position(|m| m == s).map(|i| i as u32)
 }
 
-/// Formats seconds since the epoch as RFC 3339 UTC (`2026-11-21T08:00:00Z`).
-pub fn format_time(t: i64) -> String {
-    chrono::DateTime::from_timestamp(t, 0).map_or_else(|| t.to_string(), |d| d.format("%Y-%m-%dT%H:%M:%SZ").to_string())
-}
-
-/// Parses an RFC 3339 instant into seconds since the epoch (fractions are dropped).
-pub fn parse_time(s: &str) -> Option<i64> {
-    chrono::DateTime::parse_from_rfc3339(s).ok().map(|t| t.timestamp())
-}
 
 #[cfg(test)]
 mod tests {
