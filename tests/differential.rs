@@ -618,7 +618,8 @@ fn semantics_spot_checks() {
         ("win", vec![("user.seen_at", v(Provided::Time(i64::MIN)))], NOW0, none.clone()),
         ("old", vec![("user.seen_at", v(Provided::Time(1)))], i64::MIN, none.clone()),
         // Provider values: an int for a float tag is a float; non-finite floats, invalid RFC 3339
-        // texts and values of another type are missing; a valid RFC 3339 text is a time.
+        // texts and values of another type are missing; a valid RFC 3339 text or an int of
+        // seconds is a time.
         ("score", vec![("user.score", v(Provided::Int(3)))], NOW0, decided("t", vec![RefValue::Float(3.0)])),
         ("score", vec![("user.score", v(Provided::Float(f64::NAN)))], NOW0, none.clone()),
         ("score", vec![("user.score", v(Provided::Float(f64::INFINITY)))], NOW0, none.clone()),
@@ -630,7 +631,9 @@ fn semantics_spot_checks() {
             decided("t", vec![RefValue::Time(1_795_248_000)]),
         ),
         ("seen", vec![("user.seen_at", v(Provided::Text("2026-02-30T08:00:00Z".into())))], NOW0, none.clone()),
-        ("seen", vec![("user.seen_at", v(Provided::Int(5)))], NOW0, none.clone()),
+        // An int for a time tag is seconds since the epoch.
+        ("seen", vec![("user.seen_at", v(Provided::Int(5)))], NOW0, decided("t", vec![RefValue::Time(5)])),
+        ("seen", vec![("user.seen_at", v(Provided::Float(5.0)))], NOW0, none.clone()),
     ];
     for (instance, tags, now, want) in cases {
         let r = Req {

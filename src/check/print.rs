@@ -13,7 +13,7 @@ use super::types::TypeDisplay;
 use crate::limits::BUCKETS;
 use crate::source::{Sources, Span};
 use crate::syntax::ast::Status;
-use crate::vm::request::format_time;
+use crate::time::format as format_time;
 
 /// Prints `deck` one item per line, nested items indented, each ending with
 /// `@ FILE:LINE:COL` of its declaration in `sources`.

@@ -26,9 +26,9 @@
 //!   depend on `regex`, so only a fixed set of patterns is implemented by hand (see
 //!   [`regex_is_match`]); any other pattern panics.
 //! - A provider value's coercion ([`coerce`]): the exact type; an int for a `float` tag (an int
-//!   is accepted where a float is expected); an RFC 3339 text (`YYYY-MM-DDTHH:MM:SSZ` form) for
-//!   a `time` tag; a member's name as text for an `enum` tag; a list whose every element
-//!   coerces for a `list<T>` tag. Anything else is the wrong type and counts as missing.
+//!   is accepted where a float is expected); an RFC 3339 text (`YYYY-MM-DDTHH:MM:SSZ` form) or
+//!   an int (seconds since the epoch) for a `time` tag; a member's name as text for an `enum`
+//!   tag; a list whose every element coerces for a `list<T>` tag. Anything else is the wrong type and counts as missing.
 //!   Non-finite floats count as missing too: the language has no non-finite values.
 //! - A decision value of type `int` stored in a `float` field becomes a float (the field's
 //!   type); likewise for the elements of a `list<int>` stored in a `list<float>` field.
@@ -125,6 +125,7 @@ pub fn coerce(deck: &Deck, ty: &Type, p: &Provided) -> Option<RefValue> {
         (Type::Bool, Provided::Bool(b)) => Some(RefValue::Bool(*b)),
         (Type::Time, Provided::Time(t)) => Some(RefValue::Time(*t)),
         (Type::Time, Provided::Text(s)) => parse_rfc3339_utc(s).map(RefValue::Time),
+        (Type::Time, Provided::Int(secs)) => Some(RefValue::Time(*secs)),
         (Type::Enum(id), Provided::Text(s)) => {
             deck.enums[*id as usize].members.iter().any(|m| m == s).then(|| RefValue::Enum(s.clone()))
         }
