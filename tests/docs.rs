@@ -2,8 +2,10 @@
 //!
 //! A block's info string says what it must do:
 //!
-//! - ` ```rule ` — a complete deck: it compiles (`ruledeck::compile`), and its `test` blocks, if
-//!   any, pass.
+//! - ` ```rule ` — a complete deck: it compiles (`ruledeck::compile`) without warnings, and
+//!   its `test` blocks, if any, pass.
+//! - ` ```rule,warning=W0506 ` — a deck that compiles, and every warning it reports has that
+//!   code (at least one does).
 //! - ` ```rule,error=E0201 ` — a deck that must fail, and every error it reports has that code
 //!   (at least one does).
 //! - ` ```rule,fragment ` — an outline of one part of a deck (an `instance`, a `strategy`),
@@ -23,6 +25,7 @@ const DOCS: &[&str] = &["README.md", "docs/language.md"];
 #[derive(Debug, PartialEq)]
 enum Expect {
     Compiles,
+    Warns(String),
     Fails(String),
     Fragment,
 }
@@ -67,9 +70,14 @@ fn rule_blocks(doc: &str) -> Result<Vec<Block>, String> {
         let expect = match parts.next().map(str::trim) {
             None => Expect::Compiles,
             Some("fragment") => Expect::Fragment,
-            Some(marker) => match marker.strip_prefix("error=") {
-                Some(code) if code.starts_with('E') && code.len() == 5 => Expect::Fails(code.to_string()),
-                _ => return Err(format!("{place}: unknown marker `{marker}` (use `fragment` or `error=EXXXX`)")),
+            Some(marker) => match (marker.strip_prefix("error="), marker.strip_prefix("warning=")) {
+                (Some(code), _) if code.starts_with('E') && code.len() == 5 => Expect::Fails(code.to_string()),
+                (_, Some(code)) if code.starts_with('W') && code.len() == 5 => Expect::Warns(code.to_string()),
+                _ => {
+                    return Err(format!(
+                        "{place}: unknown marker `{marker}` (use `fragment`, `error=EXXXX` or `warning=WXXXX`)"
+                    ))
+                }
             },
         };
         if let Some(extra) = parts.next() {
@@ -84,9 +92,18 @@ fn rule_blocks(doc: &str) -> Result<Vec<Block>, String> {
 fn check_block(block: &Block) -> Result<(), String> {
     let name = "example.rule";
     match &block.expect {
-        Expect::Compiles => {
+        Expect::Compiles | Expect::Warns(_) => {
             let files = [(name, block.text.as_str())];
             let checked = ruledeck::check(&files).map_err(|e| format!("does not compile:\n{e}"))?;
+            let warnings: Vec<&str> = checked.warnings.iter().map(|d| d.code.as_str()).collect();
+            let wrong = match &block.expect {
+                Expect::Warns(code) => warnings.is_empty() || warnings.iter().any(|c| c != code),
+                _ => !warnings.is_empty(),
+            };
+            if wrong {
+                let rendered = ruledeck::diagnostics::render_text(&checked.sources, &checked.warnings);
+                return Err(format!("its warnings are not what its marker says: {warnings:?}\n{rendered}"));
+            }
             let program = ruledeck::compile(&files).map_err(|e| format!("does not compile:\n{e}"))?;
             // A test whose outcome reads the wall clock fails whatever the clock says, so the
             // system clock (`None`) cannot make this pass on one day and fail on another.
@@ -126,7 +143,7 @@ fn check_block(block: &Block) -> Result<(), String> {
 #[test]
 fn rule_blocks_in_the_docs_do_what_their_marker_says() {
     let mut problems = Vec::new();
-    let mut counts = [0usize; 3];
+    let mut counts = [0usize; 4];
     for doc in DOCS {
         let blocks = match rule_blocks(doc) {
             Ok(blocks) => blocks,
@@ -140,6 +157,7 @@ fn rule_blocks_in_the_docs_do_what_their_marker_says() {
                 Expect::Compiles => 0,
                 Expect::Fails(_) => 1,
                 Expect::Fragment => 2,
+                Expect::Warns(_) => 3,
             }] += 1;
             if let Err(e) = check_block(block) {
                 problems.push(format!("{}: {e}\n--- block ---\n{}", block.place, block.text));
@@ -157,7 +175,10 @@ fn markers_are_parsed_as_documented() {
     let doc = "tests/fixtures/docs/markers.md";
     let blocks = rule_blocks(doc).unwrap();
     let kinds: Vec<&Expect> = blocks.iter().map(|b| &b.expect).collect();
-    assert_eq!(kinds, [&Expect::Compiles, &Expect::Fails("E0201".into()), &Expect::Fragment]);
+    assert_eq!(
+        kinds,
+        [&Expect::Compiles, &Expect::Fails("E0201".into()), &Expect::Fragment, &Expect::Warns("W0506".into())]
+    );
     assert_eq!(blocks[2].text, "rule user r = user.x > 1\n", "indented blocks lose their indent");
     let bad = rule_blocks("tests/fixtures/docs/bad_marker.md").unwrap_err();
     assert!(bad.contains("bad_marker.md:3: unknown marker `eror=E0201`"), "{bad}");
