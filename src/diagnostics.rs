@@ -16,6 +16,7 @@ macro_rules! codes {
         /// Stable diagnostic codes. The code is the contract: messages may improve, codes do not
         /// change meaning. `docs/language.md` shows an example program for each.
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        #[non_exhaustive]
         pub enum Code { $($(#[doc = $doc])+ $name,)* }
 
         impl Code {

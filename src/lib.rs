@@ -32,6 +32,7 @@ pub mod engine;
 pub mod files;
 pub mod fuzzing;
 pub mod limits;
+pub mod ops;
 pub mod source;
 pub mod syntax;
 pub mod testing;

@@ -9,6 +9,9 @@ use std::fmt;
 /// Index of a file in a [`Sources`] set.
 pub type FileId = u32;
 
+// Stored on every AST node and beside every instruction.
+const _: () = assert!(std::mem::size_of::<Span>() == 12);
+
 /// A byte range in one source file. 12 bytes, `Copy`, cheap to store on every node.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize)]
 pub struct Span {
@@ -26,10 +29,6 @@ impl Span {
     /// The smallest span covering both (same file assumed).
     pub fn to(self, other: Span) -> Span {
         Span { file: self.file, start: self.start.min(other.start), end: self.end.max(other.end) }
-    }
-
-    pub fn range(self) -> std::ops::Range<usize> {
-        self.start as usize..self.end as usize
     }
 }
 

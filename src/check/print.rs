@@ -114,15 +114,7 @@ impl Printer<'_> {
             CondKind::And(cs) => cs.iter().map(|c| self.cond(c, false)).collect::<Vec<_>>().join(" and "),
             CondKind::Or(cs) => cs.iter().map(|c| self.cond(c, false)).collect::<Vec<_>>().join(" or "),
             CondKind::Compare { op, lhs, rhs } => {
-                let op = match op {
-                    CmpOp::Eq => "==",
-                    CmpOp::Ne => "!=",
-                    CmpOp::Lt => "<",
-                    CmpOp::Le => "<=",
-                    CmpOp::Gt => ">",
-                    CmpOp::Ge => ">=",
-                };
-                format!("{} {op} {}", self.value(lhs), self.value(rhs))
+                format!("{} {} {}", self.value(lhs), op.as_str(), self.value(rhs))
             }
             CondKind::Between { value, low, high } => {
                 format!("{} between {} and {}", self.value(value), self.value(low), self.value(high))

@@ -6,7 +6,8 @@
 //! every name here has been looked up and every type checked.
 
 use crate::source::Span;
-use crate::syntax::ast::{ArithOp, Status};
+use crate::ops::{ArithOp, CmpOp};
+use crate::syntax::ast::Status;
 
 pub use super::types::{Const, EnumDef, EnumId, Type};
 
@@ -88,15 +89,6 @@ pub struct Cond {
     pub span: Span,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum CmpOp {
-    Eq,
-    Ne,
-    Lt,
-    Le,
-    Gt,
-    Ge,
-}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TextOp {

@@ -109,12 +109,12 @@ pub(crate) fn tag_value_json(v: &TagValue, ty: &crate::compile::program::Ty, enu
                 items
                     .iter()
                     .map(|i| match i {
-                        crate::vm::value::Scalar::Int(x) => json!(x),
-                        crate::vm::value::Scalar::Float(x) => json!(x),
-                        crate::vm::value::Scalar::Text(x) => json!(x),
-                        crate::vm::value::Scalar::Bool(x) => json!(x),
-                        crate::vm::value::Scalar::Time(x) => json!(crate::time::format(*x)),
-                        crate::vm::value::Scalar::Enum(x) => member(elem, *x),
+                        crate::compile::program::Scalar::Int(x) => json!(x),
+                        crate::compile::program::Scalar::Float(x) => json!(x),
+                        crate::compile::program::Scalar::Text(x) => json!(x),
+                        crate::compile::program::Scalar::Bool(x) => json!(x),
+                        crate::compile::program::Scalar::Time(x) => json!(crate::time::format(*x)),
+                        crate::compile::program::Scalar::Enum(x) => member(elem, *x),
                     })
                     .collect(),
             )

@@ -8,6 +8,7 @@
 //! whole tree is dropped at once with its arena.
 
 use crate::source::Span;
+use crate::ops::ArithOp;
 
 /// A name as written.
 #[derive(Clone, Copy, Debug)]
@@ -356,23 +357,3 @@ impl PredOp {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ArithOp {
-    Add,
-    Sub,
-    Mul,
-    Div,
-    Rem,
-}
-
-impl ArithOp {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ArithOp::Add => "+",
-            ArithOp::Sub => "-",
-            ArithOp::Mul => "*",
-            ArithOp::Div => "/",
-            ArithOp::Rem => "%",
-        }
-    }
-}

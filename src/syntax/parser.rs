@@ -11,6 +11,7 @@ use pest::Parser as _;
 use super::ast::*;
 use super::lexer::{self, Token};
 use crate::diagnostics::{Code, Diagnostic};
+use crate::ops::ArithOp;
 use crate::source::{FileId, Span};
 
 use crate::limits::MAX_LIST_LEN;

@@ -8,8 +8,9 @@ use std::cmp::Ordering;
 
 use super::request::{Request, TagSlot, PROVISIONAL, RULE_STATE_BITS};
 use super::value::*;
-use crate::compile::instr::{CmpOp, Instr};
-use crate::compile::program::{Block, Const, Program};
+use crate::compile::instr::Instr;
+use crate::ops::{ArithOp, CmpOp};
+use crate::compile::program::{Block, Const, Program, Scalar};
 
 /// What evaluating a block found out.
 pub(crate) struct BlockResult {
@@ -543,7 +544,7 @@ fn for_each_elem<'a>(
             _ => None,
         },
         View::List(Ref::Const(k)) => match p.consts.get(k as usize)? {
-            Const::List(items) => Some(items.iter().map(ScalarRef::from_item).any(f)),
+            Const::List(items) => Some(items.iter().map(Scalar::as_ref).any(f)),
             _ => None,
         },
         _ => None,

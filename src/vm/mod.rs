@@ -421,7 +421,7 @@ fn field_value<'a>(req: &'a Request<'_>, ty: &crate::compile::program::Ty, v: Va
         View::Text(_) => FieldValue::Text(machine::text(p, &req.slots, v).unwrap_or("")),
         View::List(value::Ref::Const(k)) => match p.consts.get(k as usize) {
             Some(Const::List(items)) => FieldValue::List(
-                items.iter().map(|i| scalar_field(value::ScalarRef::from_item(i), elem, &member)).collect(),
+                items.iter().map(|i| scalar_field(i.as_ref(), elem, &member)).collect(),
             ),
             _ => FieldValue::List(Vec::new()),
         },

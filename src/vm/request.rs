@@ -9,8 +9,8 @@
 
 use std::fmt;
 
-use super::value::{slot_val, MissingReason, Scalar, TagValue, Val};
-use crate::compile::program::{Program, Ty};
+use super::value::{slot_val, MissingReason, TagValue, Val};
+use crate::compile::program::{Program, Scalar, Ty};
 use crate::diagnostics::did_you_mean;
 
 /// A request refused before or while running: the caller's mistake, naming the field.
@@ -45,7 +45,6 @@ pub enum RequestError {
         tag: String,
         problem: String,
     },
-    UnknownTag(String),
     /// A request document that is not of the expected shape.
     InvalidInput(String),
 }
@@ -68,7 +67,6 @@ impl fmt::Display for RequestError {
             RequestError::MissingKey(k) => write!(f, "missing key `{k}`"),
             RequestError::MissingPass(t) => write!(f, "missing pass-through tag `{t}`"),
             RequestError::InvalidPass { tag, problem } => write!(f, "invalid value for `{tag}`: {problem}"),
-            RequestError::UnknownTag(t) => write!(f, "unknown tag `{t}`"),
             RequestError::InvalidInput(problem) => f.write_str(problem),
         }
     }
@@ -459,18 +457,6 @@ impl<'p> Request<'p> {
                 SlotState::Loaded => slot_val(&slot.value, tag as u16),
             };
         }
-    }
-
-    /// Supplies a tag by name.
-    pub fn supply_named(&mut self, tag: &str, value: Option<Input<'_>>) -> Result<(), RequestError> {
-        let (id, _) = self.program.tag(tag).ok_or_else(|| RequestError::UnknownTag(tag.to_string()))?;
-        self.supply(id, value);
-        Ok(())
-    }
-
-    /// Whether a tag has been supplied (or given as pass-through) in this request.
-    pub fn is_loaded(&self, tag: u32) -> bool {
-        self.slots.get(tag as usize).is_some_and(|s| s.state != SlotState::NotLoaded)
     }
 
     /// The key value that loads `tag` (empty for a pass-through tag).
