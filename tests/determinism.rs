@@ -34,11 +34,9 @@ fn check_output_does_not_depend_on_hash_order() {
     }
 }
 
-/// Several names equally near an unknown one: the "did you mean" must not pick one at random.
+/// Several names equally near an unknown one: the "did you mean" must not pick one at random
+/// (the checker hands `did_you_mean` the keys of its name maps, in hash order).
 #[test]
-#[ignore = "src bug: diagnostics::did_you_mean keeps the first of equally close candidates, \
-            and the checker passes HashMap keys (tag_by_name, entity_by_name, rule_by_name, \
-            layer_by_name, entity_by_key), so a tie follows hash order"]
 fn did_you_mean_among_equally_close_names_is_stable() {
     let deck = "entity user key uid\n\
                 tag user.x1: int from \"p\"\n\
