@@ -159,24 +159,31 @@ impl Serialize for Code {
     }
 }
 
+/// Whether a diagnostic stops compilation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
+    /// The deck does not compile.
     Error,
+    /// Reported; the deck still compiles and runs.
     Warning,
 }
 
 /// A secondary location with its own message.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Label {
+    /// The place.
     pub span: Span,
+    /// What that place has to do with the problem.
     pub message: String,
 }
 
 /// One problem found in the source: what, where, and what to do about it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Diagnostic {
+    /// The stable code, e.g. `E0202`.
     pub code: Code,
+    /// Error or warning.
     pub severity: Severity,
     /// What is wrong, in one sentence.
     pub message: String,
@@ -194,6 +201,7 @@ pub struct Diagnostic {
 }
 
 impl Diagnostic {
+    /// An error at `span`.
     pub fn error(code: Code, span: Span, message: impl Into<String>) -> Diagnostic {
         Diagnostic { span: Some(span), ..Diagnostic::unplaced(code, message) }
     }
@@ -217,21 +225,25 @@ impl Diagnostic {
         }
     }
 
+    /// Sets the text under the primary caret.
     pub fn with_label(mut self, label: impl Into<String>) -> Diagnostic {
         self.label = Some(label.into());
         self
     }
 
+    /// Adds another place that explains the problem.
     pub fn with_secondary(mut self, span: Span, message: impl Into<String>) -> Diagnostic {
         self.labels.push(Label { span, message: message.into() });
         self
     }
 
+    /// Adds a fact that explains the problem.
     pub fn with_note(mut self, note: impl Into<String>) -> Diagnostic {
         self.notes.push(note.into());
         self
     }
 
+    /// Sets what to do about it.
     pub fn with_help(mut self, help: impl Into<String>) -> Diagnostic {
         self.help = Some(help.into());
         self
@@ -245,6 +257,7 @@ impl Diagnostic {
         }
     }
 
+    /// Whether this stops compilation.
     pub fn is_error(&self) -> bool {
         self.severity == Severity::Error
     }
@@ -360,28 +373,44 @@ fn render_one(renderer: &Renderer, sources: &Sources, d: &Diagnostic) -> String 
 /// A diagnostic as `--format json` prints it.
 #[derive(Serialize)]
 pub struct JsonDiagnostic<'a> {
+    /// The stable code.
     pub code: Code,
+    /// `error` or `warning`.
     pub severity: Severity,
+    /// What is wrong.
     pub message: &'a str,
     /// The primary place; all four are `null` for a diagnostic no source place explains.
     pub file: Option<&'a str>,
+    /// 1-based line of the primary place.
     pub line: Option<usize>,
+    /// 1-based column (in characters) of the primary place.
     pub column: Option<usize>,
+    /// Line where the primary place ends.
     pub end_line: Option<usize>,
+    /// Column where the primary place ends.
     pub end_column: Option<usize>,
+    /// Other places that explain the problem.
     pub labels: Vec<JsonLabel<'a>>,
+    /// Facts that explain the problem.
     pub notes: &'a [String],
+    /// What to do about it.
     pub help: Option<&'a str>,
 }
 
+/// A secondary place as `--format json` prints it.
 #[derive(Serialize)]
 pub struct JsonLabel<'a> {
+    /// What this place has to do with the problem.
     pub message: &'a str,
+    /// The file's name.
     pub file: &'a str,
+    /// 1-based line.
     pub line: usize,
+    /// 1-based column, in characters.
     pub column: usize,
 }
 
+/// One diagnostic in its JSON form, its spans resolved to lines and columns.
 pub fn to_json<'a>(sources: &'a Sources, d: &'a Diagnostic) -> JsonDiagnostic<'a> {
     let place = d.span.map(|span| {
         let file = sources.get(span.file);

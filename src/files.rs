@@ -15,10 +15,16 @@ use std::path::{Path, PathBuf};
 /// Why a file could not be read.
 #[derive(Debug)]
 pub enum ReadError {
+    /// The operating system refused.
+    #[allow(missing_docs)]
     Io { path: PathBuf, error: io::Error },
     /// A directory, FIFO, socket or device: only regular files are read.
+    /// Not a regular file; `kind` says what it is.
+    #[allow(missing_docs)]
     NotAFile { path: PathBuf, kind: &'static str },
     /// Larger than the limit (`size` is what the file reported, or `limit + 1` if it grew).
+    /// Larger than `limit` bytes.
+    #[allow(missing_docs)]
     TooLarge { path: PathBuf, size: u64, limit: usize },
 }
 

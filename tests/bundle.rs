@@ -2,8 +2,8 @@
 
 use ruledeck::compile::bundle::{self, BundleError};
 use ruledeck::compile::instr::Instr;
-use ruledeck::ops::CmpOp;
 use ruledeck::compile::program::{Block, Const, OutcomeInfo, Program, Ty};
+use ruledeck::ops::CmpOp;
 use ruledeck::vm::{Input, Step};
 
 const DECK: &str = r#"

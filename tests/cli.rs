@@ -339,7 +339,8 @@ fn non_regular_files_are_refused_without_reading_them() {
     let (code, _, err) = ruledeck(&["check", fifo.to_str().unwrap()]);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("is a FIFO, not a regular file"), "{err}");
-    let (code, _, err) = ruledeck(&["eval", fifo.to_str().unwrap(), "--scene", "s", "--instance", "i", "--input", "{}"]);
+    let (code, _, err) =
+        ruledeck(&["eval", fifo.to_str().unwrap(), "--scene", "s", "--instance", "i", "--input", "{}"]);
     assert_eq!(code, 2, "{err}");
 }
 
@@ -493,7 +494,10 @@ fn tags_files_warn_about_what_no_tag_declares_and_take_times_as_seconds() {
     assert_eq!(code, 0, "{err}");
     assert!(out.contains(r#""strategy":"r""#), "seconds since the epoch are a time: {out}");
     assert!(err.contains("warning:") && err.contains("entity `usr` has no tags in the deck"), "{err}");
-    assert!(err.contains("no tag `user.risk_scor` is declared") && err.contains("did you mean `user.risk_score`?"), "{err}");
+    assert!(
+        err.contains("no tag `user.risk_scor` is declared") && err.contains("did you mean `user.risk_score`?"),
+        "{err}"
+    );
     let (code, out, _) = run("u-2");
     assert_eq!(code, 0);
     assert!(out.contains(r#""strategy":"r""#), "fractional seconds round down: {out}");

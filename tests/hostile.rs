@@ -231,8 +231,9 @@ fn count_limits_are_diagnostics() {
         values.join(", ")
     );
     assert_eq!(codes(&src), vec![Code::TooMany]);
-    let strategies: String =
-        (0..=ruledeck::limits::MAX_STRATEGIES).map(|i| format!("strategy s{i} when user.vip => {{ n: 1 }}\n")).collect();
+    let strategies: String = (0..=ruledeck::limits::MAX_STRATEGIES)
+        .map(|i| format!("strategy s{i} when user.vip => {{ n: 1 }}\n"))
+        .collect();
     let src = format!("{PRE}scene s {{ keys uid instance i -> {{ n: int }} {{ {strategies} }} }}");
     assert_eq!(codes(&src), vec![Code::TooMany]);
     let groups: String = (0..=ruledeck::limits::MAX_GROUPS).map(|i| format!("g{i} 0% => {{ n: 1 }}\n")).collect();
@@ -278,7 +279,8 @@ fn shared_rule_dags_are_linear_for_every_mix_of_tag_states() {
             AskedMissing,
             AskedValue(i64),
         }
-        let states = [State::Given(5), State::Given(0), State::AskedMissing, State::AskedValue(5), State::AskedValue(0)];
+        let states =
+            [State::Given(5), State::Given(0), State::AskedMissing, State::AskedValue(5), State::AskedValue(0)];
         for sa in states {
             for sb in states {
                 let mut req = program.request("s", "i").unwrap();

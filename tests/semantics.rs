@@ -1,4 +1,4 @@
-//! VM semantics, through real decks and a host loop: docs/language.md §5, one behaviour at a time.
+//! VM semantics, through real decks and a host loop: the semantics of docs/language.md one behaviour at a time.
 
 use std::collections::HashMap;
 
@@ -358,7 +358,7 @@ fn experiments_follow_the_normative_hash() {
         assert_eq!(got.group.as_deref(), Some(if bucket < 5000 { "control" } else { "treatment" }), "{uid}");
         assert_eq!(got.experiment.as_deref(), Some("inst_2611"));
     }
-    // The README's example: u-1001 lands in treatment (bucket 7818).
+    // The language reference's example: u-1001 lands in treatment.
     assert_eq!(decide(&p, "s", &[("uid", "u-1001")], None, &[]).unwrap().group.as_deref(), Some("treatment"));
 }
 
@@ -473,4 +473,19 @@ fn a_rule_reading_an_already_pending_tag_is_not_cached_as_unknown() {
     assert_eq!(got.strategy.as_deref(), Some("yes"));
     let got = decide(&p, "t", &[("uid", "u")], None, &[("user.name", Some(Input::Text("z")))]).unwrap();
     assert_eq!(got.strategy.as_deref(), Some("direct"));
+}
+
+/// A request belongs to the program that made it: another program (say, the release before
+/// a hot swap) refuses to run it rather than run it on the wrong bytecode or silently on
+/// its own program.
+#[test]
+fn a_request_runs_only_on_its_own_program() {
+    let src = "entity user key uid\nscene s { keys uid instance i -> { n: int } { default => { n: 1 } } }\n";
+    let first = ruledeck::compile(&[("a.rule", src)]).unwrap();
+    let second = ruledeck::compile(&[("a.rule", src)]).unwrap();
+    let mut req = first.request("s", "i").unwrap();
+    req.key("uid", "u").unwrap();
+    assert_eq!(second.run(&mut req), Err(RequestError::OtherProgram));
+    assert_eq!(req.run(), Ok(ruledeck::Step::Done));
+    assert_eq!(req.outcome().strategy(), Some("default"));
 }

@@ -10,8 +10,8 @@ use crate::source::Span;
 use crate::syntax::ast::{self, ExprKind, PredOp};
 
 use super::typed::*;
-use crate::ops::CmpOp;
 use super::{Checker, Uses};
+use crate::ops::CmpOp;
 
 use crate::limits::{MAX_REGEX_COMPILED_BYTES, MAX_REGEX_NESTING};
 

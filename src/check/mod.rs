@@ -1,4 +1,4 @@
-//! AST → typed deck: name resolution, types, and every check of DESIGN §4.
+//! AST → typed deck: name resolution, types, and every check the language reference lists.
 //!
 //! Owns: turning the arena AST of all files into a [`typed::Deck`], or into diagnostics.
 //! Checks run per declaration so that independent errors are all reported; a declaration

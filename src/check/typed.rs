@@ -5,8 +5,8 @@
 //! syntax tree can be dropped once checking is done. Must not: carry anything unresolved —
 //! every name here has been looked up and every type checked.
 
-use crate::source::Span;
 use crate::ops::{ArithOp, CmpOp};
+use crate::source::Span;
 use crate::syntax::ast::Status;
 
 pub use super::types::{Const, EnumDef, EnumId, Type};
@@ -88,7 +88,6 @@ pub struct Cond {
     pub kind: CondKind,
     pub span: Span,
 }
-
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TextOp {

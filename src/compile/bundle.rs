@@ -95,3 +95,16 @@ pub fn from_bytes(bytes: &[u8]) -> Result<Program, BundleError> {
     verify(&mut program).map_err(BundleError::Invalid)?;
     Ok(program)
 }
+
+impl Program {
+    /// The program as bundle bytes (see the module docs for the format).
+    pub fn to_bundle(&self) -> Vec<u8> {
+        to_bytes(self)
+    }
+
+    /// Loads bundle bytes: header, length and checksum checked, then the bytecode verified;
+    /// nothing reaches the VM unverified.
+    pub fn from_bundle(bytes: &[u8]) -> Result<Program, BundleError> {
+        from_bytes(bytes)
+    }
+}

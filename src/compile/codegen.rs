@@ -12,12 +12,12 @@
 use std::collections::HashMap;
 
 use super::instr::Instr;
-use crate::ops::CmpOp;
 use super::program::*;
 use crate::check::typed::{self, CondKind, Deck, ValueKind};
 use crate::check::types::{Const as TConst, Type};
-use crate::source::{Sources, Span};
 use crate::ops::ArithOp;
+use crate::ops::CmpOp;
+use crate::source::{Sources, Span};
 
 pub fn generate(deck: &Deck, sources: &Sources) -> Program {
     let mut g = Gen {

@@ -92,7 +92,9 @@ impl Disasm<'_> {
 
     /// The 1-based line a span starts on (0 for a span outside the program's sources).
     fn line_of(&self, span: crate::source::Span) -> usize {
-        self.lines.get(span.file as usize).map_or(0, |starts| starts.partition_point(|&s| s <= span.start as usize).max(1))
+        self.lines
+            .get(span.file as usize)
+            .map_or(0, |starts| starts.partition_point(|&s| s <= span.start as usize).max(1))
     }
 
     /// A source line's file name and text.

@@ -1,4 +1,4 @@
-//! The JSON formats of DESIGN §5: request documents, provider values, results and traces,
+//! The JSON formats hosts and the CLI speak (documented in docs/runtime.md): request documents, provider values, results and traces,
 //! and the file-backed provider behind `--tags`.
 
 use serde_json::{json, Map, Value};
@@ -217,10 +217,17 @@ impl TagsFile {
             program: &'p crate::compile::program::Program,
             entity: &'p str,
         ) -> impl Iterator<Item = &'p str> + 'p {
-            program.tags.iter().filter_map(move |t| t.name.split_once('.').filter(|(e, _)| *e == entity).map(|(_, f)| f))
+            program
+                .tags
+                .iter()
+                .filter_map(move |t| t.name.split_once('.').filter(|(e, _)| *e == entity).map(|(_, f)| f))
         }
-        let entities: Vec<&str> =
-            program.entities.iter().map(|e| e.name.as_str()).filter(|e| declared(program, e).next().is_some()).collect();
+        let entities: Vec<&str> = program
+            .entities
+            .iter()
+            .map(|e| e.name.as_str())
+            .filter(|e| declared(program, e).next().is_some())
+            .collect();
         let mut names: Vec<&String> = self.entities.keys().collect();
         names.sort();
         for entity in names {
@@ -341,8 +348,14 @@ mod tests {
     #[test]
     fn duplicate_keys_are_refused_with_their_place() {
         let e = parse_json(b"{\"user\": {\"u-1\": {\"a\": 1},\n \"u-1\": {\"a\": 2}}}").unwrap_err();
-        assert_eq!(e.to_string(), "duplicate key \"u-1\" (each key may appear once in an object; merge the two entries) at line 2 column 6");
-        assert_eq!(parse_json(b"{\"a\": [1, 2.5, \"x\", null, true], \"b\": {}}").unwrap(), json!({"a": [1, 2.5, "x", null, true], "b": {}}));
+        assert_eq!(
+            e.to_string(),
+            "duplicate key \"u-1\" (each key may appear once in an object; merge the two entries) at line 2 column 6"
+        );
+        assert_eq!(
+            parse_json(b"{\"a\": [1, 2.5, \"x\", null, true], \"b\": {}}").unwrap(),
+            json!({"a": [1, 2.5, "x", null, true], "b": {}})
+        );
         assert!(parse_json(b"{} trailing").is_err());
     }
 }

@@ -2,7 +2,7 @@
 //! loads per provider, and keeps loaded values in a concurrent TTL cache.
 //!
 //! Owns: providers, caching (each tag's `cache` duration is its entry's time to live; tags
-//! without `cache` are always loaded afresh), and the JSON formats of DESIGN §5 (requests,
+//! without `cache` are always loaded afresh), and the JSON formats of docs/runtime.md (requests,
 //! results, traces, the `--tags` file). Must not: evaluate anything itself — the VM decides.
 
 mod json;
@@ -45,16 +45,20 @@ pub enum Loaded {
 /// A source of tag values. One call serves a whole batch, so a provider backed by a remote
 /// service can make one round trip per suspension. Must return one result per query, in order.
 pub trait Provider: Send + Sync {
+    /// Loads one batch: one result per query, in the queries' order.
     fn load(&self, queries: &[TagQuery<'_>]) -> Vec<Loaded>;
 }
 
 /// Why the engine could not decide.
 #[derive(Debug)]
 pub enum EngineError {
+    /// The request itself was refused (a missing key, an unknown scene, …).
     Request(RequestError),
     /// No provider is registered under the name a tag's `from` gives.
     NoProvider {
+        /// The provider name the tag's `from` gives.
         provider: String,
+        /// The tag that needed it.
         tag: String,
     },
 }
@@ -102,8 +106,8 @@ pub struct Engine {
     cache: moka::sync::Cache<Vec<u8>, Cached>,
 }
 
-
 impl Engine {
+    /// An engine over `program`, with no providers yet and an empty cache.
     pub fn new(program: impl Into<Arc<Program>>) -> Engine {
         Engine {
             program: program.into(),
@@ -125,6 +129,7 @@ impl Engine {
         self
     }
 
+    /// The program this engine decides with.
     pub fn program(&self) -> &Arc<Program> {
         &self.program
     }
@@ -202,7 +207,7 @@ impl Engine {
     }
 
     /// One decision from a JSON request (`{"uid": "u-1", "ctx.channel": "app", "now": "…"}`),
-    /// as the JSON result of DESIGN §5.
+    /// as the JSON result document (docs/runtime.md).
     pub fn decide_json(
         &self,
         scene: &str,

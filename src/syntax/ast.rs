@@ -7,8 +7,8 @@
 //! Every node is `Copy`-free of destructors (only `&'a` references into the arena), so the
 //! whole tree is dropped at once with its arena.
 
-use crate::source::Span;
 use crate::ops::ArithOp;
+use crate::source::Span;
 
 /// A name as written.
 #[derive(Clone, Copy, Debug)]
@@ -356,4 +356,3 @@ impl PredOp {
         }
     }
 }
-

@@ -7,7 +7,7 @@
 //! operators; it never decides what a construct means.
 //!
 //! Concatenating the slices of all tokens reproduces the source exactly (whitespace and
-//! comments are tokens too), which `fmt` and highlighting rely on.
+//! comments are tokens too), which the formatter and highlighting rely on.
 
 use logos::Logos;
 
@@ -169,7 +169,7 @@ pub fn prescan(file: FileId, src: &str) -> Vec<Diagnostic> {
     let mut depth = 0usize;
     let mut prefix_run = 0usize;
     let mut previous: Option<(Token, usize)> = None; // last non-trivia token and its end
-    // Characters already reported as part of the previous error (the second `&` of `&&`).
+                                                     // Characters already reported as part of the previous error (the second `&` of `&&`).
     let mut reported_to = 0;
     for (token, range) in tokens(src) {
         let token = match token {

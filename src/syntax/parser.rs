@@ -228,7 +228,9 @@ fn syntax_error(file: FileId, src: &str, base: usize, rule: Rule, e: &pest::erro
     let d = Diagnostic::error(Code::Syntax, Span::new(file, pos, end), message).with_label("unexpected here");
     let wanted = |what: &str| expected.iter().any(|e| e == what);
     match found {
-        Some("=") if wanted("`==`") => d.with_help("compare with `==`; a single `=` only names a rule (`rule user r = …`)"),
+        Some("=") if wanted("`==`") => {
+            d.with_help("compare with `==`; a single `=` only names a rule (`rule user r = …`)")
+        }
         Some(word) if wanted("a name") && crate::syntax::RESERVED_WORDS.contains(&word) => d.with_help(format!(
             "`{word}` is a reserved word and cannot be a name; choose another, e.g. `{word}_1` or `my_{word}`"
         )),

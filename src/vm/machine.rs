@@ -9,8 +9,8 @@ use std::cmp::Ordering;
 use super::request::{Request, TagSlot, PROVISIONAL, RULE_STATE_BITS};
 use super::value::*;
 use crate::compile::instr::Instr;
-use crate::ops::{ArithOp, CmpOp};
 use crate::compile::program::{Block, Const, Program, Scalar};
+use crate::ops::{ArithOp, CmpOp};
 
 /// What evaluating a block found out.
 pub(crate) struct BlockResult {

@@ -47,6 +47,8 @@ pub enum RequestError {
     },
     /// A request document that is not of the expected shape.
     InvalidInput(String),
+    /// `Program::run` was given a request that another program made.
+    OtherProgram,
 }
 
 impl fmt::Display for RequestError {
@@ -68,6 +70,9 @@ impl fmt::Display for RequestError {
             RequestError::MissingPass(t) => write!(f, "missing pass-through tag `{t}`"),
             RequestError::InvalidPass { tag, problem } => write!(f, "invalid value for `{tag}`: {problem}"),
             RequestError::InvalidInput(problem) => f.write_str(problem),
+            RequestError::OtherProgram => {
+                f.write_str("this request was made by another program: run it with `Request::run`")
+            }
         }
     }
 }
@@ -384,8 +389,10 @@ impl<'p> Request<'p> {
         let program = self.program;
         let slot = &mut self.slots[id as usize];
         let ty = &program.tags[id as usize].ty;
-        coerce(program, ty, value, &mut slot.value)
-            .map_err(|found| RequestError::InvalidPass { tag: tag.to_string(), problem: refusal(program, ty, value, found) })?;
+        coerce(program, ty, value, &mut slot.value).map_err(|found| RequestError::InvalidPass {
+            tag: tag.to_string(),
+            problem: refusal(program, ty, value, found),
+        })?;
         slot.state = SlotState::Loaded;
         self.sync_val(id as usize);
         Ok(self)
@@ -495,7 +502,9 @@ pub struct Need<'a> {
 /// Why `value` is not a `ty`, naming the value: `"tv" is not a member of enum(app, h5)`, or
 /// `expected int, found text`.
 fn refusal(p: &Program, ty: &Ty, value: Input<'_>, found: &str) -> String {
-    let enum_miss = |e: u32, s: &str| member(p, e, s).is_none().then(|| format!("{s:?} is not a member of {}", ty_name(p, &Ty::Enum(e))));
+    let enum_miss = |e: u32, s: &str| {
+        member(p, e, s).is_none().then(|| format!("{s:?} is not a member of {}", ty_name(p, &Ty::Enum(e))))
+    };
     let named = match (ty, value) {
         (Ty::Enum(e), Input::Text(s)) => enum_miss(*e, s),
         (Ty::List(elem), Input::List(items)) => match elem.ty() {
@@ -586,7 +595,6 @@ fn coerce(p: &Program, ty: &Ty, v: Input<'_>, out: &mut TagValue) -> Result<(), 
 fn member(p: &Program, e: u32, s: &str) -> Option<u32> {
     p.enums.get(e as usize)?.iter().position(|m| m == s).map(|i| i as u32)
 }
-
 
 #[cfg(test)]
 mod tests {

@@ -9,8 +9,8 @@ use std::fmt;
 
 use serde::Serialize;
 
-use crate::compile::program::Scalar;
 use crate::compile::program::ConstSet;
+use crate::compile::program::Scalar;
 use crate::ops::ArithOp;
 
 /// A value on the VM stack: a kind byte and one 64-bit payload word, `Copy`, 16 bytes.

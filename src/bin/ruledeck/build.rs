@@ -10,7 +10,9 @@ use crate::files::{canonical_inputs, load_program, Fatal};
 pub fn build(paths: &[PathBuf], output: &Path) -> Result<ExitCode, Fatal> {
     // `-o` naming one of the inputs would replace a source file with a bundle.
     if let Ok(target) = std::fs::canonicalize(output) {
-        if canonical_inputs(paths).contains(&target) || paths.iter().any(|p| std::fs::canonicalize(p).is_ok_and(|p| p == target)) {
+        if canonical_inputs(paths).contains(&target)
+            || paths.iter().any(|p| std::fs::canonicalize(p).is_ok_and(|p| p == target))
+        {
             return Err(Fatal(format!(
                 "`{}` is one of the inputs: refusing to overwrite it with a bundle (choose another -o, e.g. deck.rdb)",
                 output.display()

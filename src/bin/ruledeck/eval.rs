@@ -90,7 +90,10 @@ pub fn run(args: Args<'_>) -> Result<ExitCode, Fatal> {
     match (args.input, args.inputs) {
         (Some(one), _) => {
             if one.len() > MAX_REQUEST_BYTES {
-                return Err(Fatal(format!("--input is {} bytes; a request may be at most {MAX_REQUEST_BYTES}", one.len())));
+                return Err(Fatal(format!(
+                    "--input is {} bytes; a request may be at most {MAX_REQUEST_BYTES}",
+                    one.len()
+                )));
             }
             answer(Ok(one.as_bytes()), None, &mut out)?
         }

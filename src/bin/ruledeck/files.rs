@@ -56,8 +56,11 @@ pub fn read_sources(paths: &[PathBuf]) -> Result<(Sources, Vec<Diagnostic>), Fat
                 sources.add(name.as_str(), "");
                 let size = if size > limit as u64 { format!("{size} bytes") } else { format!("over {limit} bytes") };
                 diagnostics.push(
-                    Diagnostic::unplaced(Code::SourceTooLarge, format!("`{name}` is {size}; the limit is {limit} bytes"))
-                        .with_help("split the deck into several files"),
+                    Diagnostic::unplaced(
+                        Code::SourceTooLarge,
+                        format!("`{name}` is {size}; the limit is {limit} bytes"),
+                    )
+                    .with_help("split the deck into several files"),
                 );
             }
             Err(e) => return Err(e.into()),
@@ -70,8 +73,8 @@ impl Walk {
     /// `named`: the user gave this path itself (so it is read whatever its extension).
     fn add(&mut self, path: &Path, named: bool) -> Result<(), Fatal> {
         let meta = std::fs::metadata(path).map_err(|e| Fatal(format!("cannot read `{}`: {e}", path.display())))?;
-        let canonical = std::fs::canonicalize(path)
-            .map_err(|e| Fatal(format!("cannot resolve `{}`: {e}", path.display())))?;
+        let canonical =
+            std::fs::canonicalize(path).map_err(|e| Fatal(format!("cannot resolve `{}`: {e}", path.display())))?;
         if !meta.is_dir() {
             if named && is_bundle(path) {
                 return Err(Fatal(format!(
@@ -95,9 +98,7 @@ impl Walk {
             .collect();
         entries.sort();
         for entry in entries {
-            if entry.is_dir() {
-                self.add(&entry, false)?;
-            } else if entry.extension().is_some_and(|e| e == "rule") {
+            if entry.is_dir() || entry.extension().is_some_and(|e| e == "rule") {
                 self.add(&entry, false)?;
             }
         }
