@@ -1,7 +1,8 @@
 //! Fixture-driven snapshot tests: one folder per stage, one `insta::glob!` test each.
 //!
 //! - `fixtures/parse/*.rule`: the AST (`{:#?}`), or the rendered diagnostics.
-//! - `fixtures/check/*.rule`: the typed deck (`{:#?}`), or the rendered diagnostics.
+//! - `fixtures/check/*.rule`: the typed deck as `ruledeck::check::print_deck` shows it (one line
+//!   per item, with its source location), or the rendered diagnostics.
 //! - `fixtures/compile/*.rule`: the disassembled bytecode, each instruction with its source line.
 //! - `fixtures/run/*.rule`: the test runner's report.
 //!
@@ -63,9 +64,19 @@ fn check() {
     insta::glob!("fixtures/check/*.rule", |path| {
         let (sources, problem) = load(path);
         assert!(problem.is_none(), "check fixtures are valid UTF-8");
+        let warn = path.file_name().unwrap().to_string_lossy().starts_with("warn_");
         let (sources, result) = match ruledeck::check_sources(sources) {
+            // A `warn_` fixture compiles with warnings, and its snapshot holds them.
+            Ok(checked) if warn || !checked.warnings.is_empty() => {
+                assert!(warn && !checked.warnings.is_empty(), "only warn_ fixtures warn");
+                let text = render_text(&checked.sources, &checked.warnings);
+                if let Some(code) = path.file_stem().unwrap().to_string_lossy().split('_').nth(1) {
+                    assert!(text.contains(&format!("warning[{code}]")), "should warn {code}:\n{text}");
+                }
+                (checked.sources, Ok(text))
+            }
             Ok(checked) => {
-                let text = format!("{:#?}", checked.deck);
+                let text = ruledeck::check::print_deck(&checked.deck, &checked.sources);
                 (checked.sources, Ok(text))
             }
             Err(errors) => (errors.sources, Err(errors.diagnostics)),
@@ -96,11 +107,22 @@ fn run() {
         let tags = std::fs::read_to_string(path.with_extension("tags.json"))
             .ok()
             .map(|t| ruledeck::engine::TagsFile::from_json(serde_json::from_str(&t).unwrap()).unwrap());
-        let options = ruledeck::testing::TestOptions {
-            filter: None,
-            tags: tags.as_ref().map(|t| t as &dyn ruledeck::engine::Provider),
+        // Tests that forget `now` read the clock: the report must not depend on it.
+        let report_at = |wall_clock| {
+            let options = ruledeck::testing::TestOptions {
+                filter: None,
+                tags: tags.as_ref().map(|t| t as &dyn ruledeck::engine::Provider),
+                wall_clock: Some(wall_clock),
+            };
+            ruledeck::testing::run(&checked, &program, &options)
         };
-        let report = ruledeck::testing::run(&checked, &program, &options);
+        let report = report_at(1_764_000_000); // 2025-11-24
+        let later = report_at(4_102_444_800); // 2100-01-01
+        assert_eq!(
+            ruledeck::testing::render_text(&report, &checked.sources, true),
+            ruledeck::testing::render_text(&later, &checked.sources, true),
+            "the report depends on the wall clock"
+        );
         insta::assert_snapshot!(ruledeck::testing::render_text(&report, &checked.sources, true));
     });
 }
@@ -122,7 +144,9 @@ fn every_code_has_an_err_fixture() {
         .iter()
         .filter(|code| !GENERATED.contains(code))
         .map(|code| code.as_str())
-        .filter(|code| !names.iter().any(|n| n.starts_with(&format!("err_{code}_"))))
+        .filter(|code| {
+            !names.iter().any(|n| n.starts_with(&format!("err_{code}_")) || n.starts_with(&format!("warn_{code}_")))
+        })
         .collect();
     assert!(missing.is_empty(), "codes without an err_ fixture: {missing:?}");
 }

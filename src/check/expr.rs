@@ -11,11 +11,9 @@ use crate::syntax::ast::{self, ExprKind, PredOp};
 
 use super::typed::*;
 use super::{Checker, Uses};
+use crate::ops::CmpOp;
 
-/// Largest compiled program one `matches` regex may produce, in bytes.
-pub const MAX_REGEX_COMPILED_BYTES: usize = 256 * 1024;
-/// Deepest nesting of groups and repetitions inside one regex.
-pub const MAX_REGEX_NESTING: u32 = 32;
+use crate::limits::{MAX_REGEX_COMPILED_BYTES, MAX_REGEX_NESTING};
 
 impl<'a> Checker<'a> {
     /// Types an expression used as a condition.
@@ -311,12 +309,25 @@ impl<'a> Checker<'a> {
             ExprKind::Tag(path) => {
                 let id = self.lookup_tag(&path)?;
                 let tag = &self.tags[id as usize];
-                if tag.status != ast::Status::Online {
+                if tag.status != ast::Status::Online && !self.item_released() {
                     let status = if tag.status == ast::Status::Draft { "draft" } else { "disabled" };
-                    let d = Diagnostic::error(Code::InactiveTag, span, format!("tag `{}` is {status}", tag.name))
+                    let mut d = Diagnostic::error(Code::InactiveTag, span, format!("tag `{}` is {status}", tag.name))
                         .with_secondary(tag.span, format!("declared {status} here"))
-                        .with_note("new and changed rules may only use online tags; released rules keep working")
-                        .with_help(format!("put the tag online (remove `{status}`) or do not use it"));
+                        .with_note("new and changed rules may only use online tags; released rules keep working");
+                    d = match (self.baseline, &self.item) {
+                        (Some(b), Some(item)) => d
+                            .with_note(format!(
+                                "compared with release {}: {} is new or changed since it",
+                                b.release,
+                                item.describe()
+                            ))
+                            .with_help(format!(
+                                "put the tag online (remove `{status}`), stop using it here, or keep this {} as release {} has it",
+                                item.noun(),
+                                b.release
+                            )),
+                        _ => d.with_help(format!("put the tag online (remove `{status}`) or do not use it")),
+                    };
                     self.error(d);
                     return None;
                 }
@@ -358,10 +369,10 @@ impl<'a> Checker<'a> {
             }
             ExprKind::Arith { first, rest } => {
                 let first = self.value(first, None, uses);
-                let rest: Vec<Option<(ast::ArithOp, Value)>> =
+                let rest: Vec<Option<(crate::ops::ArithOp, Value)>> =
                     rest.iter().map(|(op, operand)| Some((*op, self.value(operand, None, uses)?))).collect();
                 let first = first?;
-                let rest: Vec<(ast::ArithOp, Value)> = rest.into_iter().collect::<Option<_>>()?;
+                let rest: Vec<(crate::ops::ArithOp, Value)> = rest.into_iter().collect::<Option<_>>()?;
                 // The first non-number in a chain is reported; the rest would repeat it.
                 self.expect_numeric(&first, rest[0].0.as_str())?;
                 for (op, v) in &rest {

@@ -1,4 +1,4 @@
-//! AST → typed deck: name resolution, types, and every check of DESIGN §4.
+//! AST → typed deck: name resolution, types, and every check the language reference lists.
 //!
 //! Owns: turning the arena AST of all files into a [`typed::Deck`], or into diagnostics.
 //! Checks run per declaration so that independent errors are all reported; a declaration
@@ -9,10 +9,14 @@
 //! layers → scenes → layer overlaps → tests. Each step only needs the ones before it.
 
 pub(crate) mod expr;
+mod print;
 mod scenes;
+pub mod status;
 mod test_blocks;
 pub mod typed;
 pub mod types;
+
+pub use print::print_deck;
 
 use std::collections::HashMap;
 
@@ -21,16 +25,10 @@ use bumpalo::Bump;
 use crate::diagnostics::{did_you_mean, Code, Diagnostic};
 use crate::source::{Sources, Span};
 use crate::syntax::{self, ast};
+use status::Baseline;
 use typed::*;
 
-/// Most tags one deck may declare (request slots are numbered with 16 bits).
-pub const MAX_TAGS: usize = 65_536;
-/// Most fields in one decision type.
-pub const MAX_FIELDS: usize = 1_024;
-/// Most strategies in one instance.
-pub const MAX_STRATEGIES: usize = 10_000;
-/// Most groups in one experiment.
-pub const MAX_GROUPS: usize = 1_000;
+use crate::limits::MAX_TAGS;
 
 /// A "too many" diagnostic for one of the count limits above.
 fn too_many(span: Span, what: &str, limit: usize, help: &str) -> Diagnostic {
@@ -39,8 +37,19 @@ fn too_many(span: Span, what: &str, limit: usize, help: &str) -> Diagnostic {
         .with_help(help.to_string())
 }
 
-/// Parses and checks every file in `sources` as one program.
-pub fn check(sources: &Sources) -> Result<Deck, Vec<Diagnostic>> {
+/// Parses and checks every file in `sources` as one program: the deck and its warnings, or
+/// every diagnostic (errors and warnings, in source order).
+pub fn check(sources: &Sources) -> Result<(Deck, Vec<Diagnostic>), Vec<Diagnostic>> {
+    check_against(sources, None).map(|(deck, warnings, _)| (deck, warnings))
+}
+
+/// The deck, its warnings, and the fingerprints of its items (see [`status`]).
+pub type CheckedAgainst = (Deck, Vec<Diagnostic>, Vec<String>);
+
+/// Like [`check`], with tag status judged against a release: a `draft` or `disabled` tag
+/// may be used by an item unchanged since `baseline` (see [`status`]). Also returns the
+/// fingerprints of every item of the deck, which a release of it records as its baseline.
+pub fn check_against(sources: &Sources, baseline: Option<&Baseline>) -> Result<CheckedAgainst, Vec<Diagnostic>> {
     let bump = Bump::new();
     let mut files = Vec::new();
     let mut diags = Vec::new();
@@ -55,14 +64,16 @@ pub fn check(sources: &Sources) -> Result<Deck, Vec<Diagnostic>> {
     if !diags.is_empty() {
         return Err(diags);
     }
-    Checker::default().run(&files)
+    let checker = Checker { sources: Some(sources), baseline, ..Checker::default() };
+    checker.run(&files)
 }
 
 /// Checks files that are already parsed (with [`syntax::parse`], each with its own file id),
 /// for tools that read the syntax tree too and should not parse twice (the language server).
-/// The caller reports parse failures first, as [`check`] does.
-pub fn check_parsed<'a>(files: &[ast::File<'a>]) -> Result<Deck, Vec<Diagnostic>> {
-    Checker::default().run(files)
+/// The caller reports parse failures first, as [`check`] does. Tag status is judged with no
+/// release (as [`check`] does); the deck and its warnings, or every diagnostic.
+pub fn check_parsed<'a>(files: &[ast::File<'a>]) -> Result<(Deck, Vec<Diagnostic>), Vec<Diagnostic>> {
+    Checker::default().run(files).map(|(deck, warnings, _)| (deck, warnings))
 }
 
 /// Which request data a use needs: collected while checking an expression, validated by
@@ -97,10 +108,20 @@ pub(crate) struct Checker<'a> {
     claims: Vec<(LayerClaim, Span, String)>,
     /// Tags whose declaration failed: uses stay quiet rather than echo "unknown tag".
     failed_tags: std::collections::HashSet<String>,
+    /// The source text, for item fingerprints.
+    sources: Option<&'a Sources>,
+    /// The release tag status is judged against (`None`: every non-online use is E0303).
+    baseline: Option<&'a Baseline>,
+    /// The item being checked (rule, `when`, decision, unit), for tag status.
+    item: Option<status::Item>,
+    /// Fingerprints of every item checked.
+    items: Vec<String>,
+    /// `scene.instance` or `scene.instance.strategy` being checked, for fingerprints.
+    place: String,
 }
 
 impl<'a> Checker<'a> {
-    fn run(mut self, files: &[ast::File<'a>]) -> Result<Deck, Vec<Diagnostic>> {
+    fn run(mut self, files: &[ast::File<'a>]) -> Result<CheckedAgainst, Vec<Diagnostic>> {
         let items = || files.iter().flat_map(|f| f.items.iter());
         for item in items() {
             if let ast::Item::Entity(e) = item {
@@ -152,11 +173,11 @@ impl<'a> Checker<'a> {
                 }
             }
         }
-        if !self.diags.is_empty() {
-            self.diags.sort_by_key(|d| (d.span.file, d.span.start));
+        self.diags.sort_by_key(|d| d.span.map(|s| (s.file, s.start)));
+        if self.diags.iter().any(Diagnostic::is_error) {
             return Err(self.diags);
         }
-        Ok(Deck {
+        let deck = Deck {
             entities: self.entities,
             enums: self.enums,
             tags: self.tags,
@@ -164,7 +185,8 @@ impl<'a> Checker<'a> {
             layers: self.layers,
             scenes,
             tests,
-        })
+        };
+        Ok((deck, self.diags, self.items))
     }
 
     fn error(&mut self, d: Diagnostic) {
@@ -398,16 +420,18 @@ impl<'a> Checker<'a> {
             return None;
         }
         let example = if path.first.name == "ctx" {
-            format!("tag {name}: text passthrough")
+            format!("tag {name}: TYPE passthrough")
         } else {
-            format!("tag {name}: int from \"PROVIDER\"")
+            format!("tag {name}: TYPE from \"PROVIDER\"")
         };
         let suggestion = did_you_mean(&name, self.tag_by_name.keys().map(String::as_str)).map(str::to_owned);
         self.error(
             Diagnostic::error(Code::UnknownTag, path.span, format!("unknown tag `{name}`"))
                 .with_label("not declared")
                 .with_suggestion(suggestion.as_deref())
-                .with_note(format!("declare it like `{example}`")),
+                .with_note(format!(
+                    "declare it like `{example}`, where TYPE is int, float, text, bool, time, enum(…) or list<T>"
+                )),
         );
         None
     }
@@ -464,7 +488,9 @@ impl<'a> Checker<'a> {
     fn rule_body(&mut self, id: RuleId) -> Option<Rule> {
         let decl = self.rule_decls[id as usize];
         let mut uses = Uses::default();
+        self.enter_item("rule", decl.name.name.to_string(), decl.span);
         let cond = self.cond(decl.expr, &mut uses);
+        self.leave_item();
         self.rule_refs.push(uses.rules.clone());
         let kind = self.rule_kinds[id as usize]?;
         let mut ok = cond.is_some();

@@ -18,8 +18,7 @@ use crate::syntax::ast::{self, ExprKind};
 use super::typed::*;
 use super::{Checker, Uses};
 
-/// Buckets in the A/B space: a group of p% covers p × 100 of them.
-pub const BUCKETS: u32 = 10_000;
+use crate::limits::BUCKETS;
 
 /// What request data a scene provides.
 pub(super) struct SceneCtx<'s> {
@@ -43,7 +42,10 @@ impl<'a> Checker<'a> {
             return self.duplicate("layer", l.name.name, l.name.span, prev);
         }
         let mut uses = Uses::default();
-        let Some(unit) = self.unit(&l.unit, &mut uses) else { return };
+        self.enter_item("unit", format!("layer {}", l.name.name), l.unit.span());
+        let unit = self.unit(&l.unit, &mut uses);
+        self.leave_item();
+        let Some(unit) = unit else { return };
         self.layer_by_name.insert(l.name.name, self.layers.len() as LayerId);
         self.layers.push(Layer { name: l.name.name.into(), unit, span: l.span });
     }
@@ -150,19 +152,19 @@ impl<'a> Checker<'a> {
     }
 
     fn instance(&mut self, inst: &'a ast::InstanceDecl<'a>, ctx: &SceneCtx) -> Instance {
-        if inst.fields.len() > super::MAX_FIELDS {
+        if inst.fields.len() > crate::limits::MAX_FIELDS {
             self.error(super::too_many(
                 inst.name.span,
                 "fields in a decision type",
-                super::MAX_FIELDS,
+                crate::limits::MAX_FIELDS,
                 "group related values into fewer fields",
             ));
         }
-        if inst.strategies.len() > super::MAX_STRATEGIES {
+        if inst.strategies.len() > crate::limits::MAX_STRATEGIES {
             self.error(super::too_many(
                 inst.name.span,
                 "strategies in an instance",
-                super::MAX_STRATEGIES,
+                crate::limits::MAX_STRATEGIES,
                 "split the instance, or fold similar strategies into rules",
             ));
         }
@@ -191,9 +193,16 @@ impl<'a> Checker<'a> {
                 );
                 continue;
             }
+            self.place = format!("{}.{}.{}", ctx.name, inst.name.name, st.name.name);
             strategies.push(self.strategy(st, &fields, ctx));
         }
-        let default = inst.default.as_ref().map(|d| self.decision(d.decision, &fields, Some(ctx)));
+        self.place = format!("{}.{}.default", ctx.name, inst.name.name);
+        let default = inst.default.as_ref().map(|d| {
+            self.enter_item("decision", self.place.clone(), d.decision.span);
+            let decision = self.decision(d.decision, &fields, Some(ctx));
+            self.leave_item();
+            decision
+        });
         self.check_reachability(inst, &strategies, fields.len());
         Instance { name: inst.name.name.into(), fields, strategies, default, span: inst.span }
     }
@@ -201,12 +210,19 @@ impl<'a> Checker<'a> {
     fn strategy(&mut self, st: &'a ast::StrategyDecl<'a>, fields: &[Field], ctx: &SceneCtx) -> Strategy {
         let when = st.when.map(|w| {
             let mut uses = Uses::default();
+            self.enter_item("when", self.place.clone(), w.span);
             let cond = self.cond(w, &mut uses);
+            self.leave_item();
             self.check_scene_uses(&uses, ctx);
             cond.unwrap_or(Cond { kind: CondKind::Const(false), span: w.span })
         });
         let outcome = match &st.body {
-            ast::StrategyBody::Decision(d) => Outcome::Decision(self.decision(d, fields, Some(ctx))),
+            ast::StrategyBody::Decision(d) => {
+                self.enter_item("decision", self.place.clone(), d.span);
+                let decision = self.decision(d, fields, Some(ctx));
+                self.leave_item();
+                Outcome::Decision(decision)
+            }
             ast::StrategyBody::Experiment(x) => Outcome::Experiment(self.experiment(x, fields, ctx)),
         };
         Strategy { name: st.name.name.into(), when, outcome, span: st.span }
@@ -284,7 +300,9 @@ impl<'a> Checker<'a> {
             self.duplicate("experiment", x.name.name, x.name.span, prev);
         }
         let mut uses = Uses::default();
+        self.enter_item("unit", self.place.clone(), x.unit.span());
         let unit = self.unit(&x.unit, &mut uses);
+        self.leave_item();
         self.check_scene_uses(&uses, ctx);
         if let Some(Unit::Key(e)) = unit {
             if !ctx.keys.contains(&e) {
@@ -300,11 +318,11 @@ impl<'a> Checker<'a> {
                 );
             }
         }
-        if x.groups.len() > super::MAX_GROUPS {
+        if x.groups.len() > crate::limits::MAX_GROUPS {
             self.error(super::too_many(
                 x.name.span,
                 "groups in an experiment",
-                super::MAX_GROUPS,
+                crate::limits::MAX_GROUPS,
                 "use fewer, larger groups",
             ));
         }
@@ -324,8 +342,21 @@ impl<'a> Checker<'a> {
                 );
                 continue;
             }
+            if g.percent.hundredths == 0 {
+                self.error(
+                    Diagnostic::warning(
+                        Code::EmptyGroup,
+                        g.percent.span,
+                        format!("group `{}` of experiment `{}` is 0%: no unit is ever in it", g.name.name, x.name.name),
+                    )
+                    .with_label("0% of the units")
+                    .with_help("give it a share, or remove it (a holdout is an explicit group with a share)"),
+                );
+            }
             total += g.percent.hundredths;
+            self.enter_item("decision", format!("{}.{}", self.place, g.name.name), g.decision.span);
             let decision = self.decision(g.decision, fields, Some(ctx));
+            self.leave_item();
             groups.push(Group { name: g.name.name.into(), buckets: g.percent.hundredths, decision, span: g.span });
         }
         if total > BUCKETS {

@@ -2,7 +2,8 @@
 //!
 //! Owns: the meaning of each instruction. Stack values are runtime `Val`s; conditions are
 //! `Bool(true)`, `Bool(false)` or `Missing` (unknown), so Kleene logic needs no separate
-//! value kind. Every instruction is total: operands of an unexpected kind produce
+//! value kind (a tag not loaded yet reads as `Pending`, which every operator treats as
+//! unknown too and which tells the VM to suspend). Every instruction is total: operands of an unexpected kind produce
 //! `Missing`, never a panic, which is what lets the verifier stay small.
 //!
 //! Jumps are forward only and stay within their block; that (and rule calls forming no
@@ -11,45 +12,18 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::ops::CmpOp;
+
 /// Index of a tag's value slot in a request (the tag's index in the program).
 pub type Slot = u16;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum CmpOp {
-    Eq,
-    Ne,
-    Lt,
-    Le,
-    Gt,
-    Ge,
-}
-
-impl CmpOp {
-    /// Whether the comparison holds for operands ordered `ord`.
-    #[inline]
-    pub fn holds(self, ord: std::cmp::Ordering) -> bool {
-        // Bit i of the mask: whether the comparison holds for ordering i - 1 (Less = -1).
-        // A table lookup and a shift, where a `match` on both was a jump table.
-        const MASKS: [u8; 6] = [0b010, 0b101, 0b001, 0b011, 0b100, 0b110];
-        (MASKS[self as usize] >> (ord as i8 + 1)) & 1 == 1
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CmpOp::Eq => "==",
-            CmpOp::Ne => "!=",
-            CmpOp::Lt => "<",
-            CmpOp::Le => "<=",
-            CmpOp::Gt => ">",
-            CmpOp::Ge => ">=",
-        }
-    }
-}
+// The hot loop reads one instruction per step: keep each at 8 bytes.
+const _: () = assert!(std::mem::size_of::<Instr>() == 8);
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Instr {
     /// Push the value of tag `slot` (`Missing` when the provider had none). A tag not yet
-    /// loaded pushes `Missing` and is recorded as pending.
+    /// loaded pushes the `Pending` marker and is recorded as needed.
     LoadTag(Slot),
     /// Push a small int.
     PushInt(i32),

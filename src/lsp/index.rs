@@ -136,7 +136,7 @@ const HOVER_LINES: usize = 30;
 
 impl Builder<'_> {
     fn slice(&self, span: Span) -> &str {
-        self.text.get(span.range()).unwrap_or("")
+        self.text.get(span.start as usize..span.end as usize).unwrap_or("")
     }
 
     /// A declaration quoted as a code block, cut after [`HOVER_LINES`] lines.

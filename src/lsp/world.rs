@@ -230,14 +230,17 @@ impl World {
             }
         }
         if diags.is_empty() {
-            if let Err(d) = crate::check::check_parsed(&asts) {
-                diags = d;
-            }
+            diags = match crate::check::check_parsed(&asts) {
+                Ok((_, warnings)) => warnings,
+                Err(d) => d,
+            };
         }
         let uris: Vec<Uri> = keys.iter().map(|k| self.docs[k].uri.clone()).collect();
         let mut per_file: Vec<(Vec<lsp_types::Diagnostic>, Vec<Fix>)> = vec![Default::default(); keys.len()];
         for d in &diags {
-            let file = d.span.file as usize;
+            // A problem no source place explains shows at the start of the deck's first file.
+            let span = d.span.unwrap_or_default();
+            let file = span.file as usize;
             let Some(k) = keys.get(file) else { continue };
             let doc = &self.docs[k];
             let related: Vec<DiagnosticRelatedInformation> = d
@@ -259,7 +262,7 @@ impl World {
             if let Some(help) = &d.help {
                 message.push_str(&format!("\nhelp: {help}"));
             }
-            let range = doc.range(d.span);
+            let range = doc.range(span);
             let out = lsp_types::Diagnostic {
                 range,
                 severity: Some(match d.severity {
@@ -273,7 +276,7 @@ impl World {
                 data: d.suggestion.as_ref().map(|s| serde_json::json!({ "replacement": s })),
                 ..Default::default()
             };
-            if let Some(replacement) = &d.suggestion {
+            if let (Some(replacement), Some(_)) = (&d.suggestion, d.span) {
                 per_file[file].1.push(Fix { range, replacement: replacement.clone(), diagnostic: out.clone() });
             }
             per_file[file].0.push(out);
@@ -309,7 +312,7 @@ fn collect(dir: &Path, out: &mut Vec<PathBuf>) {
                 collect(&path, out);
             }
         } else if name.ends_with(".rule")
-            && std::fs::metadata(&path).is_ok_and(|m| m.len() as usize <= syntax::lexer::MAX_SOURCE_BYTES)
+            && std::fs::metadata(&path).is_ok_and(|m| m.len() as usize <= crate::limits::MAX_SOURCE_BYTES)
         {
             out.push(path);
         }
