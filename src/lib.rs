@@ -29,6 +29,7 @@ pub mod check;
 pub mod compile;
 pub mod diagnostics;
 pub mod engine;
+pub mod fmt;
 pub mod fuzzing;
 pub mod source;
 pub mod syntax;
