@@ -36,7 +36,6 @@ pub mod syntax;
 pub mod testing;
 pub mod vm;
 
-use std::fmt;
 
 use check::typed::Deck;
 use diagnostics::{Code, Diagnostic};
@@ -57,8 +56,8 @@ pub struct Errors {
     pub diagnostics: Vec<Diagnostic>,
 }
 
-impl fmt::Display for Errors {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl std::fmt::Display for Errors {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(diagnostics::render_text(&self.sources, &self.diagnostics).trim_end())
     }
 }
