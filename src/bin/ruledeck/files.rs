@@ -14,13 +14,7 @@ pub struct Fatal(pub String);
 /// Reads every file (expanding directories to the `.rule` files below them, sorted).
 /// Unreadable paths are fatal; files that are not UTF-8 become diagnostics.
 pub fn read_sources(paths: &[PathBuf]) -> Result<(Sources, Vec<Diagnostic>), Fatal> {
-    let mut files = Vec::new();
-    for path in paths {
-        collect_rule_files(path, &mut files)?;
-    }
-    if files.is_empty() {
-        return Err(Fatal(format!("no .rule files found in {}", display_list(paths))));
-    }
+    let files = rule_files(paths)?;
     let mut sources = Sources::new();
     let mut diagnostics = Vec::new();
     for file in files {
@@ -29,6 +23,19 @@ pub fn read_sources(paths: &[PathBuf]) -> Result<(Sources, Vec<Diagnostic>), Fat
         diagnostics.extend(problem);
     }
     Ok((sources, diagnostics))
+}
+
+/// The files named, with directories expanded to the `.rule` files below them (sorted).
+/// Finding none at all is fatal.
+pub fn rule_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, Fatal> {
+    let mut files = Vec::new();
+    for path in paths {
+        collect_rule_files(path, &mut files)?;
+    }
+    if files.is_empty() {
+        return Err(Fatal(format!("no .rule files found in {}", display_list(paths))));
+    }
+    Ok(files)
 }
 
 fn collect_rule_files(path: &Path, out: &mut Vec<PathBuf>) -> Result<(), Fatal> {

@@ -8,6 +8,7 @@ mod build;
 mod check;
 mod eval;
 mod files;
+mod fmt;
 mod test;
 
 use std::path::PathBuf;
@@ -81,6 +82,15 @@ enum Command {
         #[arg(short, long)]
         output: PathBuf,
     },
+    /// Format rule files in place in the one canonical layout (`-`: stdin to stdout).
+    Fmt {
+        /// `.rule` files, directories searched recursively for them, or `-` for stdin.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Change nothing; list the files that would change and exit 1 if there are any.
+        #[arg(long)]
+        check: bool,
+    },
     /// Print the bytecode, with the source line of each instruction.
     Disasm {
         /// `.rule` files or directories, or one `.rdb` bundle.
@@ -107,6 +117,7 @@ fn main() -> ExitCode {
         }
         Command::Build { files, output } => build::build(&files, &output),
         Command::Disasm { files } => build::disasm(&files),
+        Command::Fmt { files, check } => fmt::run(&files, check),
     };
     match result {
         Ok(code) => code,
