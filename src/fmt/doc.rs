@@ -17,8 +17,6 @@ pub enum Doc {
     Text(String),
     /// A space when its group is flat, a line break when it is broken.
     Line,
-    /// Nothing when flat, a line break when broken.
-    SoftLine,
     /// Always a line break; a group containing it is broken.
     Hard,
     /// Always an empty line, then a line break.
@@ -64,7 +62,7 @@ impl Doc {
         match self {
             Doc::Hard | Doc::Blank | Doc::LineStart | Doc::Comment(_) | Doc::Continuation(_) => true,
             Doc::Text(s) => s.contains('\n'),
-            Doc::Line | Doc::SoftLine => false,
+            Doc::Line => false,
             Doc::Group { hard, .. } | Doc::Fill { hard, .. } => *hard,
             Doc::Concat(d) | Doc::Nest(_, d) | Doc::Align(d) => d.iter().any(Doc::is_hard),
         }
@@ -154,12 +152,8 @@ impl Printer {
         };
         match doc {
             Doc::Text(s) => self.text(s, indent),
-            Doc::Line | Doc::SoftLine if mode == Mode::Flat && !self.pending_newline => {
-                if matches!(doc, Doc::Line) {
-                    self.text(" ", indent);
-                }
-            }
-            Doc::Line | Doc::SoftLine | Doc::Hard => self.end_line(indent),
+            Doc::Line if mode == Mode::Flat && !self.pending_newline => self.text(" ", indent),
+            Doc::Line | Doc::Hard => self.end_line(indent),
             Doc::Blank => {
                 self.end_line(0);
                 self.end_line(indent);
@@ -315,15 +309,13 @@ impl Printer {
                     }
                     width -= s.chars().count() as isize;
                 }
-                Doc::Line | Doc::SoftLine if cmd.mode == Mode::Flat => {
+                Doc::Line if cmd.mode == Mode::Flat => {
                     if pending {
                         return false;
                     }
-                    if matches!(doc, Doc::Line) {
-                        width -= 1;
-                    }
+                    width -= 1;
                 }
-                Doc::Line | Doc::SoftLine | Doc::Hard | Doc::Blank | Doc::LineStart | Doc::Continuation(_) => {
+                Doc::Line | Doc::Hard | Doc::Blank | Doc::LineStart | Doc::Continuation(_) => {
                     return true
                 }
                 Doc::Comment(_) => pending = true,
