@@ -3,12 +3,15 @@
 # and `check`, and bundles compiled from the valid ones for `bundle`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-for target in parse check bundle vm_differential; do
+for target in parse check bundle vm_differential fmt_idempotent fmt_meaning; do
     mkdir -p "fuzz/corpus/$target"
 done
 cp tests/fixtures/parse/*.rule fuzz/corpus/parse/
 cp tests/fixtures/check/*.rule tests/fixtures/compile/*.rule tests/fixtures/run/*.rule fuzz/corpus/check/
 cp fuzz/regressions/*/* fuzz/corpus/check/ 2>/dev/null || true
+for target in fmt_idempotent fmt_meaning; do
+    cp tests/fixtures/*/*.rule examples/deck/*.rule "fuzz/corpus/$target/"
+done
 cargo build --release --quiet
 for f in tests/fixtures/compile/*.rule tests/fixtures/check/ok_*.rule examples/deck; do
     name=$(basename "$f" .rule)
