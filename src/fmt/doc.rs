@@ -237,6 +237,11 @@ impl Printer {
             }
             self.end_line(indent);
         }
+        // One space separates, and none starts a line: a second (a comment's and a
+        // bracket's) or one at the start of a line would not survive the next run.
+        if s == " " && (self.line.ends_with(' ') || self.line.is_empty()) {
+            return;
+        }
         if self.line.is_empty() {
             self.line.push_str(&" ".repeat(self.col));
         }

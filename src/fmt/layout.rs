@@ -9,7 +9,7 @@
 //! Comments: a comment on its own line stays on its own line before the token that follows
 //! it, hoisted in front of the largest construct that starts at that token; a comment at the
 //! end of a line stays at the end of that line, after the largest construct that ends
-//! before it; a block comment between two tokens on one line stays between them.
+//! before it; a block comment after a token stays right after it.
 
 use super::doc::Doc;
 use crate::syntax::lexer::{self, Token};
@@ -23,6 +23,14 @@ struct Comment<'s> {
     blank_before: bool,
     /// A line break follows it (or the end of the file).
     newline_after: bool,
+}
+
+impl Comment<'_> {
+    /// A `//` comment after a block comment on that block comment's own line: it is
+    /// printed (and aligned) like any comment at the end of a line.
+    fn ends_own_line(&self) -> bool {
+        self.kind == Kind::OwnSameLine && self.text.starts_with("//")
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -310,12 +318,16 @@ impl<'s> Layout<'s> {
         }
         let lead = std::mem::take(&mut self.toks[self.pos].lead);
         for c in lead {
-            if c.kind == Kind::OwnSameLine {
-                self.text(" ");
+            if c.ends_own_line() {
+                self.emit(Doc::Comment(c.text.to_string()));
             } else {
-                self.emit(Doc::LineStart);
+                if c.kind == Kind::OwnSameLine {
+                    self.text(" ");
+                } else {
+                    self.emit(Doc::LineStart);
+                }
+                self.emit(Doc::text(c.text));
             }
-            self.emit(Doc::text(c.text));
             if c.newline_after {
                 self.emit(Doc::Hard);
             } else {
@@ -344,8 +356,9 @@ impl<'s> Layout<'s> {
         for c in trail {
             let doc = match c.kind {
                 Kind::Continuation => Doc::Continuation(c.text.to_string()),
-                _ if c.newline_after && !c.text.contains('\n') => Doc::Comment(c.text.to_string()),
-                _ if c.newline_after => Doc::Concat(vec![Doc::text(format!(" {}", c.text)), Doc::Hard]),
+                _ if c.text.starts_with("//") => Doc::Comment(c.text.to_string()),
+                // A block comment never ends a line by itself: the layout decides, so that the
+                // next run sees the same comment in the same place.
                 _ => Doc::text(format!(" {}", c.text)),
             };
             self.pending.push(doc);
@@ -365,12 +378,16 @@ impl<'s> Layout<'s> {
             let lead = std::mem::take(&mut self.toks[self.pos].lead);
             let had_lead = !lead.is_empty();
             for c in lead {
-                if same_line || c.kind == Kind::OwnSameLine {
-                    self.text(" ");
-                } else if !first {
-                    self.emit(if c.blank_before { Doc::Blank } else { Doc::Hard });
+                if c.ends_own_line() {
+                    self.emit(Doc::Comment(c.text.to_string()));
+                } else {
+                    if same_line || c.kind == Kind::OwnSameLine {
+                        self.text(" ");
+                    } else if !first {
+                        self.emit(if c.blank_before { Doc::Blank } else { Doc::Hard });
+                    }
+                    self.emit(Doc::text(c.text));
                 }
-                self.emit(Doc::text(c.text));
                 same_line = !c.newline_after;
                 first = false;
             }
