@@ -169,7 +169,13 @@ impl Printer {
                 if self.comment.is_some() {
                     self.end_line(indent);
                 }
-                self.comment = Some(c.clone());
+                if self.line.trim().is_empty() {
+                    // On a line of its own (the token it followed printed nothing, or another
+                    // comment took the end of the line), it is an own-line comment.
+                    self.text(c, indent);
+                } else {
+                    self.comment = Some(c.clone());
+                }
                 self.pending_newline = true;
             }
             Doc::Continuation(c) => {
@@ -242,9 +248,12 @@ impl Printer {
         if s == " " && (self.line.ends_with(' ') || self.line.is_empty()) {
             return;
         }
-        if self.line.is_empty() {
+        let s = if self.line.is_empty() {
             self.line.push_str(&" ".repeat(self.col));
-        }
+            s.trim_start_matches(' ')
+        } else {
+            s
+        };
         match s.rfind('\n') {
             Some(i) => {
                 self.line.push_str(s);

@@ -208,8 +208,6 @@ pub fn layout(src: &str) -> Result<Doc, Unexpected> {
     Ok(Doc::Concat(docs))
 }
 
-const CLOSERS: [&str; 4] = [")", "]", "}", ">"];
-
 impl<'s> Layout<'s> {
     // ---- the cursor ----------------------------------------------------------------
 
@@ -330,7 +328,8 @@ impl<'s> Layout<'s> {
             }
             if c.newline_after {
                 self.emit(Doc::Hard);
-            } else {
+            } else if !matches!(self.peek(), ")" | "]" | ">" | ",") {
+                // `/* c */)` as after a token: the next run reads it the same way.
                 self.text(" ");
             }
         }
@@ -391,10 +390,8 @@ impl<'s> Layout<'s> {
                 same_line = !c.newline_after;
                 first = false;
             }
+            // The line break before `}` (or the end of the file) is the caller's.
             if self.at_end() || (braced && self.peek() == "}") {
-                if same_line {
-                    self.emit(Doc::Hard);
-                }
                 return Ok(());
             }
             if same_line {
@@ -972,7 +969,6 @@ impl<'s> Layout<'s> {
                 self.tok();
                 Ok(())
             }
-            _ if CLOSERS.contains(&self.peek()) => Err(self.unexpected()),
             _ => Err(self.unexpected()),
         }
     }
