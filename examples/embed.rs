@@ -2,7 +2,7 @@
 //!
 //! Run with `cargo run --example embed`.
 
-use ruledeck::vm::{Input, Step};
+use ruledeck::{Input, Step};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let files: Vec<(String, String)> = ["catalog", "rules", "payment", "traffic"]
@@ -20,7 +20,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     req.key("uid", "u-1001")?.key("orderid", "o-1")?.pass("ctx.channel", Input::Text("app"))?;
     req.now(1_795_000_000);
     loop {
-        match program.run(&mut req)? {
+        match req.run()? {
             Step::Done => break,
             Step::NeedTags => {
                 // A real host batches these per provider; here a tiny in-memory table.

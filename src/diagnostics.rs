@@ -16,6 +16,7 @@ macro_rules! codes {
         /// Stable diagnostic codes. The code is the contract: messages may improve, codes do not
         /// change meaning. `docs/language.md` shows an example program for each.
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        #[non_exhaustive]
         pub enum Code { $($(#[doc = $doc])+ $name,)* }
 
         impl Code {
@@ -134,6 +135,8 @@ codes! {
     LayerUnitMismatch = "E0504",
     /// A layer range that is empty or reversed.
     BadLayerRange = "E0505",
+    /// A warning: an experiment group of 0%, which no unit can ever be in.
+    EmptyGroup = "W0506",
     /// A strategy or default that can never decide because an earlier strategy always does.
     Unreachable = "E0600",
     /// `expect strategy` with no decision expectation before it.
@@ -156,29 +159,37 @@ impl Serialize for Code {
     }
 }
 
+/// Whether a diagnostic stops compilation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
+    /// The deck does not compile.
     Error,
+    /// Reported; the deck still compiles and runs.
     Warning,
 }
 
 /// A secondary location with its own message.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Label {
+    /// The place.
     pub span: Span,
+    /// What that place has to do with the problem.
     pub message: String,
 }
 
 /// One problem found in the source: what, where, and what to do about it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Diagnostic {
+    /// The stable code, e.g. `E0202`.
     pub code: Code,
+    /// Error or warning.
     pub severity: Severity,
     /// What is wrong, in one sentence.
     pub message: String,
-    /// Where it is wrong.
-    pub span: Span,
+    /// Where it is wrong: `None` only for problems no source place explains (a file too
+    /// large to read, an internal error); those render with the file named in the message.
+    pub span: Option<Span>,
     /// Text under the primary caret, when the message alone would not point well enough.
     pub label: Option<String>,
     /// Other places that explain the problem (the earlier definition, the rule that reads a tag).
@@ -190,12 +201,23 @@ pub struct Diagnostic {
 }
 
 impl Diagnostic {
+    /// An error at `span`.
     pub fn error(code: Code, span: Span, message: impl Into<String>) -> Diagnostic {
+        Diagnostic { span: Some(span), ..Diagnostic::unplaced(code, message) }
+    }
+
+    /// A warning: reported, but the deck still compiles and runs.
+    pub fn warning(code: Code, span: Span, message: impl Into<String>) -> Diagnostic {
+        Diagnostic { severity: Severity::Warning, ..Diagnostic::error(code, span, message) }
+    }
+
+    /// An error that no source place explains (see [`Diagnostic::span`]).
+    pub fn unplaced(code: Code, message: impl Into<String>) -> Diagnostic {
         Diagnostic {
             code,
             severity: Severity::Error,
             message: message.into(),
-            span,
+            span: None,
             label: None,
             labels: Vec::new(),
             notes: Vec::new(),
@@ -203,21 +225,25 @@ impl Diagnostic {
         }
     }
 
+    /// Sets the text under the primary caret.
     pub fn with_label(mut self, label: impl Into<String>) -> Diagnostic {
         self.label = Some(label.into());
         self
     }
 
+    /// Adds another place that explains the problem.
     pub fn with_secondary(mut self, span: Span, message: impl Into<String>) -> Diagnostic {
         self.labels.push(Label { span, message: message.into() });
         self
     }
 
+    /// Adds a fact that explains the problem.
     pub fn with_note(mut self, note: impl Into<String>) -> Diagnostic {
         self.notes.push(note.into());
         self
     }
 
+    /// Sets what to do about it.
     pub fn with_help(mut self, help: impl Into<String>) -> Diagnostic {
         self.help = Some(help.into());
         self
@@ -231,6 +257,7 @@ impl Diagnostic {
         }
     }
 
+    /// Whether this stops compilation.
     pub fn is_error(&self) -> bool {
         self.severity == Severity::Error
     }
@@ -246,7 +273,9 @@ pub fn did_you_mean<'c>(name: &str, candidates: impl IntoIterator<Item = &'c str
         let score = strsim::jaro_winkler(name, candidate);
         let distance = strsim::damerau_levenshtein(name, candidate);
         let close = distance <= 2.max(name.len() / 3) || score >= 0.88;
-        if close && best.is_none_or(|(b, _)| score > b) {
+        // Ties go to the name that sorts first, so the suggestion never depends on the
+        // order candidates come in (often a hash map's).
+        if close && best.is_none_or(|(b, n)| score > b || (score == b && candidate < n)) {
             best = Some((score, candidate));
         }
     }
@@ -296,7 +325,7 @@ fn render_one(renderer: &Renderer, sources: &Sources, d: &Diagnostic) -> String 
         Severity::Warning => Level::WARNING,
     };
     // One snippet per file that the diagnostic touches, the primary span's file first.
-    let mut files = vec![d.span.file];
+    let mut files: Vec<FileId> = d.span.iter().map(|s| s.file).collect();
     for l in &d.labels {
         if !files.contains(&l.span.file) {
             files.push(l.span.file);
@@ -306,9 +335,7 @@ fn render_one(renderer: &Renderer, sources: &Sources, d: &Diagnostic) -> String 
         .iter()
         .map(|&f| {
             let mut spans: Vec<Span> = d.labels.iter().map(|l| l.span).filter(|s| s.file == f).collect();
-            if f == d.span.file {
-                spans.push(d.span);
-            }
+            spans.extend(d.span.filter(|s| s.file == f));
             window(sources, f, &spans)
         })
         .collect();
@@ -321,8 +348,8 @@ fn render_one(renderer: &Renderer, sources: &Sources, d: &Diagnostic) -> String 
     for w in &windows {
         let mut snippet =
             Snippet::source(w.text).line_start(w.first_line).path(sources.get(w.file).name.as_str()).fold(true);
-        if w.file == d.span.file {
-            let primary = AnnotationKind::Primary.span(local(w, d.span));
+        if let Some(span) = d.span.filter(|s| s.file == w.file) {
+            let primary = AnnotationKind::Primary.span(local(w, span));
             snippet = snippet.annotation(match &d.label {
                 Some(label) => primary.label(label.as_str()),
                 None => primary,
@@ -346,40 +373,58 @@ fn render_one(renderer: &Renderer, sources: &Sources, d: &Diagnostic) -> String 
 /// A diagnostic as `--format json` prints it.
 #[derive(Serialize)]
 pub struct JsonDiagnostic<'a> {
+    /// The stable code.
     pub code: Code,
+    /// `error` or `warning`.
     pub severity: Severity,
+    /// What is wrong.
     pub message: &'a str,
-    pub file: &'a str,
-    pub line: usize,
-    pub column: usize,
-    pub end_line: usize,
-    pub end_column: usize,
+    /// The primary place; all four are `null` for a diagnostic no source place explains.
+    pub file: Option<&'a str>,
+    /// 1-based line of the primary place.
+    pub line: Option<usize>,
+    /// 1-based column (in characters) of the primary place.
+    pub column: Option<usize>,
+    /// Line where the primary place ends.
+    pub end_line: Option<usize>,
+    /// Column where the primary place ends.
+    pub end_column: Option<usize>,
+    /// Other places that explain the problem.
     pub labels: Vec<JsonLabel<'a>>,
+    /// Facts that explain the problem.
     pub notes: &'a [String],
+    /// What to do about it.
     pub help: Option<&'a str>,
 }
 
+/// A secondary place as `--format json` prints it.
 #[derive(Serialize)]
 pub struct JsonLabel<'a> {
+    /// What this place has to do with the problem.
     pub message: &'a str,
+    /// The file's name.
     pub file: &'a str,
+    /// 1-based line.
     pub line: usize,
+    /// 1-based column, in characters.
     pub column: usize,
 }
 
+/// One diagnostic in its JSON form, its spans resolved to lines and columns.
 pub fn to_json<'a>(sources: &'a Sources, d: &'a Diagnostic) -> JsonDiagnostic<'a> {
-    let file = sources.get(d.span.file);
-    let (line, column) = file.line_col(d.span.start);
-    let (end_line, end_column) = file.line_col(d.span.end);
+    let place = d.span.map(|span| {
+        let file = sources.get(span.file);
+        (file.name.as_str(), file.line_col(span.start), file.line_col(span.end))
+    });
     JsonDiagnostic {
         code: d.code,
         severity: d.severity,
         message: &d.message,
-        file: &file.name,
-        line,
-        column,
-        end_line,
-        end_column,
+        file: place.map(|p| p.0),
+        line: place.map(|p| p.1 .0),
+        column: place.map(|p| p.1 .1),
+        end_line: place.map(|p| p.2 .0),
+        end_column: place.map(|p| p.2 .1),
         labels: d
             .labels
             .iter()

@@ -178,7 +178,11 @@ fn meaning(src: &str) -> String {
         Ok(p) => p,
         Err(e) => return format!("internal {e}"),
     };
-    let report = crate::testing::run(&checked, &program, &crate::testing::TestOptions { filter: None, tags: None });
+    let report = crate::testing::run(
+        &checked,
+        &program,
+        &crate::testing::TestOptions { wall_clock: Some(1_795_000_000), ..Default::default() },
+    );
     let mut out = String::new();
     for line in crate::compile::disasm::disassemble(&program).lines() {
         out.push_str(line.split(" ; ").next().unwrap_or("").trim_end());

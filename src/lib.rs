@@ -1,22 +1,64 @@
-//! ruledeck: a compiler (and, later, a bytecode VM) for the rule and strategy language of an
+//! ruledeck: a compiler and bytecode VM for the rule and strategy language of an
 //! e-commerce decision engine.
 //!
-//! The pipeline flows one way: text → AST ([`syntax`]) → typed deck ([`check`]) → bytecode
-//! → VM. No stage reaches back into an earlier one.
+//! The pipeline flows one way: text → AST (`syntax`) → typed deck (`check`) → verified
+//! bytecode (`compile`) → the VM (`vm`) → the host API ([`Engine`]). No stage reaches back
+//! into an earlier one. Hosts use what this page lists; the stage modules are internals,
+//! public only so that the project's own tests, benchmarks and fuzzers can reach them
+//! (they are hidden from these docs and may change without notice).
+//!
+//! # Deciding
+//!
+//! [`compile`] checks and compiles a deck into an immutable, `Send + Sync` [`Program`].
+//! A [`Request`] names a scene and instance; the host gives keys, pass-through values and
+//! `now`, then [`Request::run`]s it. The VM never blocks on I/O: when it reaches tags it
+//! does not have it returns [`Step::NeedTags`], and [`Request::needed`] lists every tag the
+//! current condition needs, so the host fetches them in one batch, supplies them and runs
+//! again. A tag with no value is unknown, and unknown never grants.
 //!
 //! ```
+//! use ruledeck::{Input, Step};
+//!
 //! let src = r#"
 //! entity user key uid
 //! tag user.risk_score: int from "risk"
+//! tag ctx.channel: enum(app, h5) passthrough
 //! rule user low_risk = user.risk_score < 30
+//! scene payment {
+//!   keys uid
+//!   passes ctx.channel
+//!   instance installments -> { count: int } {
+//!     strategy boost when low_risk and ctx.channel == app => { count: 6 }
+//!     default => { count: 1 }
+//!   }
+//! }
 //! "#;
-//! let checked = ruledeck::check(&[("deck.rule", src)]).expect("a valid deck");
-//! assert_eq!(checked.deck.rules[0].name, "low_risk");
+//! let program = ruledeck::compile(&[("payment.rule", src)]).expect("the deck compiles");
+//! let mut req = program.request("payment", "installments").unwrap();
+//! req.key("uid", "u-1001").unwrap().pass("ctx.channel", Input::Text("app")).unwrap();
+//! req.now(1_795_248_000);
 //!
-//! let err = ruledeck::check(&[("bad.rule", "rule user r = user.nope > 1")]).unwrap_err();
+//! // The first run suspends: `user.risk_score` has to be loaded.
+//! assert_eq!(req.run(), Ok(Step::NeedTags));
+//! let needed: Vec<_> = req.needed().map(|n| (n.tag, n.name, n.provider, n.key_value)).collect();
+//! assert_eq!(needed, [(0, "user.risk_score", "risk", "u-1001")]);
+//! req.supply(needed[0].0, Some(Input::Int(12)));
+//!
+//! // Resumed with the value, it decides.
+//! assert_eq!(req.run(), Ok(Step::Done));
+//! let outcome = req.outcome();
+//! assert_eq!(outcome.strategy(), Some("boost"));
+//! assert_eq!(outcome.fields().collect::<Vec<_>>(), [("count", ruledeck::FieldValue::Int(6))]);
+//!
+//! // Mistakes in a deck are diagnostics, rendered rustc-style.
+//! let err = ruledeck::compile(&[("bad.rule", "rule user r = user.nope > 1")]).unwrap_err();
 //! assert!(err.to_string().contains("--> bad.rule:1:1"));
 //! ```
+//!
+//! Hosts with blocking providers hand the loop to an [`Engine`], which batches tags per
+//! [`Provider`] and caches values for each tag's declared `cache` time.
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 // Diagnostics are large but only travel on the error path; boxing them buys nothing.
 #![allow(clippy::result_large_err)]
 
@@ -25,34 +67,57 @@
 // names the `alloc` crate.
 extern crate alloc;
 
+// Stage modules: internals (see the crate docs).
+#[doc(hidden)]
 pub mod check;
+#[doc(hidden)]
 pub mod compile;
 pub mod diagnostics;
 pub mod engine;
+pub mod files;
 pub mod fmt;
+#[doc(hidden)]
 pub mod fuzzing;
+pub mod limits;
+#[doc(hidden)]
+pub mod ops;
 pub mod source;
+#[doc(hidden)]
 pub mod syntax;
+#[doc(hidden)]
 pub mod testing;
+pub mod time;
+#[doc(hidden)]
 pub mod vm;
 
+pub use compile::bundle::BundleError;
+pub use compile::program::Program;
+pub use diagnostics::{Code, Diagnostic, Severity};
+pub use engine::{Engine, EngineError, Loaded, Provider, TagQuery, TagsFile};
+pub use source::{Sources, Span};
+pub use vm::{FieldValue, Input, Need, Outcome, Request, RequestError, Step, TraceEvent};
 
 use check::typed::Deck;
-use diagnostics::{Code, Diagnostic};
-use source::{FileId, Sources, Span};
+use source::FileId;
 
 /// A deck that passed every check, with the sources its spans point into.
 #[derive(Debug)]
 pub struct Checked {
+    /// The files, for rendering the warnings.
     pub sources: Sources,
+    /// The typed deck (an internal representation).
     pub deck: Deck,
+    /// Problems that do not stop the deck from compiling (`check` prints them, exit 0).
+    pub warnings: Vec<Diagnostic>,
 }
 
 /// Every diagnostic of a failed compilation, with the sources needed to render them.
 /// `Display` renders them rustc-style.
 #[derive(Debug)]
 pub struct Errors {
+    /// The files the diagnostics point into.
     pub sources: Sources,
+    /// Every error (and warning) found, in source order.
     pub diagnostics: Vec<Diagnostic>,
 }
 
@@ -76,22 +141,22 @@ pub fn check(files: &[(&str, &str)]) -> Result<Checked, Errors> {
 /// Parses and checks files already gathered in `sources` (see [`add_file_bytes`]).
 pub fn check_sources(sources: Sources) -> Result<Checked, Errors> {
     match check::check(&sources) {
-        Ok(deck) => Ok(Checked { sources, deck }),
+        Ok((deck, warnings)) => Ok(Checked { sources, deck, warnings }),
         Err(diagnostics) => Err(Errors { sources, diagnostics }),
     }
 }
 
 /// Parses, checks and compiles `(file name, source text)` pairs into a verified program.
-pub fn compile(files: &[(&str, &str)]) -> Result<compile::program::Program, Errors> {
+pub fn compile(files: &[(&str, &str)]) -> Result<Program, Errors> {
     let checked = check(files)?;
     compile_checked(checked)
 }
 
 /// Compiles an already checked deck.
-pub fn compile_checked(checked: Checked) -> Result<compile::program::Program, Errors> {
+pub fn compile_checked(checked: Checked) -> Result<Program, Errors> {
     compile::compile(&checked).map_err(|e| {
         // Unreachable unless the compiler has a bug; reported, never panicked on.
-        let d = Diagnostic::error(Code::Internal, Span::default(), format!("internal compiler error: {e}"))
+        let d = Diagnostic::unplaced(Code::Internal, format!("internal compiler error: {e}"))
             .with_note("the compiled program failed verification; please report this with the deck that caused it");
         Errors { sources: checked.sources, diagnostics: vec![d] }
     })

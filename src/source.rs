@@ -9,15 +9,22 @@ use std::fmt;
 /// Index of a file in a [`Sources`] set.
 pub type FileId = u32;
 
+// Stored on every AST node and beside every instruction.
+const _: () = assert!(std::mem::size_of::<Span>() == 12);
+
 /// A byte range in one source file. 12 bytes, `Copy`, cheap to store on every node.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize)]
 pub struct Span {
+    /// The file, an index into the [`Sources`].
     pub file: FileId,
+    /// Byte offset where the span starts.
     pub start: u32,
+    /// Byte offset just past its end.
     pub end: u32,
 }
 
 impl Span {
+    /// A span of `file` from byte `start` to `end`.
     pub fn new(file: FileId, start: usize, end: usize) -> Span {
         // Files are bounded by the source-size limit (far below 4 GiB), so offsets fit u32.
         Span { file, start: start as u32, end: end as u32 }
@@ -26,10 +33,6 @@ impl Span {
     /// The smallest span covering both (same file assumed).
     pub fn to(self, other: Span) -> Span {
         Span { file: self.file, start: self.start.min(other.start), end: self.end.max(other.end) }
-    }
-
-    pub fn range(self) -> std::ops::Range<usize> {
-        self.start as usize..self.end as usize
     }
 }
 
@@ -47,12 +50,15 @@ impl fmt::Debug for Span {
 /// One source file: its name as the user gave it, its text and where its lines start.
 #[derive(Debug)]
 pub struct SourceFile {
+    /// The name the user gave it (its path, for files read from disk).
     pub name: String,
+    /// Its text.
     pub text: String,
     line_starts: Vec<u32>,
 }
 
 impl SourceFile {
+    /// A file with its line table.
     pub fn new(name: impl Into<String>, text: impl Into<String>) -> SourceFile {
         let text = text.into();
         let mut line_starts = vec![0u32];
@@ -78,27 +84,38 @@ pub struct Sources {
 }
 
 impl Sources {
+    /// No files yet.
     pub fn new() -> Sources {
         Sources::default()
     }
 
+    /// Adds a file. A leading UTF-8 byte order mark (which some Windows editors write) is
+    /// dropped: it is not part of the text, and spans count from after it.
     pub fn add(&mut self, name: impl Into<String>, text: impl Into<String>) -> FileId {
+        let mut text = text.into();
+        if text.starts_with('\u{FEFF}') {
+            text.drain(..'\u{FEFF}'.len_utf8());
+        }
         self.files.push(SourceFile::new(name, text));
         (self.files.len() - 1) as FileId
     }
 
+    /// File `id` (as given by [`Sources::add`]).
     pub fn get(&self, id: FileId) -> &SourceFile {
         &self.files[id as usize]
     }
 
+    /// Every file with its id, in the order added.
     pub fn iter(&self) -> impl Iterator<Item = (FileId, &SourceFile)> {
         self.files.iter().enumerate().map(|(i, f)| (i as FileId, f))
     }
 
+    /// How many files there are.
     pub fn len(&self) -> usize {
         self.files.len()
     }
 
+    /// Whether there are none.
     pub fn is_empty(&self) -> bool {
         self.files.is_empty()
     }

@@ -1,8 +1,9 @@
 //! Bundles: round trips, corrupt files, and forged programs the verifier must refuse.
 
 use ruledeck::compile::bundle::{self, BundleError};
-use ruledeck::compile::instr::{CmpOp, Instr};
+use ruledeck::compile::instr::Instr;
 use ruledeck::compile::program::{Block, Const, OutcomeInfo, Program, Ty};
+use ruledeck::ops::CmpOp;
 use ruledeck::vm::{Input, Step};
 
 const DECK: &str = r#"

@@ -153,7 +153,9 @@ fn eval_many_requests_keeps_order_and_reports_bad_lines() {
         r#"{"uid": "u-1003", "orderid": "o-2", "ctx.channel": "h5", "now": "2026-11-21T08:00:00Z"}"#,
         r#"{"uid": "u-1002"}"#,
         "not json",
+        "",
         r#"{"uid": "u-9", "orderid": "o-3", "ctx.channel": "mini"}"#,
+        r#"{"uid": "u-9", "orderid": "o-3", "ctx.channel": "tv"}"#,
     ];
     std::fs::write(dir.join("in.jsonl"), lines.join("\n")).unwrap();
     let (code, out, err) = ruledeck(&[
@@ -168,22 +170,56 @@ fn eval_many_requests_keeps_order_and_reports_bad_lines() {
         "--inputs",
         dir.join("in.jsonl").to_str().unwrap(),
     ]);
-    assert_eq!(code, 1, "two lines were refused");
-    assert!(err.contains("2 requests were refused"), "{err}");
+    assert_eq!(code, 3, "three lines were refused");
+    assert!(err.contains("3 requests were refused"), "{err}");
     let results: Vec<serde_json::Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-    assert_eq!(results.len(), 5);
+    assert_eq!(results.len(), 7, "one output line per input line, blank ones included");
     assert_eq!(results[0]["group"], "treatment");
     assert_eq!(results[1]["strategy"], "win_back", "u-1003 last ordered in March: lapsed");
     assert_eq!(results[2]["error"], "missing key `orderid`");
+    assert_eq!(results[2]["line"], 3, "a refusal names its line");
     assert!(results[3]["error"].as_str().unwrap().contains("not valid JSON"));
-    assert_eq!(results[4]["strategy"], "default");
+    assert_eq!(results[3]["line"], 4);
+    assert_eq!(results[4], serde_json::Value::Null, "a blank line answers null");
+    assert_eq!(results[5]["strategy"], "default");
+    assert_eq!(
+        results[6]["error"], "invalid value for `ctx.channel`: \"tv\" is not a member of enum(app, h5, mini)",
+        "a refusal names the value and lists the members"
+    );
+}
+
+#[test]
+fn eval_reads_requests_from_stdin() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ruledeck"))
+        .args(["eval", "examples/deck", "--scene", "payment", "--instance", "installments"])
+        .args(["--tags", "examples/deck/tags.json", "--inputs", "-"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(format!("{PAYMENT_1001}\n{PAYMENT_1001}\n").as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let lines: Vec<serde_json::Value> =
+        String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 2);
+    assert!(lines.iter().all(|l| l["group"] == "treatment"));
 }
 
 #[test]
 fn eval_refuses_unknown_scene_and_requires_a_request() {
     let (code, _, err) = ruledeck(&["eval", "examples/deck", "--scene", "nope", "--instance", "x", "--input", "{}"]);
-    assert_eq!(code, 1);
+    assert_eq!(code, 3, "a refused request");
     assert!(err.contains("unknown scene `nope`"), "{err}");
+    let (code, _, err) = ruledeck(&["eval", "examples/deck", "--scene", "paymnet", "--instance", "x", "--input", "{}"]);
+    assert_eq!(code, 3);
+    assert!(err.contains("unknown scene `paymnet`; did you mean `payment`?"), "{err}");
+    let (code, _, err) =
+        ruledeck(&["eval", "examples/deck", "--scene", "payment", "--instance", "instalments", "--input", "{}"]);
+    assert_eq!(code, 3);
+    assert!(err.contains("has no instance `instalments`; did you mean `installments`?"), "{err}");
     let (code, _, _) = ruledeck(&["eval", "examples/deck", "--scene", "payment", "--instance", "installments"]);
     assert_eq!(code, 2);
 }
@@ -291,6 +327,214 @@ fn eval_rules_sharing_a_pending_tag() {
     );
 }
 
+#[test]
+fn non_regular_files_are_refused_without_reading_them() {
+    let (code, _, err) = ruledeck(&["check", "/dev/zero"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("`/dev/zero` is a device, not a regular file"), "{err}");
+    let dir = temp_dir("fifo");
+    let fifo = dir.join("deck.rule");
+    assert!(Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    // Opening a FIFO with no writer would block forever; it must be refused first.
+    let (code, _, err) = ruledeck(&["check", fifo.to_str().unwrap()]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("is a FIFO, not a regular file"), "{err}");
+    let (code, _, err) =
+        ruledeck(&["eval", fifo.to_str().unwrap(), "--scene", "s", "--instance", "i", "--input", "{}"]);
+    assert_eq!(code, 2, "{err}");
+}
+
+#[test]
+fn oversized_files_are_refused_by_their_size_not_read() {
+    let dir = temp_dir("sparse");
+    // Sparse: a gigabyte that costs nothing on disk; reading it whole would take seconds.
+    let big = dir.join("big.rule");
+    std::fs::File::create(&big).unwrap().set_len(1 << 30).unwrap();
+    let (code, _, err) = ruledeck(&["check", big.to_str().unwrap()]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("error[E0002]") && err.contains("is 1073741824 bytes; the limit is 8388608 bytes"), "{err}");
+    let (code, out, _) = ruledeck(&["check", "--format", "json", big.to_str().unwrap()]);
+    assert_eq!(code, 1);
+    let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(doc["diagnostics"][0]["code"], "E0002");
+    let bundle = dir.join("big.rdb");
+    let mut f = std::fs::File::create(&bundle).unwrap();
+    use std::io::Write;
+    f.write_all(b"RDECK\0\r\n").unwrap();
+    f.set_len(2 << 30).unwrap();
+    let (code, _, err) =
+        ruledeck(&["eval", bundle.to_str().unwrap(), "--scene", "s", "--instance", "i", "--input", "{}"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("is 2147483648 bytes; the limit is 268435456 bytes (256 MiB)"), "{err}");
+}
+
+#[test]
+fn io_errors_are_json_when_json_is_asked_for() {
+    let (code, out, _) = ruledeck(&["check", "--format", "json", "no/such/deck.rule"]);
+    assert_eq!(code, 2);
+    let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert!(doc["fatal"].as_str().unwrap().contains("cannot read `no/such/deck.rule`"), "{doc}");
+}
+
+#[test]
+fn each_file_is_read_once_through_symlinks_and_repeats() {
+    let dir = temp_dir("symlinks");
+    std::fs::write(dir.join("a.rule"), "entity user key uid\ntag user.x: int from \"p\"\n").unwrap();
+    std::os::unix::fs::symlink(".", dir.join("self")).unwrap();
+    std::os::unix::fs::symlink("a.rule", dir.join("alias.rule")).unwrap();
+    let d = dir.to_str().unwrap();
+    let a = dir.join("a.rule");
+    for args in [vec!["check", d], vec!["check", d, d], vec!["check", a.to_str().unwrap(), d]] {
+        let (code, _, err) = ruledeck(&args);
+        assert_eq!(code, 0, "{args:?}: {err}");
+        assert!(err.contains("checked 1 file: no errors"), "{args:?}: {err}");
+    }
+}
+
+#[test]
+fn bundles_given_to_check_or_test_are_named_as_bundles() {
+    let dir = temp_dir("rdb-check");
+    let bundle = dir.join("deck.rdb");
+    let (code, _, _) = ruledeck(&["build", "examples/deck", "-o", bundle.to_str().unwrap()]);
+    assert_eq!(code, 0);
+    for command in ["check", "test"] {
+        let (code, _, err) = ruledeck(&[command, bundle.to_str().unwrap()]);
+        assert_eq!(code, 2, "{err}");
+        assert!(err.contains("is a compiled bundle, not rule source"), "{err}");
+    }
+}
+
+#[test]
+fn build_never_overwrites_an_input_and_writes_atomically() {
+    let dir = temp_dir("overwrite");
+    let src = dir.join("x.rule");
+    let text = "entity user key uid\ntag user.x: int from \"p\"\n";
+    std::fs::write(&src, text).unwrap();
+    let (code, _, err) = ruledeck(&["build", src.to_str().unwrap(), "-o", src.to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert!(err.contains("is one of the inputs: refusing to overwrite it"), "{err}");
+    let (code, _, err) = ruledeck(&["build", dir.to_str().unwrap(), "-o", src.to_str().unwrap()]);
+    assert_eq!(code, 2, "an input found by walking a directory: {err}");
+    assert_eq!(std::fs::read_to_string(&src).unwrap(), text, "the source is untouched");
+    let out = dir.join("x.rdb");
+    let (code, _, err) = ruledeck(&["build", src.to_str().unwrap(), "-o", out.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    let names: Vec<String> =
+        std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    assert_eq!(names.len(), 2, "no temporary file is left: {names:?}");
+}
+
+#[test]
+fn duplicate_json_keys_are_refused_with_name_and_place() {
+    let (code, out, _) = ruledeck(&[
+        "eval",
+        "examples/deck",
+        "--scene",
+        "payment",
+        "--instance",
+        "installments",
+        "--input",
+        r#"{"uid": "u-1", "uid": "u-2", "orderid": "o", "ctx.channel": "app"}"#,
+    ]);
+    assert_eq!(code, 3);
+    let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert!(doc["error"].as_str().unwrap().contains(r#"duplicate key "uid""#), "{doc}");
+    assert!(doc["error"].as_str().unwrap().contains("line 1 column 20"), "{doc}");
+    let dir = temp_dir("dup-tags");
+    let tags = dir.join("tags.json");
+    std::fs::write(&tags, "{\"user\": {\"u-1\": {\"risk_score\": 1},\n  \"u-1\": {\"risk_score\": 2}}}").unwrap();
+    let (code, _, err) = ruledeck(&[
+        "eval",
+        "examples/deck",
+        "--scene",
+        "payment",
+        "--instance",
+        "installments",
+        "--tags",
+        tags.to_str().unwrap(),
+        "--input",
+        PAYMENT_1001,
+    ]);
+    assert_eq!(code, 2);
+    assert!(err.contains(r#"duplicate key "u-1""#) && err.contains("line 2 column 7"), "{err}");
+}
+
+#[test]
+fn tags_files_warn_about_what_no_tag_declares_and_take_times_as_seconds() {
+    let dir = temp_dir("tags-warn");
+    std::fs::write(
+        dir.join("deck.rule"),
+        "entity user key uid\ntag user.seen: time from \"p\"\ntag user.risk_score: int from \"p\"\n\
+         rule user recent = user.seen within 1d\n\
+         scene s { keys uid instance i -> { ok: bool } { strategy r when recent => { ok: true } default => { ok: false } } }\n",
+    )
+    .unwrap();
+    // 1795248000 is 2026-11-21T08:00:00Z; `now` is an hour later.
+    std::fs::write(
+        dir.join("tags.json"),
+        r#"{"usr": {}, "user": {"u-1": {"seen": 1795248000, "risk_scor": 3}, "u-2": {"seen": "2026-11-21T08:00:00.9Z"}}}"#,
+    )
+    .unwrap();
+    let run = |uid: &str| {
+        let input = format!(r#"{{"uid": "{uid}", "now": "2026-11-21T09:00:00Z"}}"#);
+        ruledeck(&[
+            "eval",
+            dir.join("deck.rule").to_str().unwrap(),
+            "--scene",
+            "s",
+            "--instance",
+            "i",
+            "--tags",
+            dir.join("tags.json").to_str().unwrap(),
+            "--input",
+            &input,
+        ])
+    };
+    let (code, out, err) = run("u-1");
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains(r#""strategy":"r""#), "seconds since the epoch are a time: {out}");
+    assert!(err.contains("warning:") && err.contains("entity `usr` has no tags in the deck"), "{err}");
+    assert!(
+        err.contains("no tag `user.risk_scor` is declared") && err.contains("did you mean `user.risk_score`?"),
+        "{err}"
+    );
+    let (code, out, _) = run("u-2");
+    assert_eq!(code, 0);
+    assert!(out.contains(r#""strategy":"r""#), "fractional seconds round down: {out}");
+}
+
+#[test]
+fn a_test_filter_that_matches_nothing_fails() {
+    let (code, _, err) = ruledeck(&["test", "examples/deck", "--filter", "no test has this name"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("no test name contains `no test has this name`"), "{err}");
+}
+
+#[test]
+fn eval_exit_codes_tell_a_broken_deck_from_a_refused_request() {
+    let dir = temp_dir("exit-codes");
+    std::fs::write(dir.join("bad.rule"), "rule user r = user.nope > 1\n").unwrap();
+    let (code, _, _) =
+        ruledeck(&["eval", dir.join("bad.rule").to_str().unwrap(), "--scene", "s", "--instance", "i", "--input", "{}"]);
+    assert_eq!(code, 1, "the deck does not compile");
+    let (code, _, _) =
+        ruledeck(&["eval", "examples/deck", "--scene", "payment", "--instance", "installments", "--input", "{}"]);
+    assert_eq!(code, 3, "the request is refused");
+}
+
+#[test]
+fn warnings_are_printed_and_do_not_fail_check() {
+    let fixture = "tests/fixtures/check/warn_W0506_zero_percent_group.rule";
+    let (code, _, err) = ruledeck(&["check", fixture]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("warning[W0506]") && err.contains("no errors, 1 warning"), "{err}");
+    let (code, out, _) = ruledeck(&["check", "--format", "json", fixture]);
+    assert_eq!(code, 0);
+    let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!((doc["errors"].as_u64(), doc["warnings"].as_u64()), (Some(0), Some(1)));
+    assert_eq!(doc["diagnostics"][0]["severity"], "warning");
+}
+
 fn ruledeck_stdin(args: &[&str], stdin: &str) -> (i32, String, String) {
     use std::io::Write;
     let mut child = Command::new(env!("CARGO_BIN_EXE_ruledeck"))
@@ -329,7 +573,10 @@ fn fmt_rewrites_files_in_place_and_check_lists_what_would_change() {
     let (code, _, err) = ruledeck(&["fmt", d]);
     assert_eq!(code, 0, "{err}");
     assert!(err.contains("1 file reformatted, 1 already formatted"), "{err}");
-    assert_eq!(std::fs::read_to_string(dir.join("sub/messy.rule")).unwrap(), "entity user key uid\nrule user r = user.a > 1\n");
+    assert_eq!(
+        std::fs::read_to_string(dir.join("sub/messy.rule")).unwrap(),
+        "entity user key uid\nrule user r = user.a > 1\n"
+    );
     let leftovers: Vec<_> = std::fs::read_dir(dir.join("sub")).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert_eq!(leftovers.len(), 1, "no temp files are left behind: {leftovers:?}");
 

@@ -1516,7 +1516,7 @@ fn semantics_spot_checks() {
         // now - t overflows: unknown, so neither `within` nor its negation holds.
         ("win", vec![("user.seen_at", v(Provided::Time(i64::MIN)))], NOW0, none.clone()),
         ("old", vec![("user.seen_at", v(Provided::Time(1)))], i64::MIN, none.clone()),
-        // Provider values: an int for a float tag is a float; non-finite floats, invalid RFC 3339
+        // Provider values: an int for a float tag is a float, for a time tag epoch seconds; non-finite floats, invalid RFC 3339
         // texts and values of another type are missing; a valid RFC 3339 text is a time.
         ("score", vec![("user.score", v(Provided::Int(3)))], NOW0, decided("t", vec![RefValue::Float(3.0)])),
         ("score", vec![("user.score", v(Provided::Float(f64::NAN)))], NOW0, none.clone()),
@@ -1529,7 +1529,8 @@ fn semantics_spot_checks() {
             decided("t", vec![RefValue::Time(1_795_248_000)]),
         ),
         ("seen", vec![("user.seen_at", v(Provided::Text("2026-02-30T08:00:00Z".into())))], NOW0, none.clone()),
-        ("seen", vec![("user.seen_at", v(Provided::Int(5)))], NOW0, none.clone()),
+        // An integer for a time tag is whole seconds since the epoch.
+        ("seen", vec![("user.seen_at", v(Provided::Int(5)))], NOW0, decided("t", vec![RefValue::Time(5)])),
     ];
     for (instance, tags, now, want) in cases {
         let r = Req {

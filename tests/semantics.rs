@@ -418,7 +418,10 @@ fn a_tag_unit_is_hashed_as_decimal_text_and_a_missing_unit_falls_through() {
 #[test]
 fn bad_requests_are_refused_naming_the_field() {
     let p = compile("scene s { keys uid passes ctx.channel instance i -> { n: int } { default => { n: 1 } } }");
-    assert_eq!(p.request("nope", "i").err(), Some(RequestError::UnknownScene("nope".into())));
+    assert_eq!(
+        p.request("nope", "i").err(),
+        Some(RequestError::UnknownScene { scene: "nope".into(), did_you_mean: None })
+    );
     assert!(matches!(p.request("s", "nope"), Err(RequestError::UnknownInstance { .. })));
     let mut req = p.request("s", "i").unwrap();
     assert!(matches!(req.key("skuid", "x"), Err(RequestError::UnknownKey { key, .. }) if key == "skuid"));
@@ -470,4 +473,19 @@ fn a_rule_reading_an_already_pending_tag_is_not_cached_as_unknown() {
     assert_eq!(got.strategy.as_deref(), Some("yes"));
     let got = decide(&p, "t", &[("uid", "u")], None, &[("user.name", Some(Input::Text("z")))]).unwrap();
     assert_eq!(got.strategy.as_deref(), Some("direct"));
+}
+
+/// A request belongs to the program that made it: another program (say, the release before
+/// a hot swap) refuses to run it rather than run it on the wrong bytecode or silently on
+/// its own program.
+#[test]
+fn a_request_runs_only_on_its_own_program() {
+    let src = "entity user key uid\nscene s { keys uid instance i -> { n: int } { default => { n: 1 } } }\n";
+    let first = ruledeck::compile(&[("a.rule", src)]).unwrap();
+    let second = ruledeck::compile(&[("a.rule", src)]).unwrap();
+    let mut req = first.request("s", "i").unwrap();
+    req.key("uid", "u").unwrap();
+    assert_eq!(second.run(&mut req), Err(RequestError::OtherProgram));
+    assert_eq!(req.run(), Ok(ruledeck::Step::Done));
+    assert_eq!(req.outcome().strategy(), Some("default"));
 }

@@ -63,7 +63,17 @@ fn check() {
     insta::glob!("fixtures/check/*.rule", |path| {
         let (sources, problem) = load(path);
         assert!(problem.is_none(), "check fixtures are valid UTF-8");
+        let warn = path.file_name().unwrap().to_string_lossy().starts_with("warn_");
         let (sources, result) = match ruledeck::check_sources(sources) {
+            // A `warn_` fixture compiles with warnings, and its snapshot holds them.
+            Ok(checked) if warn || !checked.warnings.is_empty() => {
+                assert!(warn && !checked.warnings.is_empty(), "only warn_ fixtures warn");
+                let text = render_text(&checked.sources, &checked.warnings);
+                if let Some(code) = path.file_stem().unwrap().to_string_lossy().split('_').nth(1) {
+                    assert!(text.contains(&format!("warning[{code}]")), "should warn {code}:\n{text}");
+                }
+                (checked.sources, Ok(text))
+            }
             Ok(checked) => {
                 let text = format!("{:#?}", checked.deck);
                 (checked.sources, Ok(text))
@@ -96,11 +106,22 @@ fn run() {
         let tags = std::fs::read_to_string(path.with_extension("tags.json"))
             .ok()
             .map(|t| ruledeck::engine::TagsFile::from_json(serde_json::from_str(&t).unwrap()).unwrap());
-        let options = ruledeck::testing::TestOptions {
-            filter: None,
-            tags: tags.as_ref().map(|t| t as &dyn ruledeck::engine::Provider),
+        // Tests that forget `now` read the clock: the report must not depend on it.
+        let report_at = |wall_clock| {
+            let options = ruledeck::testing::TestOptions {
+                filter: None,
+                tags: tags.as_ref().map(|t| t as &dyn ruledeck::engine::Provider),
+                wall_clock: Some(wall_clock),
+            };
+            ruledeck::testing::run(&checked, &program, &options)
         };
-        let report = ruledeck::testing::run(&checked, &program, &options);
+        let report = report_at(1_764_000_000); // 2025-11-24
+        let later = report_at(4_102_444_800); // 2100-01-01
+        assert_eq!(
+            ruledeck::testing::render_text(&report, &checked.sources, true),
+            ruledeck::testing::render_text(&later, &checked.sources, true),
+            "the report depends on the wall clock"
+        );
         insta::assert_snapshot!(ruledeck::testing::render_text(&report, &checked.sources, true));
     });
 }
@@ -122,7 +143,9 @@ fn every_code_has_an_err_fixture() {
         .iter()
         .filter(|code| !GENERATED.contains(code))
         .map(|code| code.as_str())
-        .filter(|code| !names.iter().any(|n| n.starts_with(&format!("err_{code}_"))))
+        .filter(|code| {
+            !names.iter().any(|n| n.starts_with(&format!("err_{code}_")) || n.starts_with(&format!("warn_{code}_")))
+        })
         .collect();
     assert!(missing.is_empty(), "codes without an err_ fixture: {missing:?}");
 }

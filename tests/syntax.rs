@@ -2,33 +2,7 @@
 
 /// The reserved words, as docs/language.md lists them: each is refused as a name, and each
 /// with a letter added is an ordinary name (the keyword rules end at a word boundary).
-const RESERVED: [&str; 25] = [
-    "and",
-    "or",
-    "not",
-    "in",
-    "is",
-    "between",
-    "before",
-    "after",
-    "within",
-    "older",
-    "matches",
-    "contains",
-    "contains_any",
-    "contains_all",
-    "starts_with",
-    "ends_with",
-    "true",
-    "false",
-    "len",
-    "entity",
-    "tag",
-    "rule",
-    "layer",
-    "scene",
-    "test",
-];
+use ruledeck::syntax::RESERVED_WORDS as RESERVED;
 
 fn deck(rule_name: &str) -> String {
     format!("entity user key uid\ntag user.a: int from \"p\"\nrule user {rule_name} = user.a > 1\n")

@@ -11,11 +11,9 @@ use crate::syntax::ast::{self, ExprKind, PredOp};
 
 use super::typed::*;
 use super::{Checker, Uses};
+use crate::ops::CmpOp;
 
-/// Largest compiled program one `matches` regex may produce, in bytes.
-pub const MAX_REGEX_COMPILED_BYTES: usize = 256 * 1024;
-/// Deepest nesting of groups and repetitions inside one regex.
-pub const MAX_REGEX_NESTING: u32 = 32;
+use crate::limits::{MAX_REGEX_COMPILED_BYTES, MAX_REGEX_NESTING};
 
 impl<'a> Checker<'a> {
     /// Types an expression used as a condition.
@@ -358,10 +356,10 @@ impl<'a> Checker<'a> {
             }
             ExprKind::Arith { first, rest } => {
                 let first = self.value(first, None, uses);
-                let rest: Vec<Option<(ast::ArithOp, Value)>> =
+                let rest: Vec<Option<(crate::ops::ArithOp, Value)>> =
                     rest.iter().map(|(op, operand)| Some((*op, self.value(operand, None, uses)?))).collect();
                 let first = first?;
-                let rest: Vec<(ast::ArithOp, Value)> = rest.into_iter().collect::<Option<_>>()?;
+                let rest: Vec<(crate::ops::ArithOp, Value)> = rest.into_iter().collect::<Option<_>>()?;
                 // The first non-number in a chain is reported; the rest would repeat it.
                 self.expect_numeric(&first, rest[0].0.as_str())?;
                 for (op, v) in &rest {

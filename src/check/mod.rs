@@ -23,14 +23,7 @@ use crate::source::{Sources, Span};
 use crate::syntax::{self, ast};
 use typed::*;
 
-/// Most tags one deck may declare (request slots are numbered with 16 bits).
-pub const MAX_TAGS: usize = 65_536;
-/// Most fields in one decision type.
-pub const MAX_FIELDS: usize = 1_024;
-/// Most strategies in one instance.
-pub const MAX_STRATEGIES: usize = 10_000;
-/// Most groups in one experiment.
-pub const MAX_GROUPS: usize = 1_000;
+use crate::limits::MAX_TAGS;
 
 /// A "too many" diagnostic for one of the count limits above.
 fn too_many(span: Span, what: &str, limit: usize, help: &str) -> Diagnostic {
@@ -39,8 +32,9 @@ fn too_many(span: Span, what: &str, limit: usize, help: &str) -> Diagnostic {
         .with_help(help.to_string())
 }
 
-/// Parses and checks every file in `sources` as one program.
-pub fn check(sources: &Sources) -> Result<Deck, Vec<Diagnostic>> {
+/// Parses and checks every file in `sources` as one program: the deck and its warnings, or
+/// every diagnostic (errors and warnings, in source order).
+pub fn check(sources: &Sources) -> Result<(Deck, Vec<Diagnostic>), Vec<Diagnostic>> {
     let bump = Bump::new();
     let mut files = Vec::new();
     let mut diags = Vec::new();
@@ -93,7 +87,7 @@ pub(crate) struct Checker<'a> {
 }
 
 impl<'a> Checker<'a> {
-    fn run(mut self, files: &[ast::File<'a>]) -> Result<Deck, Vec<Diagnostic>> {
+    fn run(mut self, files: &[ast::File<'a>]) -> Result<(Deck, Vec<Diagnostic>), Vec<Diagnostic>> {
         let items = || files.iter().flat_map(|f| f.items.iter());
         for item in items() {
             if let ast::Item::Entity(e) = item {
@@ -145,11 +139,11 @@ impl<'a> Checker<'a> {
                 }
             }
         }
-        if !self.diags.is_empty() {
-            self.diags.sort_by_key(|d| (d.span.file, d.span.start));
+        self.diags.sort_by_key(|d| d.span.map(|s| (s.file, s.start)));
+        if self.diags.iter().any(Diagnostic::is_error) {
             return Err(self.diags);
         }
-        Ok(Deck {
+        let deck = Deck {
             entities: self.entities,
             enums: self.enums,
             tags: self.tags,
@@ -157,7 +151,8 @@ impl<'a> Checker<'a> {
             layers: self.layers,
             scenes,
             tests,
-        })
+        };
+        Ok((deck, self.diags))
     }
 
     fn error(&mut self, d: Diagnostic) {
@@ -391,16 +386,18 @@ impl<'a> Checker<'a> {
             return None;
         }
         let example = if path.first.name == "ctx" {
-            format!("tag {name}: text passthrough")
+            format!("tag {name}: TYPE passthrough")
         } else {
-            format!("tag {name}: int from \"PROVIDER\"")
+            format!("tag {name}: TYPE from \"PROVIDER\"")
         };
         let suggestion = did_you_mean(&name, self.tag_by_name.keys().map(String::as_str)).map(str::to_owned);
         self.error(
             Diagnostic::error(Code::UnknownTag, path.span, format!("unknown tag `{name}`"))
                 .with_label("not declared")
                 .with_suggestion(suggestion.as_deref())
-                .with_note(format!("declare it like `{example}`")),
+                .with_note(format!(
+                    "declare it like `{example}`, where TYPE is int, float, text, bool, time, enum(…) or list<T>"
+                )),
         );
         None
     }

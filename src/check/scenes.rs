@@ -18,8 +18,7 @@ use crate::syntax::ast::{self, ExprKind};
 use super::typed::*;
 use super::{Checker, Uses};
 
-/// Buckets in the A/B space: a group of p% covers p × 100 of them.
-pub const BUCKETS: u32 = 10_000;
+use crate::limits::BUCKETS;
 
 /// What request data a scene provides.
 pub(super) struct SceneCtx<'s> {
@@ -150,19 +149,19 @@ impl<'a> Checker<'a> {
     }
 
     fn instance(&mut self, inst: &'a ast::InstanceDecl<'a>, ctx: &SceneCtx) -> Instance {
-        if inst.fields.len() > super::MAX_FIELDS {
+        if inst.fields.len() > crate::limits::MAX_FIELDS {
             self.error(super::too_many(
                 inst.name.span,
                 "fields in a decision type",
-                super::MAX_FIELDS,
+                crate::limits::MAX_FIELDS,
                 "group related values into fewer fields",
             ));
         }
-        if inst.strategies.len() > super::MAX_STRATEGIES {
+        if inst.strategies.len() > crate::limits::MAX_STRATEGIES {
             self.error(super::too_many(
                 inst.name.span,
                 "strategies in an instance",
-                super::MAX_STRATEGIES,
+                crate::limits::MAX_STRATEGIES,
                 "split the instance, or fold similar strategies into rules",
             ));
         }
@@ -300,11 +299,11 @@ impl<'a> Checker<'a> {
                 );
             }
         }
-        if x.groups.len() > super::MAX_GROUPS {
+        if x.groups.len() > crate::limits::MAX_GROUPS {
             self.error(super::too_many(
                 x.name.span,
                 "groups in an experiment",
-                super::MAX_GROUPS,
+                crate::limits::MAX_GROUPS,
                 "use fewer, larger groups",
             ));
         }
@@ -323,6 +322,17 @@ impl<'a> Checker<'a> {
                     .with_help("group names must be unique within an experiment"),
                 );
                 continue;
+            }
+            if g.percent.hundredths == 0 {
+                self.error(
+                    Diagnostic::warning(
+                        Code::EmptyGroup,
+                        g.percent.span,
+                        format!("group `{}` of experiment `{}` is 0%: no unit is ever in it", g.name.name, x.name.name),
+                    )
+                    .with_label("0% of the units")
+                    .with_help("give it a share, or remove it (a holdout is an explicit group with a share)"),
+                );
             }
             total += g.percent.hundredths;
             let decision = self.decision(g.decision, fields, Some(ctx));

@@ -5,8 +5,9 @@
 //! syntax tree can be dropped once checking is done. Must not: carry anything unresolved —
 //! every name here has been looked up and every type checked.
 
+use crate::ops::{ArithOp, CmpOp};
 use crate::source::Span;
-use crate::syntax::ast::{ArithOp, Status};
+use crate::syntax::ast::Status;
 
 pub use super::types::{Const, EnumDef, EnumId, Type};
 
@@ -86,16 +87,6 @@ pub struct TagRead {
 pub struct Cond {
     pub kind: CondKind,
     pub span: Span,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum CmpOp {
-    Eq,
-    Ne,
-    Lt,
-    Le,
-    Gt,
-    Ge,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -16,12 +16,11 @@ use std::fmt;
 
 use super::program::Program;
 use super::verify::{verify, VerifyError};
+use crate::limits::MAX_BUNDLE_BYTES;
 
 pub const MAGIC: &[u8; 8] = b"RDECK\0\r\n";
 pub const FORMAT_VERSION: u32 = 1;
 const HEADER: usize = 24;
-/// Largest bundle accepted, in bytes.
-pub const MAX_BUNDLE_BYTES: usize = 256 * 1024 * 1024;
 
 #[derive(Debug)]
 pub enum BundleError {
@@ -95,4 +94,17 @@ pub fn from_bytes(bytes: &[u8]) -> Result<Program, BundleError> {
     let mut program: Program = postcard::from_bytes(payload).map_err(|e| BundleError::Decode(e.to_string()))?;
     verify(&mut program).map_err(BundleError::Invalid)?;
     Ok(program)
+}
+
+impl Program {
+    /// The program as bundle bytes (see the module docs for the format).
+    pub fn to_bundle(&self) -> Vec<u8> {
+        to_bytes(self)
+    }
+
+    /// Loads bundle bytes: header, length and checksum checked, then the bytecode verified;
+    /// nothing reaches the VM unverified.
+    pub fn from_bundle(bytes: &[u8]) -> Result<Program, BundleError> {
+        from_bytes(bytes)
+    }
 }

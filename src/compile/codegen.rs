@@ -11,12 +11,13 @@
 
 use std::collections::HashMap;
 
-use super::instr::{CmpOp, Instr};
+use super::instr::Instr;
 use super::program::*;
 use crate::check::typed::{self, CondKind, Deck, ValueKind};
 use crate::check::types::{Const as TConst, Type};
+use crate::ops::ArithOp;
+use crate::ops::CmpOp;
 use crate::source::{Sources, Span};
-use crate::syntax::ast::ArithOp;
 
 pub fn generate(deck: &Deck, sources: &Sources) -> Program {
     let mut g = Gen {
@@ -263,14 +264,14 @@ impl Gen<'_> {
                 }
             }
             CondKind::Compare { op, lhs, rhs } => {
-                let op = cmp(*op);
+                let op = *op;
                 match (&lhs.kind, &rhs.kind) {
                     (ValueKind::Tag(t), ValueKind::Const(k)) if is_scalar(k) => {
                         let instr = self.compare_tag(op, *t as u16, k);
                         self.emit(instr, span);
                     }
                     (ValueKind::Const(k), ValueKind::Tag(t)) if is_scalar(k) => {
-                        let instr = self.compare_tag(flip(op), *t as u16, k);
+                        let instr = self.compare_tag(op.flipped(), *t as u16, k);
                         self.emit(instr, span);
                     }
                     _ => {
@@ -453,28 +454,6 @@ impl Gen<'_> {
     }
 }
 
-fn cmp(op: typed::CmpOp) -> CmpOp {
-    match op {
-        typed::CmpOp::Eq => CmpOp::Eq,
-        typed::CmpOp::Ne => CmpOp::Ne,
-        typed::CmpOp::Lt => CmpOp::Lt,
-        typed::CmpOp::Le => CmpOp::Le,
-        typed::CmpOp::Gt => CmpOp::Gt,
-        typed::CmpOp::Ge => CmpOp::Ge,
-    }
-}
-
-/// The operator with its operands swapped: `3 < x` is `x > 3`.
-fn flip(op: CmpOp) -> CmpOp {
-    match op {
-        CmpOp::Lt => CmpOp::Gt,
-        CmpOp::Le => CmpOp::Ge,
-        CmpOp::Gt => CmpOp::Lt,
-        CmpOp::Ge => CmpOp::Le,
-        other => other,
-    }
-}
-
 fn is_scalar(c: &TConst) -> bool {
     !matches!(c, TConst::List(_))
 }
@@ -493,12 +472,12 @@ fn constant(c: &TConst) -> Const {
                 .iter()
                 .filter_map(|i| {
                     Some(match i {
-                        TConst::Int(x) => Item::Int(*x),
-                        TConst::Float(x) => Item::Float(*x),
-                        TConst::Text(x) => Item::Text(x.clone()),
-                        TConst::Bool(x) => Item::Bool(*x),
-                        TConst::Time(x) => Item::Time(*x),
-                        TConst::Enum(x) => Item::Enum(*x),
+                        TConst::Int(x) => Scalar::Int(*x),
+                        TConst::Float(x) => Scalar::Float(*x),
+                        TConst::Text(x) => Scalar::Text(x.clone()),
+                        TConst::Bool(x) => Scalar::Bool(*x),
+                        TConst::Time(x) => Scalar::Time(*x),
+                        TConst::Enum(x) => Scalar::Enum(*x),
                         // The checker allows only scalar list elements.
                         TConst::Duration(_) | TConst::List(_) => return None,
                     })

@@ -74,11 +74,14 @@ impl Disasm<'_> {
             let instr = self.p.code[pc as usize];
             let text = self.instr(instr);
             let span = self.p.spans[pc as usize];
-            let (file, line, source) = self.source_line(span);
+            let line = self.line_of(span);
+            // The line's text is looked up only when it changes: a 100,000-clause rule on one
+            // line would otherwise scan that line once per instruction.
             let row = if last_line == Some((span.file, line)) {
                 format!("  {pc:04}  {text}")
             } else {
                 last_line = Some((span.file, line));
+                let (file, source) = self.line_text(span.file, line);
                 format!("  {pc:04}  {text:<44} ; {file}:{line}  {source}")
             };
             self.out.push_str(row.trim_end());
@@ -87,13 +90,21 @@ impl Disasm<'_> {
         self.out.push('\n');
     }
 
-    fn source_line(&self, span: crate::source::Span) -> (&str, usize, &str) {
-        let Some(src) = self.p.sources.get(span.file as usize) else { return ("?", 0, "") };
-        let starts = &self.lines[span.file as usize];
-        let line = starts.partition_point(|&s| s <= span.start as usize).max(1);
-        let begin = starts[line - 1];
-        let end = src.text[begin..].find('\n').map_or(src.text.len(), |i| begin + i);
-        (&src.name, line, src.text[begin..end].trim())
+    /// The 1-based line a span starts on (0 for a span outside the program's sources).
+    fn line_of(&self, span: crate::source::Span) -> usize {
+        self.lines
+            .get(span.file as usize)
+            .map_or(0, |starts| starts.partition_point(|&s| s <= span.start as usize).max(1))
+    }
+
+    /// A source line's file name and text.
+    fn line_text(&self, file: u32, line: usize) -> (&str, &str) {
+        let (Some(src), Some(starts)) = (self.p.sources.get(file as usize), self.lines.get(file as usize)) else {
+            return ("?", "");
+        };
+        let begin = starts[line.max(1) - 1];
+        let end = starts.get(line).map_or(src.text.len(), |&next| next - 1);
+        (&src.name, src.text[begin..end].trim())
     }
 
     fn member(&self, enum_type: Option<u32>, e: u32) -> String {

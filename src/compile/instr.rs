@@ -11,40 +11,13 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::ops::CmpOp;
+
 /// Index of a tag's value slot in a request (the tag's index in the program).
 pub type Slot = u16;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum CmpOp {
-    Eq,
-    Ne,
-    Lt,
-    Le,
-    Gt,
-    Ge,
-}
-
-impl CmpOp {
-    /// Whether the comparison holds for operands ordered `ord`.
-    #[inline]
-    pub fn holds(self, ord: std::cmp::Ordering) -> bool {
-        // Bit i of the mask: whether the comparison holds for ordering i - 1 (Less = -1).
-        // A table lookup and a shift, where a `match` on both was a jump table.
-        const MASKS: [u8; 6] = [0b010, 0b101, 0b001, 0b011, 0b100, 0b110];
-        (MASKS[self as usize] >> (ord as i8 + 1)) & 1 == 1
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CmpOp::Eq => "==",
-            CmpOp::Ne => "!=",
-            CmpOp::Lt => "<",
-            CmpOp::Le => "<=",
-            CmpOp::Gt => ">",
-            CmpOp::Ge => ">=",
-        }
-    }
-}
+// The hot loop reads one instruction per step: keep each at 8 bytes.
+const _: () = assert!(std::mem::size_of::<Instr>() == 8);
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Instr {

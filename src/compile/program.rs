@@ -48,9 +48,10 @@ impl Elem {
     }
 }
 
-/// An element of a constant list.
+/// An element of a list: of a constant list in the program, or of a list tag's value in a
+/// request (one type for both, so the VM compares them without converting).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub enum Item {
+pub enum Scalar {
     Int(i64),
     Float(f64),
     Text(String),
@@ -73,7 +74,7 @@ pub enum Const {
     /// Seconds, for `within` / `older than`.
     Seconds(i64),
     /// A constant list (decision values).
-    List(Vec<Item>),
+    List(Vec<Scalar>),
 }
 
 /// A precomputed set for `in`, `contains_any` and `contains_all`: sorted by kind so that

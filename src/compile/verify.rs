@@ -13,8 +13,8 @@ use std::fmt;
 
 use super::instr::Instr;
 use super::program::*;
-use crate::check::expr::{MAX_REGEX_COMPILED_BYTES, MAX_REGEX_NESTING};
-use crate::vm::ab::BUCKETS;
+use crate::limits::BUCKETS;
+use crate::limits::{MAX_REGEX_COMPILED_BYTES, MAX_REGEX_NESTING};
 
 /// Why a program was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]

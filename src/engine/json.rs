@@ -4,7 +4,6 @@
 use serde_json::{json, Map, Value};
 
 use super::{Loaded, Provider, TagQuery};
-use crate::vm::request::parse_time;
 use crate::vm::value::TagValue;
 use crate::vm::{FieldValue, Input, Outcome, Request, RequestError, StrategyNote, TraceEvent};
 
@@ -45,8 +44,11 @@ pub fn apply_input(req: &mut Request<'_>, input: &Value) -> Result<(), RequestEr
     };
     for (name, value) in fields {
         if name == "now" {
-            let t = value.as_str().and_then(parse_time).ok_or_else(|| {
-                RequestError::InvalidInput("`now` must be an RFC 3339 time like \"2026-11-21T08:00:00Z\"".into())
+            let t = data_time(value).ok_or_else(|| {
+                RequestError::InvalidInput(format!(
+                    "`now` must be an RFC 3339 time like \"2026-11-21T08:00:00Z\" or whole seconds since the epoch, \
+                     not {value}"
+                ))
             })?;
             req.now(t);
         } else if name.contains('.') {
@@ -65,13 +67,22 @@ pub fn apply_input(req: &mut Request<'_>, input: &Value) -> Result<(), RequestEr
     Ok(())
 }
 
+/// A time given as data: RFC 3339 text (rounded down to the second) or whole seconds.
+pub(crate) fn data_time(v: &Value) -> Option<i64> {
+    match v {
+        Value::String(s) => crate::time::parse_data(s),
+        Value::Number(n) => n.as_i64(),
+        _ => None,
+    }
+}
+
 fn field_json(v: &FieldValue<'_>) -> Value {
     match v {
         FieldValue::Int(i) => json!(i),
         FieldValue::Float(f) => json!(f),
         FieldValue::Text(s) | FieldValue::Enum(s) => json!(s),
         FieldValue::Bool(b) => json!(b),
-        FieldValue::Time(t) => json!(crate::vm::request::format_time(*t)),
+        FieldValue::Time(t) => json!(crate::time::format(*t)),
         FieldValue::List(items) => Value::Array(items.iter().map(field_json).collect()),
     }
 }
@@ -87,7 +98,7 @@ pub(crate) fn tag_value_json(v: &TagValue, ty: &crate::compile::program::Ty, enu
         TagValue::Float(f) => json!(f),
         TagValue::Text(s) => json!(s),
         TagValue::Bool(b) => json!(b),
-        TagValue::Time(t) => json!(crate::vm::request::format_time(*t)),
+        TagValue::Time(t) => json!(crate::time::format(*t)),
         TagValue::Enum(e) => member(*ty, *e),
         TagValue::List(items) => {
             let elem = match ty {
@@ -98,12 +109,12 @@ pub(crate) fn tag_value_json(v: &TagValue, ty: &crate::compile::program::Ty, enu
                 items
                     .iter()
                     .map(|i| match i {
-                        crate::vm::value::Scalar::Int(x) => json!(x),
-                        crate::vm::value::Scalar::Float(x) => json!(x),
-                        crate::vm::value::Scalar::Text(x) => json!(x),
-                        crate::vm::value::Scalar::Bool(x) => json!(x),
-                        crate::vm::value::Scalar::Time(x) => json!(crate::vm::request::format_time(*x)),
-                        crate::vm::value::Scalar::Enum(x) => member(elem, *x),
+                        crate::compile::program::Scalar::Int(x) => json!(x),
+                        crate::compile::program::Scalar::Float(x) => json!(x),
+                        crate::compile::program::Scalar::Text(x) => json!(x),
+                        crate::compile::program::Scalar::Bool(x) => json!(x),
+                        crate::compile::program::Scalar::Time(x) => json!(crate::time::format(*x)),
+                        crate::compile::program::Scalar::Enum(x) => member(elem, *x),
                     })
                     .collect(),
             )
@@ -196,6 +207,57 @@ impl TagsFile {
     }
 }
 
+impl TagsFile {
+    /// Entities and fields in the file that no tag of `program` declares, as warnings: a
+    /// typo there would otherwise read silently as "no value". Sorted, so output is stable.
+    pub fn unknown_names(&self, program: &crate::compile::program::Program) -> Vec<String> {
+        use crate::diagnostics::did_you_mean;
+        let mut warnings = Vec::new();
+        fn declared<'p>(
+            program: &'p crate::compile::program::Program,
+            entity: &'p str,
+        ) -> impl Iterator<Item = &'p str> + 'p {
+            program
+                .tags
+                .iter()
+                .filter_map(move |t| t.name.split_once('.').filter(|(e, _)| *e == entity).map(|(_, f)| f))
+        }
+        let entities: Vec<&str> = program
+            .entities
+            .iter()
+            .map(|e| e.name.as_str())
+            .filter(|e| declared(program, e).next().is_some())
+            .collect();
+        let mut names: Vec<&String> = self.entities.keys().collect();
+        names.sort();
+        for entity in names {
+            if !entities.contains(&entity.as_str()) {
+                let hint = did_you_mean(entity, entities.iter().copied())
+                    .map_or(String::new(), |s| format!("; did you mean `{s}`?"));
+                warnings.push(format!("entity `{entity}` has no tags in the deck, so its data is never read{hint}"));
+                continue;
+            }
+            let mut fields: Vec<&str> = self.entities[entity]
+                .as_object()
+                .into_iter()
+                .flat_map(|keys| keys.values())
+                .filter_map(Value::as_object)
+                .flat_map(|fields| fields.keys().map(String::as_str))
+                .collect();
+            fields.sort_unstable();
+            fields.dedup();
+            for field in fields {
+                if !declared(program, entity).any(|f| f == field) {
+                    let hint = did_you_mean(field, declared(program, entity))
+                        .map_or(String::new(), |s| format!("; did you mean `{entity}.{s}`?"));
+                    warnings.push(format!("no tag `{entity}.{field}` is declared, so this field is never read{hint}"));
+                }
+            }
+        }
+        warnings
+    }
+}
+
 impl Provider for TagsFile {
     fn load(&self, queries: &[TagQuery<'_>]) -> Vec<Loaded> {
         queries
@@ -205,5 +267,95 @@ impl Provider for TagsFile {
                 Some(v) => Loaded::Value(v.clone()),
             })
             .collect()
+    }
+}
+
+/// Parses JSON as serde_json does, but refuses an object with a key twice (serde_json keeps
+/// the last one silently: a second `"u-1"` in a tags file would replace the first user's
+/// data). The error names the key and its line and column.
+pub fn parse_json(bytes: &[u8]) -> Result<Value, serde_json::Error> {
+    use serde::de::DeserializeSeed;
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value = Strict.deserialize(&mut de)?;
+    de.end()?;
+    Ok(value)
+}
+
+/// Builds a [`Value`] like `Value`'s own `Deserialize`, checking object keys for duplicates.
+#[derive(Clone, Copy)]
+struct Strict;
+
+impl<'de> serde::de::DeserializeSeed<'de> for Strict {
+    type Value = Value;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Strict {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_bool<E>(self, b: bool) -> Result<Value, E> {
+        Ok(Value::Bool(b))
+    }
+    fn visit_i64<E>(self, i: i64) -> Result<Value, E> {
+        Ok(Value::from(i))
+    }
+    fn visit_u64<E>(self, u: u64) -> Result<Value, E> {
+        Ok(Value::from(u))
+    }
+    fn visit_f64<E>(self, f: f64) -> Result<Value, E> {
+        Ok(Value::from(f))
+    }
+    fn visit_str<E>(self, s: &str) -> Result<Value, E> {
+        Ok(Value::String(s.to_string()))
+    }
+    fn visit_string<E>(self, s: String) -> Result<Value, E> {
+        Ok(Value::String(s))
+    }
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(item) = seq.next_element_seed(Strict)? {
+            items.push(item);
+        }
+        Ok(Value::Array(items))
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut object = Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if object.contains_key(&key) {
+                return Err(serde::de::Error::custom(format_args!(
+                    "duplicate key {key:?} (each key may appear once in an object; merge the two entries)"
+                )));
+            }
+            let value = map.next_value_seed(Strict)?;
+            object.insert(key, value);
+        }
+        Ok(Value::Object(object))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn duplicate_keys_are_refused_with_their_place() {
+        let e = parse_json(b"{\"user\": {\"u-1\": {\"a\": 1},\n \"u-1\": {\"a\": 2}}}").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "duplicate key \"u-1\" (each key may appear once in an object; merge the two entries) at line 2 column 6"
+        );
+        assert_eq!(
+            parse_json(b"{\"a\": [1, 2.5, \"x\", null, true], \"b\": {}}").unwrap(),
+            json!({"a": [1, 2.5, "x", null, true], "b": {}})
+        );
+        assert!(parse_json(b"{} trailing").is_err());
     }
 }

@@ -11,10 +11,11 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-pub use json::{apply_input, input_from_json, outcome_json, TagsFile};
-pub(crate) use json::{note_text, tag_value_json};
+pub use json::{apply_input, input_from_json, outcome_json, parse_json, TagsFile};
+pub(crate) use json::{data_time, note_text, tag_value_json};
 
 use crate::compile::program::Program;
+use crate::limits::CACHE_CAPACITY;
 use crate::vm::{Request, RequestError, Step};
 
 /// One tag to load: which tag (full name and field), for which entity key value.
@@ -44,16 +45,20 @@ pub enum Loaded {
 /// A source of tag values. One call serves a whole batch, so a provider backed by a remote
 /// service can make one round trip per suspension. Must return one result per query, in order.
 pub trait Provider: Send + Sync {
+    /// Loads one batch: one result per query, in the queries' order.
     fn load(&self, queries: &[TagQuery<'_>]) -> Vec<Loaded>;
 }
 
 /// Why the engine could not decide.
 #[derive(Debug)]
 pub enum EngineError {
+    /// The request itself was refused (a missing key, an unknown scene, …).
     Request(RequestError),
     /// No provider is registered under the name a tag's `from` gives.
     NoProvider {
+        /// The provider name the tag's `from` gives.
         provider: String,
+        /// The tag that needed it.
         tag: String,
     },
 }
@@ -101,10 +106,8 @@ pub struct Engine {
     cache: moka::sync::Cache<Vec<u8>, Cached>,
 }
 
-/// Largest number of tag values the engine's cache holds.
-pub const CACHE_CAPACITY: u64 = 1_000_000;
-
 impl Engine {
+    /// An engine over `program`, with no providers yet and an empty cache.
     pub fn new(program: impl Into<Arc<Program>>) -> Engine {
         Engine {
             program: program.into(),
@@ -126,6 +129,7 @@ impl Engine {
         self
     }
 
+    /// The program this engine decides with.
     pub fn program(&self) -> &Arc<Program> {
         &self.program
     }
@@ -134,7 +138,9 @@ impl Engine {
     /// VM suspends. Read the result with `req.outcome()`.
     pub fn run(&self, req: &mut Request<'_>) -> Result<(), EngineError> {
         let mut key_buf = Vec::new();
-        let mut batches: HashMap<&str, Vec<(u32, String)>> = HashMap::new();
+        // One batch per provider, in the order evaluation first needed each: which provider
+        // is called first (and which one is reported missing) never depends on hashing.
+        let mut batches: Vec<(&str, Vec<(u32, String)>)> = Vec::new();
         loop {
             if self.program.run(req)? == Step::Done {
                 return Ok(());
@@ -151,9 +157,13 @@ impl Engine {
                     }
                 }
                 let provider = info.provider.as_deref().unwrap_or("");
-                batches.entry(provider).or_default().push((tag, req.key_for(tag).to_string()));
+                let query = (tag, req.key_for(tag).to_string());
+                match batches.iter_mut().find(|(name, _)| *name == provider) {
+                    Some((_, batch)) => batch.push(query),
+                    None => batches.push((provider, vec![query])),
+                }
             }
-            for (provider_name, batch) in batches.drain() {
+            for (provider_name, batch) in batches.drain(..) {
                 let provider = match self.providers.get(provider_name).or(self.fallback.as_ref()) {
                     Some(p) => p,
                     None => {

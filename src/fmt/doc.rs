@@ -212,13 +212,12 @@ impl Printer {
     /// after it is decided where the content ends ([`Item::FillSep`]).
     fn fill<'d>(&mut self, indent: usize, mode: Mode, parts: &'d [Doc], cmds: &mut Vec<Cmd<'d>>) {
         let Some(content) = parts.first() else { return };
-        let content_mode = if mode == Mode::Flat
-            || self.fits(&[Cmd { indent, mode: Mode::Flat, item: Item::Doc(content) }], &[])
-        {
-            Mode::Flat
-        } else {
-            Mode::Break
-        };
+        let content_mode =
+            if mode == Mode::Flat || self.fits(&[Cmd { indent, mode: Mode::Flat, item: Item::Doc(content) }], &[]) {
+                Mode::Flat
+            } else {
+                Mode::Break
+            };
         cmds.push(Cmd { indent, mode, item: Item::FillSep(&parts[1..]) });
         cmds.push(Cmd { indent, mode: content_mode, item: Item::Doc(content) });
     }
@@ -227,11 +226,8 @@ impl Printer {
     fn fill_sep<'d>(&mut self, indent: usize, mode: Mode, parts: &'d [Doc], cmds: &mut Vec<Cmd<'d>>) {
         let [sep, next, ..] = parts else { return };
         let flat = |d| Cmd { indent, mode: Mode::Flat, item: Item::Doc(d) };
-        let sep_mode = if mode == Mode::Flat || self.fits(&[flat(next), flat(sep)], &[]) {
-            Mode::Flat
-        } else {
-            Mode::Break
-        };
+        let sep_mode =
+            if mode == Mode::Flat || self.fits(&[flat(next), flat(sep)], &[]) { Mode::Flat } else { Mode::Break };
         cmds.push(Cmd { indent, mode, item: Item::Fill(&parts[1..]) });
         cmds.push(Cmd { indent, mode: sep_mode, item: Item::Doc(sep) });
     }
@@ -329,9 +325,7 @@ impl Printer {
                     }
                     width -= 1;
                 }
-                Doc::Line | Doc::Hard | Doc::Blank | Doc::LineStart | Doc::Continuation(_) => {
-                    return true
-                }
+                Doc::Line | Doc::Hard | Doc::Blank | Doc::LineStart | Doc::Continuation(_) => return true,
                 Doc::Comment(_) => pending = true,
                 Doc::Concat(d) | Doc::Nest(_, d) | Doc::Align(d) => {
                     for p in d.iter().rev() {

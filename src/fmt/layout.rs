@@ -201,7 +201,14 @@ struct Layout<'s> {
 
 /// The layout document of a file that parses.
 pub fn layout(src: &str) -> Result<Doc, Unexpected> {
-    let mut l = Layout { toks: tokens(src), pos: 0, frames: vec![(Frame::Concat, Vec::new())], pending: Vec::new(), entity_pad: 0, group_pad: 0 };
+    let mut l = Layout {
+        toks: tokens(src),
+        pos: 0,
+        frames: vec![(Frame::Concat, Vec::new())],
+        pending: Vec::new(),
+        entity_pad: 0,
+        group_pad: 0,
+    };
     l.block_items(false, Layout::item)?;
     l.flush();
     let (_, docs) = l.frames.pop().expect("the root frame");
@@ -875,8 +882,8 @@ impl<'s> Layout<'s> {
         self.value()?;
         let op = self.peek();
         match op {
-            "==" | "!=" | "<" | "<=" | ">" | ">=" | "contains" | "starts_with" | "ends_with" | "matches"
-            | "before" | "after" | "within" | "in" | "contains_any" | "contains_all" => {
+            "==" | "!=" | "<" | "<=" | ">" | ">=" | "contains" | "starts_with" | "ends_with" | "matches" | "before"
+            | "after" | "within" | "in" | "contains_any" | "contains_all" => {
                 self.text(" ");
                 self.tok();
                 self.text(" ");

@@ -27,8 +27,12 @@ pub fn format_source(name: &str, text: &str) -> Result<String, Errors> {
     }
     drop(bump);
     let internal = |sources, offset: usize, what: String| {
-        let d = Diagnostic::error(Code::Internal, Span::new(file, offset, offset), format!("internal formatter error: {what}"))
-            .with_note("the file was left untouched; please report this with the file that caused it");
+        let d = Diagnostic::error(
+            Code::Internal,
+            Span::new(file, offset, offset),
+            format!("internal formatter error: {what}"),
+        )
+        .with_note("the file was left untouched; please report this with the file that caused it");
         Err(Errors { sources, diagnostics: vec![d] })
     };
     let doc = match layout::layout(text) {
@@ -54,8 +58,14 @@ fn significant(src: &str) -> Vec<(usize, String)> {
         let text = &src[range.clone()];
         let next_significant = toks[i + 1..].iter().find(|(t, _)| !t.is_ok_and(Token::is_trivia));
         match token {
-            Ok(Token::Comma) if next_significant.is_some_and(|(t, _)| matches!(t, Ok(Token::RParen | Token::RBracket | Token::RBrace))) => {}
-            Ok(Token::Minus) if toks.get(i + 1).is_some_and(|(_, r)| r.start == range.end && src[r.clone()].starts_with(|c: char| c.is_ascii_digit())) => {
+            Ok(Token::Comma)
+                if next_significant
+                    .is_some_and(|(t, _)| matches!(t, Ok(Token::RParen | Token::RBracket | Token::RBrace))) => {}
+            Ok(Token::Minus)
+                if toks.get(i + 1).is_some_and(|(_, r)| {
+                    r.start == range.end && src[r.clone()].starts_with(|c: char| c.is_ascii_digit())
+                }) =>
+            {
                 out.push((range.start, "-#".to_string()));
             }
             Ok(Token::LineComment) => out.push((range.start, text.trim_end().to_string())),

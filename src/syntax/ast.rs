@@ -7,6 +7,7 @@
 //! Every node is `Copy`-free of destructors (only `&'a` references into the arena), so the
 //! whole tree is dropped at once with its arena.
 
+use crate::ops::ArithOp;
 use crate::source::Span;
 
 /// A name as written.
@@ -352,27 +353,6 @@ impl PredOp {
             PredOp::After => "after",
             PredOp::Within => "within",
             PredOp::OlderThan => "older than",
-        }
-    }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ArithOp {
-    Add,
-    Sub,
-    Mul,
-    Div,
-    Rem,
-}
-
-impl ArithOp {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ArithOp::Add => "+",
-            ArithOp::Sub => "-",
-            ArithOp::Mul => "*",
-            ArithOp::Div => "/",
-            ArithOp::Rem => "%",
         }
     }
 }

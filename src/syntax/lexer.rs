@@ -14,12 +14,7 @@ use logos::Logos;
 use crate::diagnostics::{Code, Diagnostic};
 use crate::source::{FileId, Span};
 
-/// Largest source file accepted, in bytes.
-pub const MAX_SOURCE_BYTES: usize = 8 * 1024 * 1024;
-/// Deepest nesting of brackets plus chained prefix operators (`not`, unary `-`).
-pub const MAX_NESTING: usize = 64;
-/// Longest single token (a name, a number, a text literal), in bytes.
-pub const MAX_TOKEN_BYTES: usize = 4096;
+use crate::limits::{MAX_NESTING, MAX_SOURCE_BYTES, MAX_TOKEN_BYTES};
 
 /// Why the lexer could not produce a token.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -174,9 +169,26 @@ pub fn prescan(file: FileId, src: &str) -> Vec<Diagnostic> {
     let mut depth = 0usize;
     let mut prefix_run = 0usize;
     let mut previous: Option<(Token, usize)> = None; // last non-trivia token and its end
+                                                     // Characters already reported as part of the previous error (the second `&` of `&&`).
+    let mut reported_to = 0;
     for (token, range) in tokens(src) {
         let token = match token {
             Ok(t) => t,
+            Err(_) if range.start < reported_to => continue,
+            Err(LexError::UnexpectedChar) if matches!(src.get(range.start..range.start + 2), Some("&&" | "||")) => {
+                let (op, word) = if src.as_bytes()[range.start] == b'&' { ("&&", "and") } else { ("||", "or") };
+                reported_to = range.start + 2;
+                diags.push(
+                    Diagnostic::error(
+                        Code::UnexpectedChar,
+                        Span::new(file, range.start, range.start + 2),
+                        format!("`{op}` is not an operator in ruledeck"),
+                    )
+                    .with_label("not an operator")
+                    .with_help(format!("write `{word}`")),
+                );
+                continue;
+            }
             Err(e) => {
                 diags.push(lex_error(e, span(&range), &src[range.clone()]));
                 // The rest of the file is garbage after an unterminated comment; stop there.
@@ -315,20 +327,22 @@ fn check_duration(text: &str, span: Span, diags: &mut Vec<Diagnostic>) {
 
 /// Parses `@2026-11-21T08:00:00Z` into seconds since the Unix epoch (UTC).
 pub fn parse_time(text: &str, span: Span) -> Result<i64, Diagnostic> {
+    use crate::time::{parse_literal, TimeError};
     let body = text.strip_prefix('@').unwrap_or(text);
-    match chrono::DateTime::parse_from_rfc3339(body) {
-        Ok(t) if t.timestamp_subsec_nanos() == 0 => Ok(t.timestamp()),
-        // chrono represents a leap second (`:60`) as 1_000_000_000 or more nanoseconds.
-        Ok(t) if t.timestamp_subsec_nanos() >= 1_000_000_000 => {
-            Err(Diagnostic::error(Code::InvalidTime, span, "leap seconds (`:60`) are not supported in time literals")
-                .with_help("use `:59` of the same minute, or `:00` of the next"))
+    parse_literal(body).map_err(|e| match e {
+        TimeError::LeapSecond => {
+            Diagnostic::error(Code::InvalidTime, span, "leap seconds (`:60`) are not supported in time literals")
+                .with_help("use `:59` of the same minute, or `:00` of the next")
         }
-        Ok(_) => Err(Diagnostic::error(Code::InvalidTime, span, "time literals have whole-second precision")
-            .with_help("drop the fractional seconds")),
-        Err(e) => Err(Diagnostic::error(Code::InvalidTime, span, format!("invalid time literal: {e}"))
-            .with_label("not an RFC 3339 instant")
-            .with_help("write times like `@2026-11-21T08:00:00Z`")),
-    }
+        TimeError::Fraction => Diagnostic::error(Code::InvalidTime, span, "time literals have whole-second precision")
+            .with_help("drop the fractional seconds"),
+        TimeError::Invalid(e) => {
+            let e = e.strip_prefix("not an RFC 3339 instant: ").unwrap_or(&e).to_string();
+            Diagnostic::error(Code::InvalidTime, span, format!("invalid time literal: {e}"))
+                .with_label("not an RFC 3339 instant")
+                .with_help("write times like `@2026-11-21T08:00:00Z`")
+        }
+    })
 }
 
 /// Decodes the body of a text literal (between the quotes). `Err` carries the byte range,

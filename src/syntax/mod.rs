@@ -8,6 +8,37 @@ pub mod parser;
 
 use bumpalo::Bump;
 
+/// The reserved words: none may be a name. `grammar/ruledeck.pest`'s `reserved` rule is the
+/// source of truth; `tests/syntax.rs` checks this list against it word by word (each is
+/// refused as a name, and each with a letter added is accepted) and against the docs.
+pub const RESERVED_WORDS: [&str; 25] = [
+    "and",
+    "or",
+    "not",
+    "in",
+    "is",
+    "between",
+    "before",
+    "after",
+    "within",
+    "older",
+    "matches",
+    "contains",
+    "contains_any",
+    "contains_all",
+    "starts_with",
+    "ends_with",
+    "true",
+    "false",
+    "len",
+    "entity",
+    "tag",
+    "rule",
+    "layer",
+    "scene",
+    "test",
+];
+
 use crate::diagnostics::Diagnostic;
 use crate::source::FileId;
 

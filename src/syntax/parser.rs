@@ -11,10 +11,10 @@ use pest::Parser as _;
 use super::ast::*;
 use super::lexer::{self, Token};
 use crate::diagnostics::{Code, Diagnostic};
+use crate::ops::ArithOp;
 use crate::source::{FileId, Span};
 
-/// Most elements in one list literal.
-pub const MAX_LIST_LEN: usize = 10_000;
+use crate::limits::MAX_LIST_LEN;
 
 #[derive(pest_derive::Parser)]
 #[grammar = "../grammar/ruledeck.pest"]
@@ -44,7 +44,7 @@ pub fn parse_file<'a>(bump: &'a Bump, file: FileId, src: &str) -> Result<File<'a
 /// broken item does not hide errors in independent items further down.
 fn recover(file: FileId, src: &str, first: &pest::error::Error<Rule>) -> Vec<Diagnostic> {
     let first_error = syntax_error(file, src, 0, Rule::file, first);
-    let first_pos = first_error.span.start as usize;
+    let first_pos = first_error.span.map_or(0, |s| s.start as usize);
     let mut diags = vec![first_error];
     let starts = item_starts(src);
     for (i, &start) in starts.iter().enumerate() {
@@ -186,9 +186,7 @@ fn syntax_error(file: FileId, src: &str, base: usize, rule: Rule, e: &pest::erro
         }
         pest::error::ErrorVariant::CustomError { .. } => Vec::new(),
     };
-    pest::set_error_detail(true);
-    let detailed = Grammar::parse(rule, &src[base..]);
-    pest::set_error_detail(false);
+    let detailed = parse_in_detail(rule, &src[base..]);
     // Attempts inside a lookahead (`!reserved`) can push the detailed position into the
     // middle of a word; only trust it when it starts a token at or after pest's own.
     let attempts = detailed
@@ -227,7 +225,31 @@ fn syntax_error(file: FileId, src: &str, base: usize, rule: Rule, e: &pest::erro
         [one] => format!("expected {one}, found {found_text}"),
         [init @ .., last] => format!("expected {} or {last}, found {found_text}", init.join(", ")),
     };
-    Diagnostic::error(Code::Syntax, Span::new(file, pos, end), message).with_label("unexpected here")
+    let d = Diagnostic::error(Code::Syntax, Span::new(file, pos, end), message).with_label("unexpected here");
+    let wanted = |what: &str| expected.iter().any(|e| e == what);
+    match found {
+        Some("=") if wanted("`==`") => {
+            d.with_help("compare with `==`; a single `=` only names a rule (`rule user r = …`)")
+        }
+        Some(word) if wanted("a name") && crate::syntax::RESERVED_WORDS.contains(&word) => d.with_help(format!(
+            "`{word}` is a reserved word and cannot be a name; choose another, e.g. `{word}_1` or `my_{word}`"
+        )),
+        _ => d,
+    }
+}
+
+/// Serializes every parse that needs pest's detailed attempts: the switch is process-wide,
+/// so two compilations reporting errors at once (the service, the language server) would
+/// otherwise turn it off under each other and report different messages for the same input.
+/// Parses that succeed never take the lock; one that overlaps a detailed parse is only
+/// slower, never different.
+fn parse_in_detail(rule: Rule, src: &str) -> Result<pest::iterators::Pairs<'_, Rule>, pest::error::Error<Rule>> {
+    static DETAIL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _guard = DETAIL.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    pest::set_error_detail(true);
+    let result = Grammar::parse(rule, src);
+    pest::set_error_detail(false);
+    result
 }
 
 /// Rules for whole items: in detailed attempts they stand for "somewhere in this item",

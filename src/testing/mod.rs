@@ -24,6 +24,10 @@ pub struct TestOptions<'a> {
     pub filter: Option<&'a str>,
     /// The data file for `expect tag` (the `--tags` provider); without it those tests are skipped.
     pub tags: Option<&'a dyn Provider>,
+    /// What the wall clock reads for tests that give no `now` (`None`: the system clock). A
+    /// test whose outcome read the clock fails and counts toward no coverage, so the report
+    /// is the same whatever this is; it exists so that can be tested.
+    pub wall_clock: Option<i64>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -202,6 +206,7 @@ fn run_one(program: &Program, test: &Test, options: &TestOptions<'_>, reached: &
                         continue;
                     }
                 };
+                req.wall_clock = options.wall_clock;
                 match decide(program, &mut req, test) {
                     Err(problem) => {
                         failures.push(fail(*span, expectation, "a decision", &problem, vec![]));
@@ -211,7 +216,9 @@ fn run_one(program: &Program, test: &Test, options: &TestOptions<'_>, reached: &
                         let outcome = req.outcome();
                         let why = explain(&req);
                         let actual = actual_decision(&req);
-                        if let Some(decider) = outcome.decider() {
+                        // An outcome that read the clock depends on when the test runs: it
+                        // neither passes nor counts toward coverage.
+                        if let Some(decider) = outcome.decider().filter(|_| !req.read_wall_clock()) {
                             let branch = branch_index(inst, decider, outcome.group_index());
                             if let Some(slot) = reached[*scene as usize][*instance as usize].get_mut(branch) {
                                 *slot = true;
@@ -241,7 +248,8 @@ fn run_one(program: &Program, test: &Test, options: &TestOptions<'_>, reached: &
                                 decision.as_ref().map_or("none".to_string(), |d| expected_decision(program, inst, d));
                             failures.push(fail(*span, expectation, &expected, &actual, why.clone()));
                         }
-                        last = Some(Last {
+                        // What follows an outcome that read the clock would depend on it too.
+                        last = (!req.read_wall_clock()).then_some(Last {
                             scene: *scene,
                             instance: *instance,
                             decider: outcome.decider(),
@@ -410,7 +418,7 @@ fn const_text(p: &Program, ty: &Ty, c: &Const) -> String {
         Const::Float(f) => format!("{f:?}"),
         Const::Text(s) => format!("{s:?}"),
         Const::Bool(b) => b.to_string(),
-        Const::Time(t) => format!("@{}", crate::vm::request::format_time(*t)),
+        Const::Time(t) => format!("@{}", crate::time::format(*t)),
         Const::Duration(s) => format!("{s}s"),
         Const::Enum(e) => member(p, ty, *e),
         Const::List(items) => {
@@ -431,7 +439,7 @@ fn field_text(v: &FieldValue<'_>) -> String {
         FieldValue::Float(f) => format!("{f:?}"),
         FieldValue::Text(s) => format!("{s:?}"),
         FieldValue::Bool(b) => b.to_string(),
-        FieldValue::Time(t) => format!("@{}", crate::vm::request::format_time(*t)),
+        FieldValue::Time(t) => format!("@{}", crate::time::format(*t)),
         FieldValue::Enum(e) => e.to_string(),
         FieldValue::List(items) => format!("[{}]", items.iter().map(field_text).collect::<Vec<_>>().join(", ")),
     }
@@ -473,7 +481,7 @@ fn json_matches(p: &Program, ty: &Ty, v: &serde_json::Value, want: &Const) -> bo
         (Const::Float(f), _) => v.as_f64().is_some_and(|x| x == *f || (x - f).abs() <= 1e-9 * x.abs().max(f.abs())),
         (Const::Text(s), _) => v.as_str() == Some(s),
         (Const::Bool(b), _) => v.as_bool() == Some(*b),
-        (Const::Time(t), _) => v.as_str().and_then(crate::vm::request::parse_time) == Some(*t),
+        (Const::Time(t), _) => crate::engine::data_time(v) == Some(*t),
         (Const::Enum(e), _) => v.as_str() == Some(member(p, ty, *e).as_str()),
         (Const::List(items), serde_json::Value::Array(vs)) => {
             items.len() == vs.len() && items.iter().zip(vs).all(|(c, v)| json_matches(p, ty, v, c))

@@ -21,9 +21,7 @@
 
 use std::hash::Hasher;
 
-/// Number of buckets a unit hashes into; a percentage `p%` (two decimals at most) covers
-/// `p × 100` buckets, so `12.34%` is 1234 buckets.
-pub const BUCKETS: u32 = 10_000;
+use crate::limits::BUCKETS;
 
 /// murmur3 x86 32 of salt ":" unit, seed 0, without allocating.
 ///

@@ -6,10 +6,11 @@
 
 use std::cmp::Ordering;
 
-use super::request::{Request, TagSlot};
+use super::request::{Request, TagSlot, PROVISIONAL, RULE_STATE_BITS};
 use super::value::*;
-use crate::compile::instr::{CmpOp, Instr};
-use crate::compile::program::{Block, Const, Program};
+use crate::compile::instr::Instr;
+use crate::compile::program::{Block, Const, Program, Scalar};
+use crate::ops::{ArithOp, CmpOp};
 
 /// What evaluating a block found out.
 pub(crate) struct BlockResult {
@@ -120,18 +121,17 @@ impl Request<'_> {
     }
 
     fn rule_result(&mut self, rule: u32) -> BlockResult {
-        let cached = |value| BlockResult { value, saw_pending: false };
+        let pending_before = self.pending_reads;
         match self.cached_rule(rule) {
-            Some(result) => cached(result),
+            // A provisional hit counts as a pending read, so it reports `saw_pending` too.
+            Some(value) => BlockResult { value, saw_pending: self.pending_reads > pending_before },
             None => match self.program.rules.get(rule as usize) {
                 Some(info) => {
                     let r = self.exec(info.block);
-                    if !r.saw_pending {
-                        self.cache_rule(rule, r.value);
-                    }
+                    self.cache_rule(rule, r.value, r.saw_pending);
                     r
                 }
-                None => cached(Val::MISSING),
+                None => BlockResult { value: Val::MISSING, saw_pending: false },
             },
         }
     }
@@ -329,10 +329,9 @@ impl Request<'_> {
                 Instr::Return => match self.frames.pop() {
                     Some(frame) => {
                         // A result that read no tag still pending is final; one that did may
-                        // change once the tag arrives (even a tag another clause asked for).
-                        if self.pending_reads == frame.pending_at_call {
-                            self.cache_rule(frame.rule, top);
-                        }
+                        // change once the tag arrives (even a tag another clause asked for),
+                        // so it is kept only until then.
+                        self.cache_rule(frame.rule, top, self.pending_reads != frame.pending_at_call);
                         pc = frame.ret as usize;
                     }
                     None => return top,
@@ -370,12 +369,17 @@ impl Request<'_> {
     }
 
     /// A rule's result if it was already computed this evaluation (`Missing` for a rule index
-    /// out of range); `None` if it still has to run.
+    /// out of range); `None` if it still has to run. A provisional result (one that read a
+    /// tag still pending) counts as a pending read again, so whatever uses it is provisional
+    /// too and is never cached as final.
     #[inline]
-    fn cached_rule(&self, rule: u32) -> Option<Val> {
+    fn cached_rule(&mut self, rule: u32) -> Option<Val> {
         let Some(&entry) = self.rule_cache.get(rule as usize) else { return Some(Val::MISSING) };
-        if entry >> 2 != self.rule_epoch {
+        if entry >> RULE_STATE_BITS != self.rule_epoch {
             return None;
+        }
+        if entry & PROVISIONAL != 0 {
+            self.pending_reads += 1;
         }
         Some(match entry & 3 {
             1 => Val::FALSE,
@@ -384,17 +388,22 @@ impl Request<'_> {
         })
     }
 
-    fn cache_rule(&mut self, rule: u32, result: Val) {
-        let epoch = self.rule_epoch << 2;
-        if let Some(cached) = self.rule_cache.get_mut(rule as usize) {
-            *cached = epoch
-                | match truth(result) {
-                    Some(false) => 1,
-                    Some(true) => 2,
-                    None => 3,
-                };
-        }
-        if let Some(trace) = &mut self.trace {
+    /// Records a rule's result for the rest of the request, or, when `provisional`, until
+    /// the tags now pending are supplied (see [`Request::release_pending`]). Either way a
+    /// rule body runs at most once per evaluation of a block, which keeps shared rule DAGs
+    /// linear: `r1 = r0 and r0`, `r2 = r1 and r1`, … would otherwise double at every level.
+    fn cache_rule(&mut self, rule: u32, result: Val, provisional: bool) {
+        let state = match truth(result) {
+            Some(false) => 1,
+            Some(true) => 2,
+            None => 3,
+        };
+        let Some(cached) = self.rule_cache.get_mut(rule as usize) else { return };
+        *cached = self.rule_epoch << RULE_STATE_BITS | state;
+        if provisional {
+            *cached |= PROVISIONAL;
+            self.provisional_rules.push(rule);
+        } else if let Some(trace) = &mut self.trace {
             trace.push(super::TraceEvent::Rule { rule, result: Kleene::from(result) });
         }
     }
@@ -535,7 +544,7 @@ fn for_each_elem<'a>(
             _ => None,
         },
         View::List(Ref::Const(k)) => match p.consts.get(k as usize)? {
-            Const::List(items) => Some(items.iter().map(ScalarRef::from_item).any(f)),
+            Const::List(items) => Some(items.iter().map(Scalar::as_ref).any(f)),
             _ => None,
         },
         _ => None,

@@ -102,12 +102,16 @@ pub enum TraceEvent {
 }
 
 impl Program {
-    /// Runs (or resumes) a request. Refuses requests missing a key or pass-through value.
+    /// Runs (or resumes) a request made by this program; see [`Request::run`]. A request made
+    /// by another program (say, the release before a hot swap) is refused, never run here.
     pub fn run(&self, req: &mut Request<'_>) -> Result<Step, RequestError> {
         if !std::ptr::eq(self, req.program) {
-            // A request belongs to the program that made it; run it with that one.
-            return req.program.run(req);
+            return Err(RequestError::OtherProgram);
         }
+        req.program.run_request(req)
+    }
+
+    fn run_request(&self, req: &mut Request<'_>) -> Result<Step, RequestError> {
         if req.done {
             return Ok(Step::Done);
         }
@@ -228,12 +232,26 @@ impl Program {
 }
 
 impl Request<'_> {
-    /// Forgets tags recorded as needed during an evaluation that turned out not to need them.
+    /// Runs (or resumes) the request on the program that made it: [`Step::Done`] when the
+    /// decision is made, [`Step::NeedTags`] when tags must be supplied first. Refuses a
+    /// request missing a key or a pass-through value, naming it.
+    pub fn run(&mut self) -> Result<Step, RequestError> {
+        self.program.run_request(self)
+    }
+
+    /// Forgets tags recorded as needed during an evaluation that turned out not to need them,
+    /// and the provisional rule results computed while they were pending: the next block
+    /// evaluates those rules afresh (and asks for their tags again if it still needs them).
     pub(crate) fn release_pending(&mut self) {
         for &slot in &self.pending {
             self.slots[usize::from(slot)].needed = false;
         }
         self.pending.clear();
+        for rule in self.provisional_rules.drain(..) {
+            if let Some(entry) = self.rule_cache.get_mut(rule as usize) {
+                *entry = 0;
+            }
+        }
     }
 
     /// Runs a decision block: `Some(true)` decided, `Some(false)` a value is unknown,
@@ -413,9 +431,9 @@ fn field_value<'a>(req: &'a Request<'_>, ty: &crate::compile::program::Ty, v: Va
         View::Enum(e) => FieldValue::Enum(member(*ty, e)),
         View::Text(_) => FieldValue::Text(machine::text(p, &req.slots, v).unwrap_or("")),
         View::List(value::Ref::Const(k)) => match p.consts.get(k as usize) {
-            Some(Const::List(items)) => FieldValue::List(
-                items.iter().map(|i| scalar_field(value::ScalarRef::from_item(i), elem, &member)).collect(),
-            ),
+            Some(Const::List(items)) => {
+                FieldValue::List(items.iter().map(|i| scalar_field(i.as_ref(), elem, &member)).collect())
+            }
             _ => FieldValue::List(Vec::new()),
         },
         View::List(value::Ref::Slot(s)) => match &req.slots[usize::from(s)].value {

@@ -9,16 +9,24 @@
 
 use std::fmt;
 
-use super::value::{slot_val, MissingReason, Scalar, TagValue, Val};
-use crate::compile::program::{Program, Ty};
+use super::value::{slot_val, MissingReason, TagValue, Val};
+use crate::compile::program::{Program, Scalar, Ty};
+use crate::diagnostics::did_you_mean;
 
 /// A request refused before or while running: the caller's mistake, naming the field.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum RequestError {
-    UnknownScene(String),
+    UnknownScene {
+        scene: String,
+        /// The nearest scene name, when one is near enough to be a typo.
+        did_you_mean: Option<String>,
+    },
     UnknownInstance {
         scene: String,
         instance: String,
+        /// The nearest instance name of the scene, when one is near enough to be a typo.
+        did_you_mean: Option<String>,
     },
     /// A key this scene does not take.
     UnknownKey {
@@ -37,17 +45,22 @@ pub enum RequestError {
         tag: String,
         problem: String,
     },
-    UnknownTag(String),
     /// A request document that is not of the expected shape.
     InvalidInput(String),
+    /// `Program::run` was given a request that another program made.
+    OtherProgram,
 }
 
 impl fmt::Display for RequestError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            RequestError::UnknownScene(s) => write!(f, "unknown scene `{s}`"),
-            RequestError::UnknownInstance { scene, instance } => {
-                write!(f, "scene `{scene}` has no instance `{instance}`")
+            RequestError::UnknownScene { scene, did_you_mean } => {
+                write!(f, "unknown scene `{scene}`")?;
+                suggest(f, did_you_mean)
+            }
+            RequestError::UnknownInstance { scene, instance, did_you_mean } => {
+                write!(f, "scene `{scene}` has no instance `{instance}`")?;
+                suggest(f, did_you_mean)
             }
             RequestError::UnknownKey { scene, key } => write!(f, "scene `{scene}` does not take key `{key}`"),
             RequestError::UnknownPass { scene, tag } => {
@@ -56,13 +69,32 @@ impl fmt::Display for RequestError {
             RequestError::MissingKey(k) => write!(f, "missing key `{k}`"),
             RequestError::MissingPass(t) => write!(f, "missing pass-through tag `{t}`"),
             RequestError::InvalidPass { tag, problem } => write!(f, "invalid value for `{tag}`: {problem}"),
-            RequestError::UnknownTag(t) => write!(f, "unknown tag `{t}`"),
             RequestError::InvalidInput(problem) => f.write_str(problem),
+            RequestError::OtherProgram => {
+                f.write_str("this request was made by another program: run it with `Request::run`")
+            }
         }
     }
 }
 
 impl std::error::Error for RequestError {}
+
+fn suggest(f: &mut fmt::Formatter<'_>, did_you_mean: &Option<String>) -> fmt::Result {
+    match did_you_mean {
+        Some(name) => write!(f, "; did you mean `{name}`?"),
+        None => Ok(()),
+    }
+}
+
+impl RequestError {
+    fn unknown_instance(scene: &crate::compile::program::SceneInfo, instance: &str) -> RequestError {
+        RequestError::UnknownInstance {
+            scene: scene.name.clone(),
+            instance: instance.to_string(),
+            did_you_mean: did_you_mean(instance, scene.instances.iter().map(|i| i.name.as_str())).map(str::to_string),
+        }
+    }
+}
 
 /// Whether a value would be accepted for a tag of type `ty`; `Err` names what it is instead.
 pub(crate) fn check_type(p: &Program, ty: &Ty, v: Input<'_>) -> Result<(), &'static str> {
@@ -124,12 +156,19 @@ pub struct Request<'p> {
     pub(crate) vals: Vec<Val>,
     /// Whether evaluation had to read the wall clock (tests require a fixed `now`).
     pub(crate) read_clock: bool,
+    /// What reading the wall clock gives, when set (the test runner sets it, so that what a
+    /// test that forgot `now` reports can itself be tested with different clocks).
+    pub(crate) wall_clock: Option<i64>,
     pub(crate) slots: Vec<TagSlot>,
-    /// Per rule: `rule_epoch << 2 | state`, state 1/2/3 for false/true/unknown; an entry
-    /// from an earlier epoch means not evaluated. `restart` starts a new epoch instead of
-    /// clearing the table, so a deck's size does not add to each decision.
+    /// Per rule: `rule_epoch << RULE_STATE_BITS | state`, state 1/2/3 for false/true/unknown,
+    /// plus [`PROVISIONAL`] for a result that read a tag still pending; an entry from an
+    /// earlier epoch means not evaluated. `restart` starts a new epoch instead of clearing
+    /// the table, so a deck's size does not add to each decision.
     pub(crate) rule_cache: Vec<u32>,
     pub(crate) rule_epoch: u32,
+    /// Rules whose cached result is provisional: forgotten when the pending tags are
+    /// released (supplied, or found not needed), since the result may change then.
+    pub(crate) provisional_rules: Vec<u32>,
     /// The VM's value stack: a fixed buffer as long as the verifier's bound, never resized.
     pub(crate) stack: Vec<Val>,
     pub(crate) frames: Vec<super::machine::Frame>,
@@ -153,10 +192,15 @@ pub struct Request<'p> {
 impl Program {
     /// Starts a request for `scene.instance`, refusing unknown names.
     pub fn request(&self, scene: &str, instance: &str) -> Result<Request<'_>, RequestError> {
-        let (scene_id, info) = self.scene(scene).ok_or_else(|| RequestError::UnknownScene(scene.to_string()))?;
-        let instance_id = info.instances.iter().position(|i| i.name == instance).ok_or_else(|| {
-            RequestError::UnknownInstance { scene: scene.to_string(), instance: instance.to_string() }
+        let (scene_id, info) = self.scene(scene).ok_or_else(|| RequestError::UnknownScene {
+            scene: scene.to_string(),
+            did_you_mean: did_you_mean(scene, self.scenes.iter().map(|s| s.name.as_str())).map(str::to_string),
         })?;
+        let instance_id = info
+            .instances
+            .iter()
+            .position(|i| i.name == instance)
+            .ok_or_else(|| RequestError::unknown_instance(info, instance))?;
         let field_count = info.instances[instance_id].fields.len();
         let req = Request {
             program: self,
@@ -167,6 +211,7 @@ impl Program {
             now: None,
             vals: vec![Val::PENDING; self.tags.len()],
             read_clock: false,
+            wall_clock: None,
             slots: self
                 .tags
                 .iter()
@@ -180,6 +225,7 @@ impl Program {
                 .collect(),
             rule_cache: vec![0; self.rules.len()],
             rule_epoch: 1,
+            provisional_rules: Vec::new(),
             // One more than the deepest stack: the interpreter's first push spills a placeholder.
             stack: vec![Val::MISSING; self.max_stack as usize + 1],
             frames: Vec::with_capacity(self.max_calls as usize + 1),
@@ -198,8 +244,12 @@ impl Program {
     }
 }
 
-/// Epochs before the rule cache is cleared for real (the epoch must fit in 30 bits).
-const RULE_EPOCHS: u32 = 1 << 30;
+/// Low bits of a rule-cache entry that hold its state; the epoch is above them.
+pub(crate) const RULE_STATE_BITS: u32 = 3;
+/// The state bit of a provisional rule result.
+pub(crate) const PROVISIONAL: u32 = 4;
+/// Epochs before the rule cache is cleared for real (the epoch must fit above the state).
+const RULE_EPOCHS: u32 = 1 << (32 - RULE_STATE_BITS);
 
 fn wall_clock() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
@@ -253,9 +303,11 @@ impl<'p> Request<'p> {
     /// Decides another instance of the same scene next, reusing everything loaded so far.
     pub fn switch_instance(&mut self, instance: &str) -> Result<&mut Self, RequestError> {
         let scene = &self.program.scenes[self.scene as usize];
-        let index = scene.instances.iter().position(|i| i.name == instance).ok_or_else(|| {
-            RequestError::UnknownInstance { scene: scene.name.clone(), instance: instance.to_string() }
-        })?;
+        let index = scene
+            .instances
+            .iter()
+            .position(|i| i.name == instance)
+            .ok_or_else(|| RequestError::unknown_instance(scene, instance))?;
         self.instance = index as u32;
         self.restart();
         Ok(self)
@@ -277,10 +329,15 @@ impl<'p> Request<'p> {
 
     /// The evaluation time: as set, or the wall clock read once per request when first needed.
     pub(crate) fn current_time(&mut self) -> i64 {
-        if self.now.is_none() {
-            self.read_clock = true;
+        match self.now {
+            Some(now) => now,
+            None => {
+                self.read_clock = true;
+                let now = self.wall_clock.unwrap_or_else(wall_clock);
+                self.now = Some(now);
+                now
+            }
         }
-        *self.now.get_or_insert_with(wall_clock)
     }
 
     /// How many blocks (conditions, decisions, rule bodies) evaluation has entered since the
@@ -331,8 +388,11 @@ impl<'p> Request<'p> {
             .ok_or_else(|| RequestError::UnknownPass { scene: scene.name.clone(), tag: tag.to_string() })?;
         let program = self.program;
         let slot = &mut self.slots[id as usize];
-        coerce(program, &program.tags[id as usize].ty, value, &mut slot.value)
-            .map_err(|problem| RequestError::InvalidPass { tag: tag.to_string(), problem: problem.to_string() })?;
+        let ty = &program.tags[id as usize].ty;
+        coerce(program, ty, value, &mut slot.value).map_err(|found| RequestError::InvalidPass {
+            tag: tag.to_string(),
+            problem: refusal(program, ty, value, found),
+        })?;
         slot.state = SlotState::Loaded;
         self.sync_val(id as usize);
         Ok(self)
@@ -406,18 +466,6 @@ impl<'p> Request<'p> {
         }
     }
 
-    /// Supplies a tag by name.
-    pub fn supply_named(&mut self, tag: &str, value: Option<Input<'_>>) -> Result<(), RequestError> {
-        let (id, _) = self.program.tag(tag).ok_or_else(|| RequestError::UnknownTag(tag.to_string()))?;
-        self.supply(id, value);
-        Ok(())
-    }
-
-    /// Whether a tag has been supplied (or given as pass-through) in this request.
-    pub fn is_loaded(&self, tag: u32) -> bool {
-        self.slots.get(tag as usize).is_some_and(|s| s.state != SlotState::NotLoaded)
-    }
-
     /// The key value that loads `tag` (empty for a pass-through tag).
     pub fn key_for(&self, tag: u32) -> &str {
         match self.program.tags.get(tag as usize).and_then(|t| t.entity) {
@@ -449,6 +497,26 @@ pub struct Need<'a> {
     pub provider: &'a str,
     pub key_name: &'a str,
     pub key_value: &'a str,
+}
+
+/// Why `value` is not a `ty`, naming the value: `"tv" is not a member of enum(app, h5)`, or
+/// `expected int, found text`.
+fn refusal(p: &Program, ty: &Ty, value: Input<'_>, found: &str) -> String {
+    let enum_miss = |e: u32, s: &str| {
+        member(p, e, s).is_none().then(|| format!("{s:?} is not a member of {}", ty_name(p, &Ty::Enum(e))))
+    };
+    let named = match (ty, value) {
+        (Ty::Enum(e), Input::Text(s)) => enum_miss(*e, s),
+        (Ty::List(elem), Input::List(items)) => match elem.ty() {
+            Ty::Enum(e) => items.iter().find_map(|i| match i {
+                Input::Text(s) => enum_miss(e, s),
+                _ => None,
+            }),
+            _ => None,
+        },
+        _ => None,
+    };
+    named.unwrap_or_else(|| format!("expected {}, found {found}", ty_name(p, ty)))
 }
 
 pub(crate) fn ty_name(p: &Program, ty: &Ty) -> String {
@@ -483,7 +551,11 @@ fn scalar(p: &Program, ty: &Ty, v: Input<'_>) -> Result<Scalar, &'static str> {
         (Ty::Text, Input::Text(s)) => Scalar::Text(s.to_string()),
         (Ty::Bool, Input::Bool(b)) => Scalar::Bool(b),
         (Ty::Time, Input::Time(t)) => Scalar::Time(t),
-        (Ty::Time, Input::Text(s)) => Scalar::Time(parse_time(s).ok_or("text that is not an RFC 3339 time")?),
+        (Ty::Time, Input::Text(s)) => {
+            Scalar::Time(crate::time::parse_data(s).ok_or("text that is not an RFC 3339 time")?)
+        }
+        // Whole seconds since the epoch, as providers that store times as numbers give them.
+        (Ty::Time, Input::Int(t)) => Scalar::Time(t),
         (Ty::Enum(e), Input::Text(s)) => Scalar::Enum(member(p, *e, s).ok_or("text that is not a member")?),
         (_, other) => return Err(input_kind(other)),
     })
@@ -524,23 +596,13 @@ fn member(p: &Program, e: u32, s: &str) -> Option<u32> {
     p.enums.get(e as usize)?.iter().position(|m| m == s).map(|i| i as u32)
 }
 
-/// Formats seconds since the epoch as RFC 3339 UTC (`2026-11-21T08:00:00Z`).
-pub fn format_time(t: i64) -> String {
-    chrono::DateTime::from_timestamp(t, 0).map_or_else(|| t.to_string(), |d| d.format("%Y-%m-%dT%H:%M:%SZ").to_string())
-}
-
-/// Parses an RFC 3339 instant into seconds since the epoch (fractions are dropped).
-pub fn parse_time(s: &str) -> Option<i64> {
-    chrono::DateTime::parse_from_rfc3339(s).ok().map(|t| t.timestamp())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::vm::Step;
 
     /// The rule cache is cleared for real when its epoch counter wraps: a result cached in
-    /// epoch 1 must not be read back after 2^30 restarts bring the counter to 1 again.
+    /// epoch 1 must not be read back after 2^29 restarts bring the counter to 1 again.
     #[test]
     fn rule_cache_epochs_wrap_without_stale_results() {
         let src = "entity user key uid\ntag user.risk: int from \"p\"\nrule user low = user.risk < 30\n\

@@ -9,7 +9,9 @@ use std::fmt;
 
 use serde::Serialize;
 
-use crate::compile::program::{ConstSet, Item};
+use crate::compile::program::ConstSet;
+use crate::compile::program::Scalar;
+use crate::ops::ArithOp;
 
 /// A value on the VM stack: a kind byte and one 64-bit payload word, `Copy`, 16 bytes.
 ///
@@ -18,6 +20,9 @@ use crate::compile::program::{ConstSet, Item};
 /// memory as a byte store plus a 16-byte load, which the CPU cannot forward (the profile's
 /// hottest instructions). Two scalars are kept in registers and moved as two words.
 /// Match on [`Val::view`], which is free once inlined.
+// Two words: a kind byte and a payload, moved in registers.
+const _: () = assert!(std::mem::size_of::<Val>() == 16);
+
 #[derive(Clone, Copy)]
 pub struct Val {
     kind: Kind,
@@ -222,17 +227,6 @@ pub enum TagValue {
     List(Vec<Scalar>),
 }
 
-/// An element of a list tag.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Scalar {
-    Int(i64),
-    Float(f64),
-    Text(String),
-    Bool(bool),
-    Time(i64),
-    Enum(u32),
-}
-
 /// A borrowed scalar, from a list tag or a constant list.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum ScalarRef<'a> {
@@ -258,17 +252,6 @@ impl Scalar {
 }
 
 impl<'a> ScalarRef<'a> {
-    pub fn from_item(c: &'a Item) -> ScalarRef<'a> {
-        match c {
-            Item::Int(i) => ScalarRef::Int(*i),
-            Item::Float(f) => ScalarRef::Float(*f),
-            Item::Text(s) => ScalarRef::Text(s),
-            Item::Bool(b) => ScalarRef::Bool(*b),
-            Item::Time(t) => ScalarRef::Time(*t),
-            Item::Enum(e) => ScalarRef::Enum(*e),
-        }
-    }
-
     /// Equality with numbers compared across int and float.
     pub fn equals(self, other: ScalarRef<'_>) -> bool {
         match (self, other) {
@@ -355,15 +338,6 @@ pub fn kleene_or(a: Val, b: Val) -> Val {
     } else {
         Val::MISSING
     }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ArithOp {
-    Add,
-    Sub,
-    Mul,
-    Div,
-    Rem,
 }
 
 /// Checked arithmetic: int overflow, division by zero and non-finite floats are unknown.

@@ -38,9 +38,9 @@ use std::cmp::Ordering;
 use std::collections::{BTreeSet, HashMap};
 
 use ruledeck::check::typed::{
-    CmpOp, Cond, CondKind, Const, Decision, Deck, Field, Instance, Outcome, TagId, TextOp, Type, Unit, Value, ValueKind,
+    Cond, CondKind, Const, Decision, Deck, Field, Instance, Outcome, TagId, TextOp, Type, Unit, Value, ValueKind,
 };
-use ruledeck::syntax::ast::ArithOp;
+use ruledeck::ops::{ArithOp, CmpOp};
 use ruledeck::vm::ab;
 
 /// A typed value as the reference sees it. Enum values carry their member's name (enum types
@@ -123,7 +123,7 @@ pub fn coerce(deck: &Deck, ty: &Type, p: &Provided) -> Option<RefValue> {
         (Type::Float, Provided::Int(i)) => Some(RefValue::Float(*i as f64)),
         (Type::Text, Provided::Text(s)) => Some(RefValue::Text(s.clone())),
         (Type::Bool, Provided::Bool(b)) => Some(RefValue::Bool(*b)),
-        (Type::Time, Provided::Time(t)) => Some(RefValue::Time(*t)),
+        (Type::Time, Provided::Time(t) | Provided::Int(t)) => Some(RefValue::Time(*t)),
         (Type::Time, Provided::Text(s)) => parse_rfc3339_utc(s).map(RefValue::Time),
         (Type::Enum(id), Provided::Text(s)) => {
             deck.enums[*id as usize].members.iter().any(|m| m == s).then(|| RefValue::Enum(s.clone()))

@@ -13,22 +13,28 @@ pub fn run(paths: &[PathBuf], format: Format) -> Result<ExitCode, Fatal> {
     let file_count = sources.len();
     let (sources, diagnostics) = if read_errors.is_empty() {
         match ruledeck::check_sources(sources) {
-            Ok(checked) => (checked.sources, Vec::new()),
+            Ok(checked) => (checked.sources, checked.warnings),
             Err(errors) => (errors.sources, errors.diagnostics),
         }
     } else {
         (sources, read_errors)
     };
     let errors = diagnostics.iter().filter(|d| d.is_error()).count();
+    let warnings = diagnostics.len() - errors;
+    let warned = match warnings {
+        0 => String::new(),
+        1 => ", 1 warning".to_string(),
+        n => format!(", {n} warnings"),
+    };
     match format {
         Format::Json => println!("{}", diagnostics::render_json(&sources, &diagnostics)),
         Format::Text => {
             eprint!("{}", diagnostics::render_text(&sources, &diagnostics));
             let files = if file_count == 1 { "file" } else { "files" };
             match errors {
-                0 => eprintln!("checked {file_count} {files}: no errors"),
-                1 => eprintln!("error: 1 error in {file_count} {files}"),
-                n => eprintln!("error: {n} errors in {file_count} {files}"),
+                0 => eprintln!("checked {file_count} {files}: no errors{warned}"),
+                1 => eprintln!("error: 1 error in {file_count} {files}{warned}"),
+                n => eprintln!("error: {n} errors in {file_count} {files}{warned}"),
             }
         }
     }

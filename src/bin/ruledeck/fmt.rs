@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use ruledeck::diagnostics;
+use ruledeck::files::{read_bounded, write_atomic, ReadError};
+use ruledeck::limits::MAX_SOURCE_BYTES;
 use ruledeck::source::Sources;
 
 use crate::files::{rule_files, Fatal};
@@ -22,7 +24,15 @@ pub fn run(paths: &[PathBuf], check: bool) -> Result<ExitCode, Fatal> {
     let files = rule_files(paths)?;
     let (mut changed, mut failed) = (0usize, 0usize);
     for path in &files {
-        let bytes = std::fs::read(path).map_err(|e| Fatal(format!("cannot read `{}`: {e}", path.display())))?;
+        let bytes = match read_bounded(path, MAX_SOURCE_BYTES) {
+            Ok(bytes) => bytes,
+            Err(e @ ReadError::TooLarge { .. }) => {
+                eprintln!("error: {e}");
+                failed += 1;
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
         let Some(formatted) = format_bytes(&path.display().to_string(), bytes.clone()) else {
             failed += 1;
             continue;
@@ -34,7 +44,7 @@ pub fn run(paths: &[PathBuf], check: bool) -> Result<ExitCode, Fatal> {
         if check {
             println!("{}", path.display());
         } else {
-            write_atomically(path, formatted.as_bytes())
+            write_in_place(path, formatted.as_bytes())
                 .map_err(|e| Fatal(format!("cannot write `{}`: {e}", path.display())))?;
         }
     }
@@ -56,7 +66,11 @@ pub fn run(paths: &[PathBuf], check: bool) -> Result<ExitCode, Fatal> {
 /// Formats stdin to stdout; with `--check`, prints nothing and says by its exit code.
 fn stdin(check: bool) -> Result<ExitCode, Fatal> {
     let mut bytes = Vec::new();
-    std::io::stdin().read_to_end(&mut bytes).map_err(|e| Fatal(format!("cannot read stdin: {e}")))?;
+    // One byte past the limit is enough to know the input is too large (the parser says so).
+    std::io::stdin()
+        .take(MAX_SOURCE_BYTES as u64 + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| Fatal(format!("cannot read stdin: {e}")))?;
     let Some(formatted) = format_bytes("<stdin>", bytes.clone()) else { return Ok(ExitCode::from(1)) };
     if check {
         if formatted.as_bytes() != bytes {
@@ -87,25 +101,9 @@ fn format_bytes(name: &str, bytes: Vec<u8>) -> Option<String> {
     }
 }
 
-/// Replaces `path` so that a reader sees the old or the new file, never a torn one: a temp
-/// file beside it, fsynced, renamed over it, and the directory fsynced.
-fn write_atomically(path: &Path, contents: &[u8]) -> std::io::Result<()> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.fmt-{}.tmp", std::process::id()));
-    let result = (|| {
-        let mut file = std::fs::File::create(&tmp)?;
-        file.write_all(contents)?;
-        file.set_permissions(std::fs::metadata(path)?.permissions())?;
-        file.sync_all()?;
-        std::fs::rename(&tmp, path)?;
-        std::fs::File::open(&dir)?.sync_all()
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
+/// Replaces `path` atomically (see `ruledeck::files::write_atomic`), keeping its permissions.
+fn write_in_place(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+    let permissions = std::fs::metadata(path)?.permissions();
+    write_atomic(path, contents)?;
+    std::fs::set_permissions(path, permissions)
 }

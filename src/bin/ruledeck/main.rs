@@ -1,8 +1,8 @@
 //! The `ruledeck` command line. Owns argument parsing, file I/O, output and exit codes; all
 //! language work is the library's.
 //!
-//! Exit codes: 0 success, 1 the input has errors (diagnostics, refused requests, failed
-//! tests), 2 usage or I/O errors (and, for `test`, decks that do not compile).
+//! Exit codes: 0 success, 1 the input has errors (diagnostics, failed tests), 2 usage or
+//! I/O errors (and, for `test`, decks that do not compile), 3 `eval` refused a request.
 
 mod build;
 mod check;
@@ -39,14 +39,16 @@ enum Command {
         /// `.rule` files or directories, or one compiled `.rdb` bundle.
         #[arg(required = true)]
         files: Vec<PathBuf>,
+        /// The scene whose instance decides (`payment` in `payment.installments`).
         #[arg(long)]
         scene: String,
+        /// The instance of that scene that decides (`installments`).
         #[arg(long)]
         instance: String,
         /// One request as JSON: keys, pass-through tags, optional `now`.
         #[arg(long, conflicts_with = "inputs", required_unless_present = "inputs")]
         input: Option<String>,
-        /// A JSON Lines file of requests; one result line per input line, in order.
+        /// A JSON Lines file of requests (`-` for stdin); one result line per input line, in order.
         #[arg(long)]
         inputs: Option<PathBuf>,
         /// File-backed provider: `{"user": {"u-1001": {"risk_score": 12}}}`.
@@ -108,10 +110,23 @@ enum Format {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Check { files, format } => check::run(&files, format),
-        Command::Eval { files, scene, instance, input, inputs, tags, explain } => {
-            eval::run(&files, &scene, &instance, input.as_deref(), inputs.as_deref(), tags.as_deref(), explain)
-        }
+        Command::Check { files, format } => match check::run(&files, format) {
+            // Tools that asked for JSON get JSON for I/O failures too.
+            Err(files::Fatal(message)) if format == Format::Json => {
+                println!("{}", serde_json::json!({"diagnostics": [], "errors": 0, "warnings": 0, "fatal": message}));
+                return ExitCode::from(2);
+            }
+            other => other,
+        },
+        Command::Eval { files, scene, instance, input, inputs, tags, explain } => eval::run(eval::Args {
+            paths: &files,
+            scene: &scene,
+            instance: &instance,
+            input: input.as_deref(),
+            inputs: inputs.as_deref(),
+            tags: tags.as_deref(),
+            explain,
+        }),
         Command::Test { files, filter, tags, coverage, format } => {
             test::run(&files, filter.as_deref(), tags.as_deref(), coverage, format)
         }

@@ -3,7 +3,6 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use ruledeck::engine::TagsFile;
 use ruledeck::testing::{self, TestOptions};
 
 use crate::files::{read_sources, report, Fatal};
@@ -28,22 +27,30 @@ pub fn run(
             return Ok(ExitCode::from(2));
         }
     };
+    report(&checked.sources, &checked.warnings);
     let program = match ruledeck::compile::compile(&checked) {
         Ok(p) => p,
         Err(e) => return Err(Fatal(format!("internal compiler error: {e}"))),
     };
     let tags_file = match tags {
-        Some(path) => {
-            let text =
-                std::fs::read_to_string(path).map_err(|e| Fatal(format!("cannot read `{}`: {e}", path.display())))?;
-            let doc = serde_json::from_str(&text)
-                .map_err(|e| Fatal(format!("`{}` is not valid JSON: {e}", path.display())))?;
-            Some(TagsFile::from_json(doc).map_err(|e| Fatal(format!("`{}`: {e}", path.display())))?)
-        }
+        Some(path) => Some(crate::eval::tags_provider(Some(path), &program)?),
         None => None,
     };
-    let options = TestOptions { filter, tags: tags_file.as_ref().map(|t| t as &dyn ruledeck::engine::Provider) };
+    let options = TestOptions {
+        filter,
+        tags: tags_file.as_ref().map(|t| t as &dyn ruledeck::engine::Provider),
+        wall_clock: None,
+    };
     let result = testing::run(&checked, &program, &options);
+    if let Some(filter) = filter.filter(|_| result.tests.is_empty()) {
+        // A filter that matches nothing is a typo far more often than an intent.
+        eprintln!(
+            "error: no test name contains `{filter}` ({} test{} in the deck)",
+            result.filtered_out,
+            if result.filtered_out == 1 { "" } else { "s" }
+        );
+        return Ok(ExitCode::from(1));
+    }
     match format {
         Format::Text => print!("{}", testing::render_text(&result, &checked.sources, coverage)),
         Format::Json => println!("{}", testing::render_json(&result, &checked.sources)),

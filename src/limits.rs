@@ -1,0 +1,40 @@
+//! Every fixed limit of ruledeck, in one place.
+//!
+//! Owns: the numbers. Each stage that enforces a limit imports it from here, and
+//! `docs/language.md` §7 lists them all (a test reads that table and compares it with these
+//! constants, so the documentation cannot drift). Must not: enforce anything itself.
+
+/// Buckets in the A/B space: a percentage `p%` (two decimals at most) covers `p × 100` of
+/// them, so `12.34%` is 1234 buckets (a fact of the language more than a limit, kept here so
+/// the checker and the VM share it without one reaching into the other).
+pub const BUCKETS: u32 = 10_000;
+/// Largest source file, in bytes (E0002); also the most a reader takes from a `.rule` file.
+pub const MAX_SOURCE_BYTES: usize = 8 * 1024 * 1024;
+/// Deepest nesting of brackets plus consecutive `not` / unary `-` (E0003).
+pub const MAX_NESTING: usize = 64;
+/// Longest single token: a name, number or text literal with its quotes (E0004).
+pub const MAX_TOKEN_BYTES: usize = 4096;
+/// Most elements in one list literal (E0013).
+pub const MAX_LIST_LEN: usize = 10_000;
+/// Most tags one deck may declare: request slots are numbered with 16 bits (E0015).
+pub const MAX_TAGS: usize = 65_536;
+/// Most fields in one decision type (E0015).
+pub const MAX_FIELDS: usize = 1_024;
+/// Most strategies in one instance (E0015).
+pub const MAX_STRATEGIES: usize = 10_000;
+/// Most groups in one experiment (E0015).
+pub const MAX_GROUPS: usize = 1_000;
+/// Largest compiled form of one `matches` pattern, in bytes (E0205).
+pub const MAX_REGEX_COMPILED_BYTES: usize = 256 * 1024;
+/// Deepest nesting of groups and repetitions in one `matches` pattern (E0204).
+pub const MAX_REGEX_NESTING: u32 = 32;
+/// Largest bundle accepted, in bytes; a reader stops at one byte past it.
+pub const MAX_BUNDLE_BYTES: usize = 256 * 1024 * 1024;
+/// Largest JSON data file (`--tags`), in bytes.
+pub const MAX_DATA_FILE_BYTES: usize = 1024 * 1024 * 1024;
+/// Longest request document: `--input`, and each line of `--inputs`, in bytes.
+pub const MAX_REQUEST_BYTES: usize = 1024 * 1024;
+/// Deepest nesting of arrays and objects in any JSON input (serde_json's own bound).
+pub const MAX_JSON_DEPTH: usize = 128;
+/// Most loaded tag values the engine's cache holds (least recently used go first).
+pub const CACHE_CAPACITY: u64 = 1_000_000;
