@@ -21,6 +21,8 @@ pub const WIDTH: usize = 100;
 pub fn format_source(name: &str, text: &str) -> Result<String, Errors> {
     let mut sources = Sources::new();
     let file = sources.add(name, text);
+    // What the parser reads: a byte order mark is not part of the text (and is not kept).
+    let text = text.strip_prefix('\u{FEFF}').unwrap_or(text);
     let bump = bumpalo::Bump::new();
     if let Err(diagnostics) = crate::syntax::parse(&bump, file, text) {
         return Err(Errors { sources, diagnostics });
