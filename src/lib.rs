@@ -75,6 +75,7 @@ pub mod compile;
 pub mod diagnostics;
 pub mod engine;
 pub mod files;
+pub mod fmt;
 #[doc(hidden)]
 pub mod fuzzing;
 #[cfg(feature = "lsp")]
@@ -98,8 +99,6 @@ pub use diagnostics::{Code, Diagnostic, Severity};
 pub use engine::{Engine, EngineError, Loaded, Provider, TagQuery, TagsFile};
 pub use source::{Sources, Span};
 pub use vm::{FieldValue, Input, Need, Outcome, Request, RequestError, Step, TraceEvent};
-
-use std::fmt;
 
 use check::typed::Deck;
 use source::FileId;
@@ -125,8 +124,8 @@ pub struct Errors {
     pub diagnostics: Vec<Diagnostic>,
 }
 
-impl fmt::Display for Errors {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl std::fmt::Display for Errors {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(diagnostics::render_text(&self.sources, &self.diagnostics).trim_end())
     }
 }

@@ -32,9 +32,9 @@ use world::World;
 pub use features::keywords;
 
 /// The single call site of the formatter: document formatting formats exactly as
-/// `ruledeck fmt` does. Until the formatter is merged, formatting changes nothing.
-fn format_source(_name: &str, text: &str) -> Result<String, crate::Errors> {
-    Ok(text.to_string())
+/// `ruledeck fmt` does.
+fn format_source(name: &str, text: &str) -> Result<String, crate::Errors> {
+    crate::fmt::format_source(name, text)
 }
 
 /// Runs the server on stdin/stdout until the client says `exit`.

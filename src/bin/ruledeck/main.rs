@@ -11,6 +11,7 @@ mod eval;
 mod files;
 mod refs;
 mod release;
+mod fmt;
 mod test;
 
 use std::path::PathBuf;
@@ -156,6 +157,15 @@ enum Command {
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
     },
+    /// Format rule files in place in the one canonical layout (`-`: stdin to stdout).
+    Fmt {
+        /// `.rule` files, directories searched recursively for them, or `-` for stdin.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Change nothing; list the files that would change and exit 1 if there are any.
+        #[arg(long)]
+        check: bool,
+    },
     /// Print the bytecode, with the source line of each instruction.
     Disasm {
         /// `.rule` files or directories, or one `.rdb` bundle.
@@ -217,6 +227,7 @@ fn main() -> ExitCode {
             Ok(()) => Ok(ExitCode::SUCCESS),
             Err(e) => Err(files::Fatal(format!("language server: {e}"))),
         },
+        Command::Fmt { files, check } => fmt::run(&files, check),
     };
     match result {
         Ok(code) => code,
