@@ -380,13 +380,24 @@ fn document_symbols_and_semantic_tokens() {
 #[test]
 fn formatting_returns_edits_for_the_whole_document() {
     let mut c = Client::start();
-    let text = fixture("catalog.rule");
+    // Messy spacing, Chinese and an emoji: the edit's end position counts UTF-16 units.
+    let text = fixture("catalog.rule").replace("entity user key uid", "entity   user  key uid").replace(
+        "tag user.city: text from \"profile\"",
+        "tag user.city :text   from \"profile\"   // 城市 😀",
+    );
     c.open("catalog.rule", &text);
     let r = c.request(
         "textDocument/formatting",
         json!({ "textDocument": { "uri": uri("catalog.rule") }, "options": { "tabSize": 2, "insertSpaces": true } }),
     );
     insta::assert_json_snapshot!("formatting", portable(&r["result"]));
+    // Formatting the formatted text changes nothing.
+    c.change("catalog.rule", 2, r["result"][0]["newText"].as_str().unwrap());
+    let again = c.request(
+        "textDocument/formatting",
+        json!({ "textDocument": { "uri": uri("catalog.rule") }, "options": { "tabSize": 2, "insertSpaces": true } }),
+    );
+    assert_eq!(again["result"], json!([]));
     c.shutdown();
 }
 
