@@ -78,9 +78,9 @@ pub mod files;
 pub mod fmt;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod limits;
 #[cfg(feature = "lsp")]
 pub mod lsp;
-pub mod limits;
 #[doc(hidden)]
 pub mod ops;
 pub mod release;

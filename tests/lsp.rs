@@ -127,7 +127,8 @@ impl Client {
         };
         if let Some(i) = self.pending.iter().rposition(wanted) {
             let found = self.pending.remove(i);
-            self.pending.retain(|m| !(m["method"] == "textDocument/publishDiagnostics" && m["params"]["uri"] == uri(file)));
+            self.pending
+                .retain(|m| !(m["method"] == "textDocument/publishDiagnostics" && m["params"]["uri"] == uri(file)));
             return found["params"]["diagnostics"].clone();
         }
         loop {
@@ -139,12 +140,14 @@ impl Client {
     }
 
     fn open(&mut self, file: &str, text: &str) {
-        let params = json!({ "textDocument": { "uri": uri(file), "languageId": "ruledeck", "version": 1, "text": text } });
+        let params =
+            json!({ "textDocument": { "uri": uri(file), "languageId": "ruledeck", "version": 1, "text": text } });
         self.notify("textDocument/didOpen", params);
     }
 
     fn change(&mut self, file: &str, version: i64, text: &str) {
-        let params = json!({ "textDocument": { "uri": uri(file), "version": version }, "contentChanges": [{ "text": text }] });
+        let params =
+            json!({ "textDocument": { "uri": uri(file), "version": version }, "contentChanges": [{ "text": text }] });
         self.notify("textDocument/didChange", params);
     }
 
@@ -244,7 +247,8 @@ fn did_you_mean_diagnostics_carry_codes_exact_ranges_and_quick_fixes() {
 #[test]
 fn a_syntax_error_is_reported_where_it_is() {
     let mut c = Client::start();
-    let text = fixture("main.rule").replace("rule user low_risk = user.risk_score < 30", "rule user low_risk = user.risk_score <");
+    let text = fixture("main.rule")
+        .replace("rule user low_risk = user.risk_score < 30", "rule user low_risk = user.risk_score <");
     c.open("main.rule", &text);
     insta::assert_json_snapshot!("syntax_error", portable(&c.diagnostics("main.rule", Some(1))));
     c.shutdown();
@@ -260,7 +264,10 @@ fn hover_shows_tags_rules_and_members() {
     let member = c.at("textDocument/hover", "main.rule", &text, "active\n", 1, json!({}));
     let strategy = c.at("textDocument/hover", "main.rule", &text, "strategy local", 10, json!({}));
     let key = c.at("textDocument/hover", "main.rule", &text, "keys uid", 6, json!({}));
-    insta::assert_json_snapshot!("hover", portable(&json!([tag["result"], rule["result"], member["result"], strategy["result"], key["result"]])));
+    insta::assert_json_snapshot!(
+        "hover",
+        portable(&json!([tag["result"], rule["result"], member["result"], strategy["result"], key["result"]]))
+    );
     c.shutdown();
 }
 
@@ -305,7 +312,10 @@ fn completion_offers_tags_members_operators_and_rules() {
         let needle = format!("{edit}\n");
         let r = c.at("textDocument/completion", "main.rule", &text, &needle, edit.chars().count(), json!({}));
         let items = r["result"].as_array().cloned().unwrap_or_default();
-        items.iter().map(|i| format!("{} ({})", i["label"].as_str().unwrap(), i["detail"].as_str().unwrap_or(""))).collect::<Vec<_>>()
+        items
+            .iter()
+            .map(|i| format!("{} ({})", i["label"].as_str().unwrap(), i["detail"].as_str().unwrap_or("")))
+            .collect::<Vec<_>>()
     };
     let results = json!({
         "when user.": complete(&mut c, "when user."),
@@ -333,7 +343,8 @@ fn rename_edits_every_use_and_refuses_collisions_and_keywords() {
     let rule = c.at("textDocument/rename", "main.rule", &main, "low_risk\n", 0, json!({ "newName": "safe" }));
     // A tag renamed by its full name keeps its entity; the declaration is in the other file.
     let tag = c.at("textDocument/rename", "main.rule", &main, "user.city", 6, json!({ "newName": "user.home_city" }));
-    let strategy = c.at("textDocument/rename", "main.rule", &main, "strategy local", 10, json!({ "newName": "nearby" }));
+    let strategy =
+        c.at("textDocument/rename", "main.rule", &main, "strategy local", 10, json!({ "newName": "nearby" }));
     let collision = c.at("textDocument/rename", "main.rule", &main, "low_risk\n", 0, json!({ "newName": "shanghai" }));
     let tag_collision =
         c.at("textDocument/rename", "main.rule", &main, "user.city", 6, json!({ "newName": "risk_score" }));
@@ -367,8 +378,22 @@ fn document_symbols_and_semantic_tokens() {
     let symbols = c.request("textDocument/documentSymbol", json!({ "textDocument": { "uri": uri("main.rule") } }));
     insta::assert_json_snapshot!("document_symbols", portable(&symbols["result"]));
     let init_legend = [
-        "keyword", "type", "class", "parameter", "property", "function", "namespace", "struct", "method", "event",
-        "enumMember", "string", "number", "comment", "operator", "variable",
+        "keyword",
+        "type",
+        "class",
+        "parameter",
+        "property",
+        "function",
+        "namespace",
+        "struct",
+        "method",
+        "event",
+        "enumMember",
+        "string",
+        "number",
+        "comment",
+        "operator",
+        "variable",
     ];
     // The catalog has Chinese and an emoji in comments before tokens on the same line.
     let tokens =
@@ -381,10 +406,9 @@ fn document_symbols_and_semantic_tokens() {
 fn formatting_returns_edits_for_the_whole_document() {
     let mut c = Client::start();
     // Messy spacing, Chinese and an emoji: the edit's end position counts UTF-16 units.
-    let text = fixture("catalog.rule").replace("entity user key uid", "entity   user  key uid").replace(
-        "tag user.city: text from \"profile\"",
-        "tag user.city :text   from \"profile\"   // 城市 😀",
-    );
+    let text = fixture("catalog.rule")
+        .replace("entity user key uid", "entity   user  key uid")
+        .replace("tag user.city: text from \"profile\"", "tag user.city :text   from \"profile\"   // 城市 😀");
     c.open("catalog.rule", &text);
     let r = c.request(
         "textDocument/formatting",
@@ -434,4 +458,23 @@ fn unknown_requests_are_errors_not_crashes() {
     let r = c.request("textDocument/hover", json!({ "nonsense": true }));
     assert_eq!(r["error"]["code"], -32602);
     c.shutdown();
+}
+
+/// The VS Code grammar highlights every keyword the language grammar has (it is a second
+/// spelling of the same list, so this test keeps them together).
+#[test]
+fn the_textmate_grammar_covers_every_keyword() {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("editors/vscode/syntaxes/ruledeck.tmLanguage.json");
+    let grammar: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let mut words = Vec::new();
+    for section in ["keywords", "literals"] {
+        for pattern in grammar["repository"][section]["patterns"].as_array().unwrap() {
+            let Some(m) = pattern["match"].as_str() else { continue };
+            let inner = m.trim_start_matches("\\b").trim_end_matches("\\b");
+            let inner = inner.trim_start_matches('(').trim_end_matches(')');
+            words.extend(inner.split('|').map(str::to_string));
+        }
+    }
+    let missing: Vec<&String> = ruledeck::lsp::keywords().iter().filter(|k| !words.contains(k)).collect();
+    assert!(missing.is_empty(), "keywords the TextMate grammar does not highlight: {missing:?}");
 }

@@ -132,7 +132,9 @@ pub fn rename(world: &World, params: &RenameParams) -> Result<Option<WorkspaceEd
         }
     }
     if !is_name(new) {
-        return Err(format!("`{new}` is not a name: use letters, digits and `_`, not starting with a digit, and not a keyword"));
+        return Err(format!(
+            "`{new}` is not a name: use letters, digits and `_`, not starting with a digit, and not a keyword"
+        ));
     }
     let target = match &occ.id {
         SymbolId::Rule(_) => SymbolId::Rule(new.to_string()),
@@ -402,7 +404,8 @@ pub fn completion(world: &World, params: &CompletionParams) -> Option<Completion
     let mut toks: Vec<(Token, &str)> =
         lexer::tokens(window).filter_map(|(t, r)| t.ok().map(|t| (t, &window[r]))).collect();
     // The word being typed is not context.
-    if toks.last().is_some_and(|(t, _)| *t == Token::Ident) && window.ends_with(|c: char| c.is_ascii_alphanumeric() || c == '_')
+    if toks.last().is_some_and(|(t, _)| *t == Token::Ident)
+        && window.ends_with(|c: char| c.is_ascii_alphanumeric() || c == '_')
     {
         toks.pop();
     }

@@ -180,7 +180,8 @@ impl Builder<'_> {
     fn item(&mut self, item: &Item<'_>) {
         match item {
             Item::Entity(e) => {
-                let hover = format!("{}\n\nentity `{}`, looked up by key `{}`", self.quote(e.span), e.name.name, e.key.name);
+                let hover =
+                    format!("{}\n\nentity `{}`, looked up by key `{}`", self.quote(e.span), e.name.name, e.key.name);
                 self.def(SymbolId::Entity(e.name.name.to_string()), e.name, hover.clone());
                 self.def(SymbolId::Key(e.key.name.to_string()), e.key, hover);
                 self.outline(e.name.name, OutlineKind::Entity, e.span, e.name.span, Vec::new());

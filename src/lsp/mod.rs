@@ -99,7 +99,19 @@ pub fn run(connection: &Connection) -> Result<(), Box<dyn Error + Send + Sync>> 
         server_info: Some(ServerInfo { name: "ruledeck".into(), version: Some(env!("CARGO_PKG_VERSION").into()) }),
     };
     connection.initialize_finish(id, serde_json::to_value(result)?)?;
-    let mut server = Server { world: World::default(), out: connection, shutdown: false };
+    // lsp-server hands messages over one at a time (a rendezvous channel), so a queue of
+    // edits would never be visible at once. This pump moves them into an unbounded queue as
+    // fast as they are read, so the main loop sees every message that arrived meanwhile.
+    let (queue, inbox) = std::sync::mpsc::channel();
+    let receiver = connection.receiver.clone();
+    std::thread::spawn(move || {
+        for message in receiver {
+            if queue.send(message).is_err() {
+                break;
+            }
+        }
+    });
+    let mut server = Server { world: World::default(), out: connection, inbox, shutdown: false };
     #[allow(deprecated)] // `root_uri` is the fallback for clients without workspace folders.
     let roots: Vec<Uri> = match params.workspace_folders {
         Some(folders) if !folders.is_empty() => folders.into_iter().map(|f| f.uri).collect(),
@@ -116,6 +128,8 @@ pub fn run(connection: &Connection) -> Result<(), Box<dyn Error + Send + Sync>> 
 struct Server<'c> {
     world: World,
     out: &'c Connection,
+    /// Every message read so far and not yet handled, in order.
+    inbox: std::sync::mpsc::Receiver<Message>,
     shutdown: bool,
 }
 
@@ -123,9 +137,9 @@ impl Server<'_> {
     fn main_loop(&mut self) -> Result<(), Box<dyn Error + Send + Sync>> {
         // Workspace files found at start-up get their diagnostics before any edit.
         self.publish_dirty()?;
-        while let Ok(first) = self.out.receiver.recv() {
+        while let Ok(first) = self.inbox.recv() {
             let mut batch = vec![first];
-            batch.extend(self.out.receiver.try_iter());
+            batch.extend(self.inbox.try_iter());
             let cancelled: BTreeSet<RequestId> = batch
                 .iter()
                 .filter_map(|m| match m {
@@ -232,7 +246,9 @@ impl Server<'_> {
             return self.send(Response::new_err(r.id, ErrorCode::InvalidRequest as i32, "shutting down".into()));
         }
         // Requests are answered from the current text: re-check its deck first if it changed.
-        if let Some(uri) = request_uri(&r) {
+        // Completion reads its context from the current text and only names from the indexes,
+        // which may lag one edit, so it answers at once (the check follows after the batch).
+        if let Some(uri) = request_uri(&r).filter(|_| r.method != req::Completion::METHOD) {
             let keys = self.world.refresh(&world::key(&uri));
             self.publish(&keys)?;
         }

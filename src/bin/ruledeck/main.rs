@@ -9,9 +9,9 @@ mod check;
 mod diff;
 mod eval;
 mod files;
+mod fmt;
 mod refs;
 mod release;
-mod fmt;
 mod test;
 
 use std::path::PathBuf;
