@@ -478,3 +478,23 @@ fn the_textmate_grammar_covers_every_keyword() {
     let missing: Vec<&String> = ruledeck::lsp::keywords().iter().filter(|k| !words.contains(k)).collect();
     assert!(missing.is_empty(), "keywords the TextMate grammar does not highlight: {missing:?}");
 }
+
+#[test]
+fn rename_waits_for_a_deck_that_parses_and_closing_goes_back_to_the_disk_copy() {
+    let mut c = Client::start();
+    let main = fixture("main.rule");
+    let broken = fixture("catalog.rule") + "tag user.\n";
+    c.open("main.rule", &main);
+    c.open("catalog.rule", &broken);
+    let r = c.at("textDocument/rename", "main.rule", &main, "low_risk\n", 0, json!({ "newName": "safe" }));
+    assert_eq!(
+        r["error"]["message"], "catalog.rule does not parse; fix its syntax errors first so every use is found",
+        "{r}"
+    );
+    // Closing the broken file: the server reads the disk copy again, which parses.
+    c.notify("textDocument/didClose", json!({ "textDocument": { "uri": uri("catalog.rule") } }));
+    assert_eq!(c.diagnostics("catalog.rule", None), json!([]));
+    let r = c.at("textDocument/rename", "main.rule", &main, "low_risk\n", 0, json!({ "newName": "safe" }));
+    assert!(r["result"]["documentChanges"].is_array(), "{r}");
+    c.shutdown();
+}
