@@ -34,7 +34,8 @@ pub const MAX_BUNDLE_BYTES: usize = 256 * 1024 * 1024;
 pub const MAX_DATA_FILE_BYTES: usize = 1024 * 1024 * 1024;
 /// Longest request document: `--input`, and each line of `--inputs`, in bytes.
 pub const MAX_REQUEST_BYTES: usize = 1024 * 1024;
-/// Deepest nesting of arrays and objects in any JSON input (serde_json's own bound).
+/// Nesting of arrays and objects at which any JSON input is refused (serde_json's own
+/// bound: 127 levels parse, 128 do not).
 pub const MAX_JSON_DEPTH: usize = 128;
 /// Most loaded tag values the engine's cache holds (least recently used go first).
 pub const CACHE_CAPACITY: u64 = 1_000_000;

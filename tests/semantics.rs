@@ -1,4 +1,4 @@
-//! VM semantics, through real decks and a host loop: DESIGN §3 one behaviour at a time.
+//! VM semantics, through real decks and a host loop: the semantics of docs/language.md one behaviour at a time.
 
 use std::collections::HashMap;
 
@@ -358,7 +358,7 @@ fn experiments_follow_the_normative_hash() {
         assert_eq!(got.group.as_deref(), Some(if bucket < 5000 { "control" } else { "treatment" }), "{uid}");
         assert_eq!(got.experiment.as_deref(), Some("inst_2611"));
     }
-    // DESIGN §2's example: u-1001 lands in treatment.
+    // The language reference's example: u-1001 lands in treatment.
     assert_eq!(decide(&p, "s", &[("uid", "u-1001")], None, &[]).unwrap().group.as_deref(), Some("treatment"));
 }
 

@@ -2,7 +2,8 @@
 //!
 //! Owns: the meaning of each instruction. Stack values are runtime `Val`s; conditions are
 //! `Bool(true)`, `Bool(false)` or `Missing` (unknown), so Kleene logic needs no separate
-//! value kind. Every instruction is total: operands of an unexpected kind produce
+//! value kind (a tag not loaded yet reads as `Pending`, which every operator treats as
+//! unknown too and which tells the VM to suspend). Every instruction is total: operands of an unexpected kind produce
 //! `Missing`, never a panic, which is what lets the verifier stay small.
 //!
 //! Jumps are forward only and stay within their block; that (and rule calls forming no
@@ -22,7 +23,7 @@ const _: () = assert!(std::mem::size_of::<Instr>() == 8);
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Instr {
     /// Push the value of tag `slot` (`Missing` when the provider had none). A tag not yet
-    /// loaded pushes `Missing` and is recorded as pending.
+    /// loaded pushes the `Pending` marker and is recorded as needed.
     LoadTag(Slot),
     /// Push a small int.
     PushInt(i32),

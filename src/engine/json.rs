@@ -1,4 +1,4 @@
-//! The JSON formats of DESIGN §5: request documents, provider values, results and traces,
+//! The JSON formats hosts and the CLI speak (documented in docs/runtime.md): request documents, provider values, results and traces,
 //! and the file-backed provider behind `--tags`.
 
 use serde_json::{json, Map, Value};

@@ -2,7 +2,7 @@
 //! loads per provider, and keeps loaded values in a concurrent TTL cache.
 //!
 //! Owns: providers, caching (each tag's `cache` duration is its entry's time to live; tags
-//! without `cache` are always loaded afresh), and the JSON formats of DESIGN §5 (requests,
+//! without `cache` are always loaded afresh), and the JSON formats of docs/runtime.md (requests,
 //! results, traces, the `--tags` file). Must not: evaluate anything itself — the VM decides.
 
 mod json;
@@ -207,7 +207,7 @@ impl Engine {
     }
 
     /// One decision from a JSON request (`{"uid": "u-1", "ctx.channel": "app", "now": "…"}`),
-    /// as the JSON result of DESIGN §5.
+    /// as the JSON result document (docs/runtime.md).
     pub fn decide_json(
         &self,
         scene: &str,

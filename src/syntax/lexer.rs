@@ -7,7 +7,7 @@
 //! operators; it never decides what a construct means.
 //!
 //! Concatenating the slices of all tokens reproduces the source exactly (whitespace and
-//! comments are tokens too), which `fmt` and highlighting rely on.
+//! comments are tokens too), which the formatter and highlighting rely on.
 
 use logos::Logos;
 
