@@ -171,8 +171,8 @@ fn comments(src: &str) -> Vec<String> {
 }
 
 /// What a deck means, with every source position left out: the diagnostic codes if it does
-/// not check, else the compiled program (serialized without spans and sources, and
-/// disassembled without source lines) and each test's outcome.
+/// not check, else its warnings' codes, the compiled program (serialized without spans and
+/// sources, and disassembled without source lines) and each test's outcome.
 fn meaning(src: &str) -> String {
     let checked = match crate::check(&[("fuzz.rule", src)]) {
         Ok(c) => c,
@@ -191,7 +191,9 @@ fn meaning(src: &str) -> String {
         &program,
         &crate::testing::TestOptions { wall_clock: Some(1_795_000_000), ..Default::default() },
     );
-    let mut out = String::new();
+    let mut warnings: Vec<&str> = checked.warnings.iter().map(|d| d.code.as_str()).collect();
+    warnings.sort();
+    let mut out = format!("warnings {warnings:?}\n");
     for line in crate::compile::disasm::disassemble(&program).lines() {
         out.push_str(line.split(" ; ").next().unwrap_or("").trim_end());
         out.push('\n');

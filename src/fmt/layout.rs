@@ -244,8 +244,8 @@ impl<'s> Layout<'s> {
         }
     }
 
-    /// Whether the token `n` ahead is a name (not a keyword-free guarantee: the grammar
-    /// has decided that already).
+    /// Whether the token `n` ahead is a word (whether it may be a name, the grammar has
+    /// decided already).
     fn is_ident_at(&self, n: usize) -> bool {
         self.toks.get(self.pos + n).is_some_and(|t| t.kind == Token::Ident)
     }

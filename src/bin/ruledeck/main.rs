@@ -96,6 +96,15 @@ enum Command {
         #[arg(short, long)]
         output: PathBuf,
     },
+    /// Format rule files in place in the one canonical layout (`-`: stdin to stdout).
+    Fmt {
+        /// `.rule` files, directories searched recursively for them, or `-` for stdin.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Change nothing; list the files that would change and exit 1 if there are any.
+        #[arg(long)]
+        check: bool,
+    },
     /// Check, run the tests and publish a new release to a store.
     Release {
         #[arg(required = true)]
@@ -156,15 +165,6 @@ enum Command {
         release: Option<u64>,
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
-    },
-    /// Format rule files in place in the one canonical layout (`-`: stdin to stdout).
-    Fmt {
-        /// `.rule` files, directories searched recursively for them, or `-` for stdin.
-        #[arg(required = true)]
-        files: Vec<PathBuf>,
-        /// Change nothing; list the files that would change and exit 1 if there are any.
-        #[arg(long)]
-        check: bool,
     },
     /// Print the bytecode, with the source line of each instruction.
     Disasm {
