@@ -180,7 +180,12 @@ pub fn compile_checked(checked: Checked) -> Result<Program, Errors> {
 
 /// Adds a file read as bytes. Invalid UTF-8 is not an I/O failure but a diagnostic that
 /// points at the first bad byte (the file is kept, lossily decoded, so it can be shown).
-pub fn add_file_bytes(sources: &mut Sources, name: &str, bytes: Vec<u8>) -> (FileId, Option<Diagnostic>) {
+pub fn add_file_bytes(sources: &mut Sources, name: &str, mut bytes: Vec<u8>) -> (FileId, Option<Diagnostic>) {
+    // Drop a byte order mark here, before offsets into the bytes are taken: `Sources::add`
+    // would drop it from the decoded text and shift every offset by three.
+    if bytes.starts_with(b"\xEF\xBB\xBF") {
+        bytes.drain(..3);
+    }
     match String::from_utf8(bytes) {
         Ok(text) => (sources.add(name, text), None),
         Err(e) => {
