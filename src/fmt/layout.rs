@@ -935,19 +935,21 @@ impl<'s> Layout<'s> {
     fn unary(&mut self) -> R {
         while self.peek() == "-" && !self.is_negative_literal() {
             self.tok();
-            // `- 5` negates 5, while `-5` is one literal: keep the space that says which.
-            if self.peek().starts_with(|c: char| c.is_ascii_digit()) {
+            // `- 5` negates 5, while `-5` is one literal: keep the space that says which
+            // (and keep `- -x` readable rather than `--x`).
+            if self.peek().starts_with(|c: char| c.is_ascii_digit()) || self.peek() == "-" {
                 self.text(" ");
             }
         }
         self.atom()
     }
 
-    /// `-5` or `-0.5`: a minus sign directly before a number is part of the literal.
+    /// `-5` or `-0.5`: a minus sign directly before a number is part of the literal. Any
+    /// token that starts with a digit counts: in `-12.5%` the grammar reads the float
+    /// `-12.5` and the operator `%`, although the lexer sees a percent token, so the two
+    /// must stay touching exactly as written.
     fn is_negative_literal(&self) -> bool {
-        self.peek() == "-"
-            && self.adjacent(0)
-            && matches!(self.toks.get(self.pos + 1).map(|t| t.kind), Some(Token::Int | Token::Float))
+        self.peek() == "-" && self.adjacent(0) && self.peek_at(1).starts_with(|c: char| c.is_ascii_digit())
     }
 
     fn atom(&mut self) -> R {
