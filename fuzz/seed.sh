@@ -14,4 +14,10 @@ for f in tests/fixtures/compile/*.rule tests/fixtures/check/ok_*.rule examples/d
     name=$(basename "$f" .rule)
     ./target/release/ruledeck build "$f" -o "fuzz/corpus/bundle/$name.rdb" 2>/dev/null || true
 done
+# Release store files for the bundle target, which reads its input as a manifest and a journal too.
+store=$(mktemp -d)
+RULEDECK_NOW=2026-12-01T10:00:00Z ./target/release/ruledeck release examples/deck --store "$store/s" >/dev/null 2>&1 || true
+cp "$store/s/releases/0000000001.json" fuzz/corpus/bundle/manifest.json 2>/dev/null || true
+cp "$store/s/journal.jsonl" fuzz/corpus/bundle/journal.jsonl 2>/dev/null || true
+rm -rf "$store"
 echo "seeded: $(ls fuzz/corpus/parse | wc -l) parse, $(ls fuzz/corpus/check | wc -l) check, $(ls fuzz/corpus/bundle | wc -l) bundle"

@@ -54,7 +54,12 @@ pub fn check_text(data: &[u8]) {
 /// instance without panicking. The input is tried as it is and again behind a repaired
 /// header (magic, version, length, checksum): random bytes almost never carry a valid
 /// checksum, and without the repair the decoder and the verifier would hardly be reached.
+/// The same bytes are read as a release manifest and as a release journal too.
 pub fn bundle_bytes(data: &[u8]) {
+    // The other files a release store reads back: manifests and the journal. Refused or
+    // accepted, never a panic.
+    let _ = crate::release::store::parse_manifest(data, 1);
+    let _ = crate::release::store::parse_journal(data);
     let payload = if data.len() >= 24 && &data[..8] == bundle::MAGIC { &data[24..] } else { data };
     let mut repaired = Vec::with_capacity(24 + payload.len());
     repaired.extend_from_slice(bundle::MAGIC);

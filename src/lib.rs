@@ -80,6 +80,7 @@ pub mod fuzzing;
 pub mod limits;
 #[doc(hidden)]
 pub mod ops;
+pub mod release;
 pub mod source;
 #[doc(hidden)]
 pub mod syntax;
@@ -143,6 +144,19 @@ pub fn check(files: &[(&str, &str)]) -> Result<Checked, Errors> {
 pub fn check_sources(sources: Sources) -> Result<Checked, Errors> {
     match check::check(&sources) {
         Ok((deck, warnings)) => Ok(Checked { sources, deck, warnings }),
+        Err(diagnostics) => Err(Errors { sources, diagnostics }),
+    }
+}
+
+/// Like [`check_sources`], with tag status judged against a release's items (see
+/// [`check::status`]); also returns the fingerprints of the deck's items, which a release
+/// of it records so that later checks can be judged against it.
+pub fn check_sources_against(
+    sources: Sources,
+    baseline: Option<&check::status::Baseline>,
+) -> Result<(Checked, Vec<String>), Errors> {
+    match check::check_against(&sources, baseline) {
+        Ok((deck, warnings, items)) => Ok((Checked { sources, deck, warnings }, items)),
         Err(diagnostics) => Err(Errors { sources, diagnostics }),
     }
 }

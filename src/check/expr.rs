@@ -309,12 +309,25 @@ impl<'a> Checker<'a> {
             ExprKind::Tag(path) => {
                 let id = self.lookup_tag(&path)?;
                 let tag = &self.tags[id as usize];
-                if tag.status != ast::Status::Online {
+                if tag.status != ast::Status::Online && !self.item_released() {
                     let status = if tag.status == ast::Status::Draft { "draft" } else { "disabled" };
-                    let d = Diagnostic::error(Code::InactiveTag, span, format!("tag `{}` is {status}", tag.name))
+                    let mut d = Diagnostic::error(Code::InactiveTag, span, format!("tag `{}` is {status}", tag.name))
                         .with_secondary(tag.span, format!("declared {status} here"))
-                        .with_note("new and changed rules may only use online tags; released rules keep working")
-                        .with_help(format!("put the tag online (remove `{status}`) or do not use it"));
+                        .with_note("new and changed rules may only use online tags; released rules keep working");
+                    d = match (self.baseline, &self.item) {
+                        (Some(b), Some(item)) => d
+                            .with_note(format!(
+                                "compared with release {}: {} is new or changed since it",
+                                b.release,
+                                item.describe()
+                            ))
+                            .with_help(format!(
+                                "put the tag online (remove `{status}`), stop using it here, or keep this {} as release {} has it",
+                                item.noun(),
+                                b.release
+                            )),
+                        _ => d.with_help(format!("put the tag online (remove `{status}`) or do not use it")),
+                    };
                     self.error(d);
                     return None;
                 }

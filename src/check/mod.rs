@@ -10,6 +10,7 @@
 
 pub(crate) mod expr;
 mod scenes;
+pub mod status;
 mod test_blocks;
 pub mod typed;
 pub mod types;
@@ -21,6 +22,7 @@ use bumpalo::Bump;
 use crate::diagnostics::{did_you_mean, Code, Diagnostic};
 use crate::source::{Sources, Span};
 use crate::syntax::{self, ast};
+use status::Baseline;
 use typed::*;
 
 use crate::limits::MAX_TAGS;
@@ -35,6 +37,16 @@ fn too_many(span: Span, what: &str, limit: usize, help: &str) -> Diagnostic {
 /// Parses and checks every file in `sources` as one program: the deck and its warnings, or
 /// every diagnostic (errors and warnings, in source order).
 pub fn check(sources: &Sources) -> Result<(Deck, Vec<Diagnostic>), Vec<Diagnostic>> {
+    check_against(sources, None).map(|(deck, warnings, _)| (deck, warnings))
+}
+
+/// The deck, its warnings, and the fingerprints of its items (see [`status`]).
+pub type CheckedAgainst = (Deck, Vec<Diagnostic>, Vec<String>);
+
+/// Like [`check`], with tag status judged against a release: a `draft` or `disabled` tag
+/// may be used by an item unchanged since `baseline` (see [`status`]). Also returns the
+/// fingerprints of every item of the deck, which a release of it records as its baseline.
+pub fn check_against(sources: &Sources, baseline: Option<&Baseline>) -> Result<CheckedAgainst, Vec<Diagnostic>> {
     let bump = Bump::new();
     let mut files = Vec::new();
     let mut diags = Vec::new();
@@ -49,7 +61,8 @@ pub fn check(sources: &Sources) -> Result<(Deck, Vec<Diagnostic>), Vec<Diagnosti
     if !diags.is_empty() {
         return Err(diags);
     }
-    Checker::default().run(&files)
+    let checker = Checker { sources: Some(sources), baseline, ..Checker::default() };
+    checker.run(&files)
 }
 
 /// Which request data a use needs: collected while checking an expression, validated by
@@ -84,10 +97,20 @@ pub(crate) struct Checker<'a> {
     claims: Vec<(LayerClaim, Span, String)>,
     /// Tags whose declaration failed: uses stay quiet rather than echo "unknown tag".
     failed_tags: std::collections::HashSet<String>,
+    /// The source text, for item fingerprints.
+    sources: Option<&'a Sources>,
+    /// The release tag status is judged against (`None`: every non-online use is E0303).
+    baseline: Option<&'a Baseline>,
+    /// The item being checked (rule, `when`, decision, unit), for tag status.
+    item: Option<status::Item>,
+    /// Fingerprints of every item checked.
+    items: Vec<String>,
+    /// `scene.instance` or `scene.instance.strategy` being checked, for fingerprints.
+    place: String,
 }
 
 impl<'a> Checker<'a> {
-    fn run(mut self, files: &[ast::File<'a>]) -> Result<(Deck, Vec<Diagnostic>), Vec<Diagnostic>> {
+    fn run(mut self, files: &[ast::File<'a>]) -> Result<CheckedAgainst, Vec<Diagnostic>> {
         let items = || files.iter().flat_map(|f| f.items.iter());
         for item in items() {
             if let ast::Item::Entity(e) = item {
@@ -152,7 +175,7 @@ impl<'a> Checker<'a> {
             scenes,
             tests,
         };
-        Ok((deck, self.diags))
+        Ok((deck, self.diags, self.items))
     }
 
     fn error(&mut self, d: Diagnostic) {
@@ -454,7 +477,9 @@ impl<'a> Checker<'a> {
     fn rule_body(&mut self, id: RuleId) -> Option<Rule> {
         let decl = self.rule_decls[id as usize];
         let mut uses = Uses::default();
+        self.enter_item("rule", decl.name.name.to_string(), decl.span);
         let cond = self.cond(decl.expr, &mut uses);
+        self.leave_item();
         self.rule_refs.push(uses.rules.clone());
         let kind = self.rule_kinds[id as usize]?;
         let mut ok = cond.is_some();

@@ -42,7 +42,10 @@ impl<'a> Checker<'a> {
             return self.duplicate("layer", l.name.name, l.name.span, prev);
         }
         let mut uses = Uses::default();
-        let Some(unit) = self.unit(&l.unit, &mut uses) else { return };
+        self.enter_item("unit", format!("layer {}", l.name.name), l.unit.span());
+        let unit = self.unit(&l.unit, &mut uses);
+        self.leave_item();
+        let Some(unit) = unit else { return };
         self.layer_by_name.insert(l.name.name, self.layers.len() as LayerId);
         self.layers.push(Layer { name: l.name.name.into(), unit, span: l.span });
     }
@@ -190,9 +193,16 @@ impl<'a> Checker<'a> {
                 );
                 continue;
             }
+            self.place = format!("{}.{}.{}", ctx.name, inst.name.name, st.name.name);
             strategies.push(self.strategy(st, &fields, ctx));
         }
-        let default = inst.default.as_ref().map(|d| self.decision(d.decision, &fields, Some(ctx)));
+        self.place = format!("{}.{}.default", ctx.name, inst.name.name);
+        let default = inst.default.as_ref().map(|d| {
+            self.enter_item("decision", self.place.clone(), d.decision.span);
+            let decision = self.decision(d.decision, &fields, Some(ctx));
+            self.leave_item();
+            decision
+        });
         self.check_reachability(inst, &strategies, fields.len());
         Instance { name: inst.name.name.into(), fields, strategies, default, span: inst.span }
     }
@@ -200,12 +210,19 @@ impl<'a> Checker<'a> {
     fn strategy(&mut self, st: &'a ast::StrategyDecl<'a>, fields: &[Field], ctx: &SceneCtx) -> Strategy {
         let when = st.when.map(|w| {
             let mut uses = Uses::default();
+            self.enter_item("when", self.place.clone(), w.span);
             let cond = self.cond(w, &mut uses);
+            self.leave_item();
             self.check_scene_uses(&uses, ctx);
             cond.unwrap_or(Cond { kind: CondKind::Const(false), span: w.span })
         });
         let outcome = match &st.body {
-            ast::StrategyBody::Decision(d) => Outcome::Decision(self.decision(d, fields, Some(ctx))),
+            ast::StrategyBody::Decision(d) => {
+                self.enter_item("decision", self.place.clone(), d.span);
+                let decision = self.decision(d, fields, Some(ctx));
+                self.leave_item();
+                Outcome::Decision(decision)
+            }
             ast::StrategyBody::Experiment(x) => Outcome::Experiment(self.experiment(x, fields, ctx)),
         };
         Strategy { name: st.name.name.into(), when, outcome, span: st.span }
@@ -283,7 +300,9 @@ impl<'a> Checker<'a> {
             self.duplicate("experiment", x.name.name, x.name.span, prev);
         }
         let mut uses = Uses::default();
+        self.enter_item("unit", self.place.clone(), x.unit.span());
         let unit = self.unit(&x.unit, &mut uses);
+        self.leave_item();
         self.check_scene_uses(&uses, ctx);
         if let Some(Unit::Key(e)) = unit {
             if !ctx.keys.contains(&e) {
@@ -335,7 +354,9 @@ impl<'a> Checker<'a> {
                 );
             }
             total += g.percent.hundredths;
+            self.enter_item("decision", format!("{}.{}", self.place, g.name.name), g.decision.span);
             let decision = self.decision(g.decision, fields, Some(ctx));
+            self.leave_item();
             groups.push(Group { name: g.name.name.into(), buckets: g.percent.hundredths, decision, span: g.span });
         }
         if total > BUCKETS {

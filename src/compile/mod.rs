@@ -5,6 +5,7 @@
 
 pub mod bundle;
 mod codegen;
+pub mod content;
 pub mod disasm;
 pub mod instr;
 pub mod program;

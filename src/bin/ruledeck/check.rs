@@ -1,19 +1,25 @@
 //! `ruledeck check`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use ruledeck::diagnostics;
 
-use crate::files::{read_sources, Fatal};
+use crate::files::{read_sources, store_refused, Fatal};
 use crate::Format;
 
-pub fn run(paths: &[PathBuf], format: Format) -> Result<ExitCode, Fatal> {
+pub fn run(paths: &[PathBuf], format: Format, store: Option<&Path>) -> Result<ExitCode, Fatal> {
+    // With a store, tag status is judged against its current release.
+    let baseline = match store.map(|dir| ruledeck::release::Store::open(dir).and_then(|s| s.current_manifest())) {
+        None | Some(Ok(None)) => None,
+        Some(Ok(Some(m))) => Some(m.baseline()),
+        Some(Err(e)) => return Ok(store_refused(e)),
+    };
     let (sources, read_errors) = read_sources(paths)?;
     let file_count = sources.len();
     let (sources, diagnostics) = if read_errors.is_empty() {
-        match ruledeck::check_sources(sources) {
-            Ok(checked) => (checked.sources, checked.warnings),
+        match ruledeck::check_sources_against(sources, baseline.as_ref()) {
+            Ok((checked, _)) => (checked.sources, checked.warnings),
             Err(errors) => (errors.sources, errors.diagnostics),
         }
     } else {

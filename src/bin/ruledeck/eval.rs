@@ -1,7 +1,8 @@
 //! `ruledeck eval`: decisions as JSON, one request or a JSON Lines file (or stdin) of them.
 //!
 //! Exit codes: 0 every request decided; 1 the deck does not compile; 2 usage or I/O; 3 a
-//! request was refused (its output line says why, with its line number).
+//! request was refused (its output line says why, with its line number). From a store, a
+//! release the store refuses (missing, or a corrupt bundle or manifest) exits 1.
 
 use std::io::{BufRead, BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -12,7 +13,7 @@ use ruledeck::files::{read_line_bounded, Line};
 use ruledeck::limits::MAX_REQUEST_BYTES;
 use serde_json::{json, Value};
 
-use crate::files::{load_program, read_json_file, Fatal};
+use crate::files::{load_program, read_json_file, store_refused, Fatal};
 
 /// Exit code of a run in which some request was refused.
 pub const REFUSED: u8 = 3;
@@ -25,6 +26,8 @@ pub struct Args<'a> {
     pub inputs: Option<&'a Path>,
     pub tags: Option<&'a Path>,
     pub explain: bool,
+    /// Decide with a store's release (`None`: its current one) instead of `paths`.
+    pub store: Option<(&'a Path, Option<u64>)>,
 }
 
 /// The `--tags` provider (with a warning per entity or field no tag declares), or an
@@ -41,9 +44,19 @@ pub fn tags_provider(path: Option<&Path>, program: &ruledeck::compile::program::
 }
 
 pub fn run(args: Args<'_>) -> Result<ExitCode, Fatal> {
-    let program = match load_program(args.paths)? {
-        Ok(p) => p,
-        Err(code) => return Ok(code),
+    // From a store: the release's program, and the release and version stamped on results.
+    let (program, stamp) = match args.store {
+        Some((dir, number)) => match ruledeck::release::Store::open(dir).and_then(|s| s.load(number)) {
+            Ok(loaded) => {
+                let version = loaded.manifest.instances.get(&format!("{}.{}", args.scene, args.instance));
+                (loaded.program, Some((loaded.manifest.release, version.map(|i| i.version))))
+            }
+            Err(e) => return Ok(store_refused(e)),
+        },
+        None => match load_program(args.paths)? {
+            Ok(p) => (std::sync::Arc::new(p), None),
+            Err(code) => return Ok(code),
+        },
     };
     let tags = tags_provider(args.tags, &program)?;
     let engine = Engine::new(program).with_fallback(tags);
@@ -73,7 +86,14 @@ pub fn run(args: Args<'_>) -> Result<ExitCode, Fatal> {
                 .and_then(|doc| apply_input(&mut req, &doc).map_err(|e| e.to_string()))
                 .and_then(|()| engine.run(&mut req).map_err(|e| e.to_string()));
             match result {
-                Ok(()) => outcome_json(&req.outcome(), args.explain),
+                Ok(()) => {
+                    let mut doc = outcome_json(&req.outcome(), args.explain);
+                    if let (Some((release, version)), Value::Object(map)) = (stamp, &mut doc) {
+                        map.insert("release".into(), json!(release));
+                        map.insert("version".into(), json!(version));
+                    }
+                    doc
+                }
                 Err(error) => {
                     refused += 1;
                     let mut doc = json!({"scene": args.scene, "instance": args.instance, "error": error});

@@ -174,3 +174,28 @@ fn is_bundle(path: &Path) -> bool {
     let mut magic = [0u8; 8];
     std::fs::File::open(path).and_then(|mut f| f.read_exact(&mut magic)).is_ok() && &magic == bundle::MAGIC
 }
+
+/// The time recorded in a release's manifest: now, or `RULEDECK_NOW` (RFC 3339) when set.
+/// `RULEDECK_NOW` exists for tests and reproducible demos, so their output is stable.
+pub fn now_text() -> Result<String, Fatal> {
+    if let Ok(fixed) = std::env::var("RULEDECK_NOW") {
+        return match ruledeck::time::parse_literal(&fixed) {
+            Ok(t) => Ok(ruledeck::time::format(t)),
+            Err(_) => {
+                Err(Fatal(format!("RULEDECK_NOW must be an RFC 3339 time like 2026-11-21T08:00:00Z, not {fixed:?}")))
+            }
+        };
+    }
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_err(|e| Fatal(format!("the system clock is before 1970: {e}")))?
+        .as_secs();
+    Ok(ruledeck::time::format(secs as i64))
+}
+
+/// A store that cannot be read or refuses what it holds (a corrupt bundle or manifest, a
+/// missing release): reported naming the file, exit 1.
+pub fn store_refused(e: ruledeck::release::StoreError) -> ExitCode {
+    eprintln!("error: {e}");
+    ExitCode::from(1)
+}

@@ -6,8 +6,11 @@
 
 mod build;
 mod check;
+mod diff;
 mod eval;
 mod files;
+mod refs;
+mod release;
 mod test;
 
 use std::path::PathBuf;
@@ -32,12 +35,21 @@ enum Command {
         /// Output format for diagnostics.
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
+        /// Judge tag status against this store's current release.
+        #[arg(long)]
+        store: Option<PathBuf>,
     },
     /// Make decisions: one request (`--input`) or one per line (`--inputs`), printed as JSON.
     Eval {
         /// `.rule` files or directories, or one compiled `.rdb` bundle.
-        #[arg(required = true)]
+        #[arg(required_unless_present = "store", conflicts_with = "store")]
         files: Vec<PathBuf>,
+        /// Decide with a stored release (the current one unless `--release`).
+        #[arg(long)]
+        store: Option<PathBuf>,
+        /// With `--store`: the release to decide with.
+        #[arg(long, requires = "store")]
+        release: Option<u64>,
         /// The scene whose instance decides (`payment` in `payment.installments`).
         #[arg(long)]
         scene: String,
@@ -83,6 +95,67 @@ enum Command {
         #[arg(short, long)]
         output: PathBuf,
     },
+    /// Check, run the tests and publish a new release to a store.
+    Release {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// The store directory (created if it does not exist).
+        #[arg(long)]
+        store: PathBuf,
+        /// Data file for the tests' `expect tag` expectations.
+        #[arg(long)]
+        tags: Option<PathBuf>,
+        /// Why: recorded in the manifest and the journal.
+        #[arg(long)]
+        note: Option<String>,
+    },
+    /// The release history, newest first.
+    Releases {
+        #[arg(long)]
+        store: PathBuf,
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// Publish a new release with release N's content (rolls forward).
+    Rollback {
+        /// The release whose content to bring back.
+        release: u64,
+        #[arg(long)]
+        store: PathBuf,
+        #[arg(long)]
+        note: Option<String>,
+    },
+    /// What publishing FILES would change against the store's current release.
+    Diff {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        #[arg(long)]
+        store: PathBuf,
+        /// Sample requests (JSON Lines): count the decisions that would change.
+        #[arg(long)]
+        inputs: Option<PathBuf>,
+        /// File-backed provider for the sample.
+        #[arg(long, requires = "inputs")]
+        tags: Option<PathBuf>,
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// Which rules (directly or through other rules), strategies, instances and tests use a tag.
+    Refs {
+        /// The tag's full name, like `user.risk_score`.
+        tag: String,
+        /// `.rule` files or directories (the draft).
+        #[arg(required_unless_present = "store", conflicts_with = "store")]
+        files: Vec<PathBuf>,
+        /// Ask a store's release instead: what the live deck feeds from the tag.
+        #[arg(long)]
+        store: Option<PathBuf>,
+        /// With `--store`: the release to ask (the current one by default).
+        #[arg(long, requires = "store")]
+        release: Option<u64>,
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
     /// Print the bytecode, with the source line of each instruction.
     Disasm {
         /// `.rule` files or directories, or one `.rdb` bundle.
@@ -100,7 +173,7 @@ enum Format {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Check { files, format } => match check::run(&files, format) {
+        Command::Check { files, format, store } => match check::run(&files, format, store.as_deref()) {
             // Tools that asked for JSON get JSON for I/O failures too.
             Err(files::Fatal(message)) if format == Format::Json => {
                 println!("{}", serde_json::json!({"diagnostics": [], "errors": 0, "warnings": 0, "fatal": message}));
@@ -108,15 +181,29 @@ fn main() -> ExitCode {
             }
             other => other,
         },
-        Command::Eval { files, scene, instance, input, inputs, tags, explain } => eval::run(eval::Args {
-            paths: &files,
-            scene: &scene,
-            instance: &instance,
-            input: input.as_deref(),
-            inputs: inputs.as_deref(),
-            tags: tags.as_deref(),
-            explain,
-        }),
+        Command::Eval { files, store, release, scene, instance, input, inputs, tags, explain } => {
+            eval::run(eval::Args {
+                paths: &files,
+                scene: &scene,
+                instance: &instance,
+                input: input.as_deref(),
+                inputs: inputs.as_deref(),
+                tags: tags.as_deref(),
+                explain,
+                store: store.as_deref().map(|dir| (dir, release)),
+            })
+        }
+        Command::Release { files, store, tags, note } => {
+            release::release(&files, &store, tags.as_deref(), note.as_deref())
+        }
+        Command::Releases { store, format } => release::releases(&store, format),
+        Command::Rollback { release, store, note } => release::rollback(release, &store, note.as_deref()),
+        Command::Diff { files, store, inputs, tags, format } => {
+            diff::run(&files, &store, inputs.as_deref(), tags.as_deref(), format)
+        }
+        Command::Refs { tag, files, store, release, format } => {
+            refs::run(&tag, &files, store.as_deref().map(|dir| (dir, release)), format)
+        }
         Command::Test { files, filter, tags, coverage, format } => {
             test::run(&files, filter.as_deref(), tags.as_deref(), coverage, format)
         }
