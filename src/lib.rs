@@ -81,6 +81,8 @@ pub mod limits;
 #[doc(hidden)]
 pub mod ops;
 pub mod release;
+#[cfg(feature = "serve")]
+pub mod serve;
 pub mod source;
 #[doc(hidden)]
 pub mod syntax;
