@@ -154,7 +154,9 @@ fn decide_answers_the_cli_result_object() {
     let eval = bin()
         .args(["eval", "examples/deck", "--tags", "examples/deck/tags.json", "--scene", "payment"])
         .args(["--instance", "installments", "--input"])
-        .arg(json!({"uid": "u-1001", "orderid": "o-1", "ctx.channel": "app", "now": "2026-11-21T08:00:00Z"}).to_string())
+        .arg(
+            json!({"uid": "u-1001", "orderid": "o-1", "ctx.channel": "app", "now": "2026-11-21T08:00:00Z"}).to_string(),
+        )
         .output()
         .unwrap();
     let eval: Value = serde_json::from_slice(&eval.stdout).unwrap();
@@ -318,11 +320,7 @@ fn health_readiness_release_and_metrics() {
 }
 
 fn publish(store: &Path, deck: &str) -> Value {
-    let out = bin()
-        .args(["release", &fixture(&format!("release/{deck}")), "--store"])
-        .arg(store)
-        .output()
-        .unwrap();
+    let out = bin().args(["release", &fixture(&format!("release/{deck}")), "--store"]).arg(store).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     serde_json::from_slice(&out.stdout).unwrap()
 }
@@ -333,7 +331,11 @@ fn store_server(store: &Path) -> Server {
 }
 
 fn store_request() -> String {
-    decide_body("payment", "installments", json!({"uid": "u-1001", "ctx.channel": "app", "now": "2026-11-21T08:00:00Z"}))
+    decide_body(
+        "payment",
+        "installments",
+        json!({"uid": "u-1001", "ctx.channel": "app", "now": "2026-11-21T08:00:00Z"}),
+    )
 }
 
 #[test]
@@ -360,7 +362,8 @@ fn a_store_is_served_and_hot_swapped_while_deciding() {
                 let mut seen = Vec::new();
                 while !stop.load(std::sync::atomic::Ordering::Relaxed) || seen.is_empty() {
                     let r = agent.post(&format!("{base}/v1/decide")).send_string(&store_request());
-                    let doc: Value = serde_json::from_str(&r.expect("no decision fails").into_string().unwrap()).unwrap();
+                    let doc: Value =
+                        serde_json::from_str(&r.expect("no decision fails").into_string().unwrap()).unwrap();
                     let expected = if doc["release"] == 1 { 6 } else { 9 };
                     assert_eq!(doc["decision"]["count"], expected, "{doc}");
                     seen.push(doc["release"].as_u64().unwrap());
@@ -395,7 +398,10 @@ fn a_store_is_served_and_hot_swapped_while_deciding() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     server.wait_for("release 3", |doc| doc["release"] == 3);
     let (_, doc) = server.post("/v1/decide", &store_request());
-    assert_eq!((doc["release"].clone(), doc["version"].clone(), doc["decision"]["count"].clone()), (json!(3), json!(1), json!(6)));
+    assert_eq!(
+        (doc["release"].clone(), doc["version"].clone(), doc["decision"]["count"].clone()),
+        (json!(3), json!(1), json!(6))
+    );
 }
 
 /// Writes `CURRENT` the way the store does: a temporary file renamed over it.

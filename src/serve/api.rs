@@ -106,10 +106,8 @@ async fn read_body(headers: &HeaderMap, mut body: Body) -> Result<Vec<u8>, Refus
         field: Some("body".into()),
         message: format!("the body is larger than {MAX_HTTP_BODY_BYTES} bytes, the limit; send a smaller batch"),
     };
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
+    let declared =
+        headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > (MAX_HTTP_BODY_BYTES * DRAIN_FACTOR) as u64) {
         return Err(too_large());
     }
@@ -172,7 +170,10 @@ const FIELDS: &str = "`scene`, `instance`, `input` and optionally `explain`";
 fn decide_request(doc: &Value, prefix: &str) -> Result<DecideRequest, Refusal> {
     let whole = if prefix.is_empty() { "body" } else { prefix };
     let Value::Object(map) = doc else {
-        return Err(Refusal::bad(whole, format!("a decision request is a JSON object with {FIELDS}, not {}", kind(doc))));
+        return Err(Refusal::bad(
+            whole,
+            format!("a decision request is a JSON object with {FIELDS}, not {}", kind(doc)),
+        ));
     };
     if let Some(key) = map.keys().find(|k| !["scene", "instance", "input", "explain"].contains(&k.as_str())) {
         return Err(Refusal::bad(at(prefix, key), format!("unknown field `{key}`; a decision request has {FIELDS}")));
@@ -181,7 +182,9 @@ fn decide_request(doc: &Value, prefix: &str) -> Result<DecideRequest, Refusal> {
         match map.get(name) {
             Some(Value::String(s)) => Ok(s.clone()),
             Some(other) => Err(Refusal::bad(at(prefix, name), format!("`{name}` must be text, not {}", kind(other)))),
-            None => Err(Refusal::bad(at(prefix, name), format!("missing field `{name}`; a decision request has {FIELDS}"))),
+            None => {
+                Err(Refusal::bad(at(prefix, name), format!("missing field `{name}`; a decision request has {FIELDS}")))
+            }
         }
     };
     let scene = text("scene")?;
@@ -205,7 +208,10 @@ fn decide_request(doc: &Value, prefix: &str) -> Result<DecideRequest, Refusal> {
         None => false,
         Some(Value::Bool(b)) => *b,
         Some(other) => {
-            return Err(Refusal::bad(at(prefix, "explain"), format!("`explain` must be true or false, not {}", kind(other))))
+            return Err(Refusal::bad(
+                at(prefix, "explain"),
+                format!("`explain` must be true or false, not {}", kind(other)),
+            ))
         }
     };
     Ok(DecideRequest { scene, instance, input, explain, prefix: prefix.to_string() })
@@ -282,7 +288,10 @@ async fn batch(State(svc): State<Arc<Service>>, headers: HeaderMap, body: Body) 
         let bytes = read_body(&headers, body).await?;
         let doc = parse_body(&bytes)?;
         let Value::Object(mut map) = doc else {
-            return Err(Refusal::bad("body", format!("a batch is a JSON object {{\"requests\": [...]}}, not {}", kind(&doc))));
+            return Err(Refusal::bad(
+                "body",
+                format!("a batch is a JSON object {{\"requests\": [...]}}, not {}", kind(&doc)),
+            ));
         };
         if let Some(key) = map.keys().find(|k| *k != "requests") {
             return Err(Refusal::bad(key.clone(), format!("unknown field `{key}`; a batch has only `requests`")));
