@@ -87,6 +87,9 @@ fn json_response(status: StatusCode, doc: &Value) -> Response {
 }
 
 fn refused(metrics: &Metrics, refusal: Refusal) -> Response {
+    if refusal.status.is_server_error() {
+        eprintln!("error: {}", refusal.message);
+    }
     metrics.refuse(refusal.reason());
     json_response(refusal.status, &refusal.doc())
 }
