@@ -42,6 +42,26 @@ pub struct StoreDeck {
     tags: SharedTags,
     live: OnceLock<Live>,
     status: Mutex<LoadStatus>,
+    /// Held for a whole refresh.
+    refreshing: Mutex<()>,
+}
+
+impl StoreDeck {
+    fn status(&self) -> std::sync::MutexGuard<'_, LoadStatus> {
+        self.status.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Records a release that could not be served; counts and reports it once.
+    fn fail(&self, metrics: &Metrics, release: Option<u64>, message: String) {
+        let mut status = self.status();
+        let same = status.error.as_ref().is_some_and(|e| e.release == release && e.message == message);
+        if !same {
+            metrics.load_failures.inc();
+            eprintln!("error: not serving the store's current release: {message}");
+        }
+        status.error = Some(LoadError { release, message });
+        status.since_try = 0;
+    }
 }
 
 #[derive(Default)]
@@ -84,7 +104,13 @@ impl Deck {
 
     /// Serves `store`'s current release; call [`Deck::refresh`] to load it (and later ones).
     pub fn store(store: Store, tags: SharedTags) -> Deck {
-        Deck::Store(StoreDeck { store, tags, live: OnceLock::new(), status: Mutex::default() })
+        Deck::Store(StoreDeck {
+            store,
+            tags,
+            live: OnceLock::new(),
+            status: Mutex::default(),
+            refreshing: Mutex::new(()),
+        })
     }
 
     /// What to decide with now, or `None` while no release has loaded.
@@ -100,28 +126,22 @@ impl Deck {
     /// counted once, and the served one stays.
     pub fn refresh(&self, metrics: &Metrics) {
         let Deck::Store(s) = self else { return };
+        // One refresh at a time, so swaps stay in order. The status lock is held only to
+        // read or record, never during a load, so `/v1/release` never waits on one.
+        let _turn = s.refreshing.lock().unwrap_or_else(|e| e.into_inner());
         let served = s.live.get().map(|live| live.current().number());
-        let mut status = s.status.lock().unwrap_or_else(|e| e.into_inner());
-        let fail = |status: &mut LoadStatus, release: Option<u64>, message: String| {
-            let same = status.error.as_ref().is_some_and(|e| e.release == release && e.message == message);
-            if !same {
-                metrics.load_failures.inc();
-                eprintln!("error: not serving the store's current release: {message}");
-            }
-            status.error = Some(LoadError { release, message });
-            status.since_try = 0;
-        };
         let n = match s.store.current_number() {
             Ok(Some(n)) => n,
             Ok(None) => return,
-            Err(e) => return fail(&mut status, None, e.to_string()),
+            Err(e) => return s.fail(metrics, None, e.to_string()),
         };
         // Numbers only grow: an older or equal CURRENT is never swapped to.
         if served.is_some_and(|served| n <= served) {
             return;
         }
-        if let Some(e) = &status.error {
-            if e.release == Some(n) && status.since_try < RETRY_POLLS {
+        {
+            let mut status = s.status();
+            if status.error.as_ref().is_some_and(|e| e.release == Some(n)) && status.since_try < RETRY_POLLS {
                 status.since_try += 1;
                 return;
             }
@@ -136,15 +156,15 @@ impl Deck {
                         }
                         let tags = s.tags.clone();
                         let live = Live::new(loaded, move |program| Engine::new(program).with_fallback(tags.clone()));
-                        // Only this watcher sets it, under the status lock.
+                        // Set only here, under `refreshing`, so it cannot be set already.
                         let _ = s.live.set(live);
                     }
                 }
-                status.error = None;
+                s.status().error = None;
                 metrics.release.set(n as i64);
                 eprintln!("serving release {n}");
             }
-            Err(e) => fail(&mut status, Some(n), e.to_string()),
+            Err(e) => s.fail(metrics, Some(n), e.to_string()),
         }
     }
 
@@ -175,8 +195,7 @@ impl Deck {
                     }
                     None => json!({"source": "store", "release": null}),
                 };
-                let status = s.status.lock().unwrap_or_else(|e| e.into_inner());
-                doc["error"] = match &status.error {
+                doc["error"] = match &s.status().error {
                     Some(e) => json!({"release": e.release, "message": e.message}),
                     None => Value::Null,
                 };
