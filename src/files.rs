@@ -19,11 +19,9 @@ pub enum ReadError {
     #[allow(missing_docs)]
     Io { path: PathBuf, error: io::Error },
     /// A directory, FIFO, socket or device: only regular files are read.
-    /// Not a regular file; `kind` says what it is.
     #[allow(missing_docs)]
     NotAFile { path: PathBuf, kind: &'static str },
     /// Larger than the limit (`size` is what the file reported, or `limit + 1` if it grew).
-    /// Larger than `limit` bytes.
     #[allow(missing_docs)]
     TooLarge { path: PathBuf, size: u64, limit: usize },
 }

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Independent oracle for ruledeck's deterministic A/B assignment (DESIGN.md §3).
+"""Independent oracle for ruledeck's deterministic A/B assignment (docs/language.md §5).
 
     bucket = murmur3_x86_32(utf8(SALT + ":" + UNIT), seed=0) mod 10000
 
@@ -8,7 +8,7 @@ Usage:  pip install mmh3 && python3 tests/ab_vectors.py
 Prints the Rust tables that `src/vm/ab.rs` tests against. Every value is computed
 twice, by the `mmh3` package (C, from PyPI) and by the small pure-Python
 MurmurHash3_x86_32 below, and the script stops if they disagree. Neither shares
-code with the Rust `murmur3` crate the engine uses, so a mismatch in the Rust
+code with the Rust `mur3` crate the engine uses, so a mismatch in the Rust
 tests means the engine's assignment is wrong, not the vectors.
 """
 import sys
@@ -86,7 +86,7 @@ def rust_str(s: str) -> str:
 
 # (salt, unit, note). SALT is the experiment name, a `salt "…"` override, or a layer name.
 CASES = (
-    [("inst_2611", f"u-{i}", "DESIGN example") for i in range(1001, 1011)]
+    [("inst_2611", f"u-{i}", "docs example") for i in range(1001, 1011)]
     + [
         ("inst_2611", "", "empty unit"),
         ("inst_2611", "12345", "int unit 12345"),

@@ -1,7 +1,8 @@
 //! Fixture-driven snapshot tests: one folder per stage, one `insta::glob!` test each.
 //!
 //! - `fixtures/parse/*.rule`: the AST (`{:#?}`), or the rendered diagnostics.
-//! - `fixtures/check/*.rule`: the typed deck (`{:#?}`), or the rendered diagnostics.
+//! - `fixtures/check/*.rule`: the typed deck as `ruledeck::check::print_deck` shows it (one line
+//!   per item, with its source location), or the rendered diagnostics.
 //! - `fixtures/compile/*.rule`: the disassembled bytecode, each instruction with its source line.
 //! - `fixtures/run/*.rule`: the test runner's report.
 //!
@@ -75,7 +76,7 @@ fn check() {
                 (checked.sources, Ok(text))
             }
             Ok(checked) => {
-                let text = format!("{:#?}", checked.deck);
+                let text = ruledeck::check::print_deck(&checked.deck, &checked.sources);
                 (checked.sources, Ok(text))
             }
             Err(errors) => (errors.sources, Err(errors.diagnostics)),

@@ -9,11 +9,14 @@
 //! layers → scenes → layer overlaps → tests. Each step only needs the ones before it.
 
 pub(crate) mod expr;
+mod print;
 mod scenes;
 pub mod status;
 mod test_blocks;
 pub mod typed;
 pub mod types;
+
+pub use print::print_deck;
 
 use std::collections::HashMap;
 

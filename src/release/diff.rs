@@ -16,10 +16,12 @@ use crate::engine::Engine;
 /// How many example requests a changed instance reports at most.
 pub const MAX_EXAMPLES: usize = 3;
 
+/// What publishing a deck would change against the current release.
 #[derive(Clone, Debug, Serialize)]
 pub struct Diff {
     /// The release compared with (`None`: the store has none yet).
     pub against: Option<u64>,
+    /// Every instance of either side, by `scene.instance`.
     pub instances: BTreeMap<String, InstanceDiff>,
     /// Rules added, changed or removed (unchanged ones are left out).
     pub rules: BTreeMap<String, String>,
@@ -27,6 +29,7 @@ pub struct Diff {
     pub tags: BTreeMap<String, String>,
 }
 
+/// One instance's change.
 #[derive(Clone, Debug, Serialize)]
 pub struct InstanceDiff {
     /// `added`, `changed`, `removed` or `unchanged`.
@@ -36,16 +39,22 @@ pub struct InstanceDiff {
     /// With a sample: requests decided under either release.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub requests: Option<usize>,
+    /// With a sample: how many of those requests would be decided differently.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub decisions_changed: Option<usize>,
+    /// A few of those requests, with both results.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub examples: Vec<Example>,
 }
 
+/// One sample request whose result would change.
 #[derive(Clone, Debug, Serialize)]
 pub struct Example {
+    /// The request.
     pub input: Value,
+    /// Its result under the current release.
     pub before: Value,
+    /// Its result after publishing.
     pub after: Value,
 }
 

@@ -16,11 +16,14 @@ use crate::engine::{Engine, EngineError};
 
 /// A release ready to decide: its manifest and an engine over its program.
 pub struct LiveRelease {
+    /// The release's manifest (number, versions, …).
     pub manifest: Manifest,
+    /// The engine deciding with the release's program.
     pub engine: Engine,
 }
 
 impl LiveRelease {
+    /// The release number.
     pub fn number(&self) -> u64 {
         self.manifest.release
     }

@@ -22,7 +22,9 @@ pub const MANIFEST_FORMAT: u32 = 1;
 /// One release: what it holds and where it came from. Write-once.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Manifest {
+    /// The manifest format ([`MANIFEST_FORMAT`]).
     pub format: u32,
+    /// The release number (monotonic, never reused).
     pub release: u64,
     /// `"release"` or `"rollback"`.
     pub kind: String,
@@ -33,6 +35,7 @@ pub struct Manifest {
     pub parent: Option<u64>,
     /// RFC 3339, UTC.
     pub time: String,
+    /// The note given at publishing, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
     /// SHA-256 of the bundle's bytes, hex; the bundle is `bundles/HASH.rdb`.
@@ -45,6 +48,7 @@ pub struct Manifest {
     pub changed: Vec<String>,
     /// Content hash of each rule.
     pub rules: BTreeMap<String, String>,
+    /// Every declared tag: content hash and status.
     pub tags: BTreeMap<String, TagEntry>,
     /// What each tag feeds: rules (directly or through others), strategies, instances, tests.
     pub usage: BTreeMap<String, super::refs::Refs>,
@@ -57,13 +61,16 @@ pub struct Manifest {
     pub checksum: String,
 }
 
+/// An instance's content and version in one release.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InstanceEntry {
     /// SHA-256 of the instance's canonical compiled content, hex.
     pub content: String,
+    /// Its version: the same for the same content, max + 1 for new content.
     pub version: u64,
 }
 
+/// A tag's content and status in one release.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TagEntry {
     /// SHA-256 of the declaration (status excluded), hex.

@@ -14,6 +14,7 @@ use crate::Checked;
 /// what a *live* release feeds can be asked without its source files.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Refs {
+    /// The tag asked about.
     pub tag: String,
     /// Rules that read the tag, directly or through other rules; sorted.
     pub rules: Vec<String>,

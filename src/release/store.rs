@@ -34,7 +34,9 @@ use crate::Checked;
 /// Why the store refused or failed. Always names the file concerned and what to do.
 #[derive(Debug)]
 pub struct StoreError {
+    /// The file at fault, when one is.
     pub path: Option<PathBuf>,
+    /// What is wrong with it.
     pub message: String,
 }
 
@@ -60,15 +62,23 @@ fn io(path: &Path, e: std::io::Error) -> StoreError {
 /// One line of the journal.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct JournalEntry {
+    /// The release number.
     pub release: u64,
+    /// `release` or `rollback`.
     pub kind: String,
+    /// For a rollback: the release whose content it brings back.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rollback_of: Option<u64>,
+    /// The release that was current before.
     pub parent: Option<u64>,
+    /// When it was published (RFC 3339, UTC).
     pub time: String,
+    /// The note given, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// SHA-256 of its bundle.
     pub hash: String,
+    /// Instances added, changed or removed.
     pub changed: Vec<String>,
 }
 
@@ -89,7 +99,9 @@ impl JournalEntry {
 
 /// A release loaded and verified: its manifest and its program.
 pub struct Loaded {
+    /// The release's manifest.
     pub manifest: Manifest,
+    /// Its verified program.
     pub program: Arc<Program>,
 }
 
@@ -102,7 +114,10 @@ pub enum Publish {
     Unchanged(Manifest),
     /// The current release moved (to `current`) after the deck was checked: nothing was
     /// written; check the deck again against it.
-    Moved { current: Option<u64> },
+    Moved {
+        /// The release that is current now.
+        current: Option<u64>,
+    },
 }
 
 /// The names of the write steps a publish goes through, in order. A test crashes a
@@ -166,6 +181,7 @@ impl Store {
         self
     }
 
+    /// The store's directory.
     pub fn dir(&self) -> &Path {
         &self.dir
     }

@@ -1,7 +1,7 @@
 //! A tree-walking reference evaluator over the checker's typed deck: the test oracle for the
 //! bytecode VM.
 //!
-//! It is written from the normative semantics only (DESIGN.md §2–§3 and docs/language.md §4–§5),
+//! It is written from the normative semantics only (docs/language.md §4–§5),
 //! never from the VM's code, so that the VM and this evaluator are two independent readings of
 //! the same text. It favours obviousness over speed: every operator is one small `match` arm.
 //!
@@ -26,10 +26,11 @@
 //!   depend on `regex`, so only a fixed set of patterns is implemented by hand (see
 //!   [`regex_is_match`]); any other pattern panics.
 //! - A provider value's coercion ([`coerce`]): the exact type; an int for a `float` tag (an int
-//!   is accepted where a float is expected); an RFC 3339 text (`YYYY-MM-DDTHH:MM:SSZ` form) for
-//!   a `time` tag; a member's name as text for an `enum` tag; a list whose every element
-//!   coerces for a `list<T>` tag. Anything else is the wrong type and counts as missing.
-//!   Non-finite floats count as missing too: the language has no non-finite values.
+//!   is accepted where a float is expected); an RFC 3339 text (`YYYY-MM-DDTHH:MM:SSZ` form) or
+//!   an int (seconds since the epoch) for a `time` tag; a member's name as text for an `enum`
+//!   tag; a list whose every element coerces for a `list<T>` tag. Anything else is the wrong
+//!   type and counts as missing. Non-finite floats count as missing too: the language has no
+//!   non-finite values.
 //! - A decision value of type `int` stored in a `float` field becomes a float (the field's
 //!   type); likewise for the elements of a `list<int>` stored in a `list<float>` field.
 #![allow(dead_code)]
