@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 seconds=${1:?usage: fuzz/run.sh SECONDS [TARGET...]}
 shift
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(parse check bundle vm_differential)
+[ ${#targets[@]} -gt 0 ] || targets=(parse check bundle vm_differential fmt_idempotent fmt_meaning)
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
 bash fuzz/seed.sh
 for target in "${targets[@]}"; do

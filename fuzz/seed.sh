@@ -3,12 +3,18 @@
 # and `check`, and bundles compiled from the valid ones for `bundle`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-for target in parse check bundle vm_differential; do
+for target in parse check bundle vm_differential fmt_idempotent fmt_meaning; do
     mkdir -p "fuzz/corpus/$target"
 done
 cp tests/fixtures/parse/*.rule fuzz/corpus/parse/
 cp tests/fixtures/check/*.rule tests/fixtures/compile/*.rule tests/fixtures/run/*.rule fuzz/corpus/check/
 cp fuzz/regressions/*/* fuzz/corpus/check/ 2>/dev/null || true
+for f in tests/fixtures/*/*.rule examples/deck/*.rule; do
+    # Fixtures of different stages share names; keep the stage in the corpus name.
+    name="$(basename "$(dirname "$f")")_$(basename "$f")"
+    cp "$f" "fuzz/corpus/fmt_idempotent/$name"
+    cp "$f" "fuzz/corpus/fmt_meaning/$name"
+done
 cargo build --release --quiet
 for f in tests/fixtures/compile/*.rule tests/fixtures/check/ok_*.rule examples/deck; do
     name=$(basename "$f" .rule)

@@ -198,6 +198,9 @@ pub struct Diagnostic {
     pub notes: Vec<String>,
     /// What to do about it ("did you mean …", the allowed operators).
     pub help: Option<String>,
+    /// The replacement text for the primary span that `help` proposes ("did you mean `x`?"
+    /// gives `x`), so tools can offer it as a one-click fix. Set by [`Diagnostic::with_suggestion`].
+    pub suggestion: Option<String>,
 }
 
 impl Diagnostic {
@@ -222,6 +225,7 @@ impl Diagnostic {
             labels: Vec::new(),
             notes: Vec::new(),
             help: None,
+            suggestion: None,
         }
     }
 
@@ -249,10 +253,15 @@ impl Diagnostic {
         self
     }
 
-    /// Adds "did you mean `x`?" when `suggestion` found a near name.
+    /// Adds "did you mean `x`?" when `suggestion` found a near name, and records `x` as the
+    /// replacement for the primary span (which every caller points at the misspelled name).
     pub fn with_suggestion(self, suggestion: Option<&str>) -> Diagnostic {
         match suggestion {
-            Some(s) => self.with_help(format!("did you mean `{s}`?")),
+            Some(s) => {
+                let mut d = self.with_help(format!("did you mean `{s}`?"));
+                d.suggestion = Some(s.to_string());
+                d
+            }
             None => self,
         }
     }

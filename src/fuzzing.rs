@@ -121,3 +121,91 @@ fn sample(program: &Program, ty: Ty) -> Input<'_> {
         Ty::List(_) => Input::List(&[]),
     }
 }
+
+/// Any UTF-8 text: formatting never panics; a file that does not parse comes back as an
+/// error and never as text; formatted text formats to itself.
+pub fn fmt_idempotent(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else { return };
+    match crate::fmt::format_source("fuzz.rule", text) {
+        Ok(once) => {
+            let twice = crate::fmt::format_source("fuzz.rule", &once)
+                .unwrap_or_else(|e| panic!("formatted text does not format:\n{e}\n--- formatted:\n{once}"));
+            assert_eq!(once, twice, "formatting is not idempotent; input:\n{text}");
+        }
+        Err(errors) => {
+            assert!(
+                !errors.diagnostics.iter().any(|d| d.code == Code::Internal),
+                "internal formatter error:\n{errors}\n--- input:\n{text}"
+            );
+            let bump = bumpalo::Bump::new();
+            assert!(
+                crate::syntax::parse(&bump, 0, text.strip_prefix('\u{FEFF}').unwrap_or(text)).is_err(),
+                "a file that parses was refused:\n{errors}"
+            );
+        }
+    }
+}
+
+/// Any UTF-8 text that formats: the formatted text keeps the same comments, reports the same
+/// diagnostics, compiles to the same program (ignoring source positions) and passes and
+/// fails the same tests.
+pub fn fmt_meaning(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else { return };
+    let Ok(formatted) = crate::fmt::format_source("fuzz.rule", text) else { return };
+    assert_eq!(comments(text), comments(&formatted), "comments differ; formatted:\n{formatted}");
+    assert_eq!(meaning(text), meaning(&formatted), "meaning differs; input:\n{text}\n--- formatted:\n{formatted}");
+}
+
+/// The comments of a file, sorted (a multiset).
+fn comments(src: &str) -> Vec<String> {
+    use crate::syntax::lexer::{tokens, Token};
+    let mut out: Vec<String> = tokens(src)
+        .filter_map(|(t, r)| match t {
+            Ok(Token::LineComment) => Some(src[r].trim_end().to_string()),
+            Ok(Token::BlockComment) => Some(src[r].to_string()),
+            _ => None,
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// What a deck means, with every source position left out: the diagnostic codes if it does
+/// not check, else its warnings' codes, the compiled program (serialized without spans and
+/// sources, and disassembled without source lines) and each test's outcome.
+fn meaning(src: &str) -> String {
+    let checked = match crate::check(&[("fuzz.rule", src)]) {
+        Ok(c) => c,
+        Err(errors) => {
+            let mut codes: Vec<&str> = errors.diagnostics.iter().map(|d| d.code.as_str()).collect();
+            codes.sort();
+            return format!("errors {codes:?}");
+        }
+    };
+    let mut program = match crate::compile::compile(&checked) {
+        Ok(p) => p,
+        Err(e) => return format!("internal {e}"),
+    };
+    let report = crate::testing::run(
+        &checked,
+        &program,
+        &crate::testing::TestOptions { wall_clock: Some(1_795_000_000), ..Default::default() },
+    );
+    let mut warnings: Vec<&str> = checked.warnings.iter().map(|d| d.code.as_str()).collect();
+    warnings.sort();
+    let mut out = format!("warnings {warnings:?}\n");
+    for line in crate::compile::disasm::disassemble(&program).lines() {
+        out.push_str(line.split(" ; ").next().unwrap_or("").trim_end());
+        out.push('\n');
+    }
+    for t in &report.tests {
+        out.push_str(&format!("test {:?} {:?}\n", t.name, t.status));
+        for f in &t.failures {
+            out.push_str(&format!("  {} {} {} {:?}\n", f.expectation, f.expected, f.actual, f.why));
+        }
+    }
+    program.spans.clear();
+    program.sources.clear();
+    out.push_str(&format!("{:?}", bundle::to_bytes(&program)));
+    out
+}

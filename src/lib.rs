@@ -75,9 +75,12 @@ pub mod compile;
 pub mod diagnostics;
 pub mod engine;
 pub mod files;
+pub mod fmt;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod limits;
+#[cfg(feature = "lsp")]
+pub mod lsp;
 #[doc(hidden)]
 pub mod ops;
 pub mod release;
@@ -98,8 +101,6 @@ pub use diagnostics::{Code, Diagnostic, Severity};
 pub use engine::{Engine, EngineError, Loaded, Provider, TagQuery, TagsFile};
 pub use source::{Sources, Span};
 pub use vm::{FieldValue, Input, Need, Outcome, Request, RequestError, Step, TraceEvent};
-
-use std::fmt;
 
 use check::typed::Deck;
 use source::FileId;
@@ -125,8 +126,8 @@ pub struct Errors {
     pub diagnostics: Vec<Diagnostic>,
 }
 
-impl fmt::Display for Errors {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl std::fmt::Display for Errors {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(diagnostics::render_text(&self.sources, &self.diagnostics).trim_end())
     }
 }
@@ -181,7 +182,12 @@ pub fn compile_checked(checked: Checked) -> Result<Program, Errors> {
 
 /// Adds a file read as bytes. Invalid UTF-8 is not an I/O failure but a diagnostic that
 /// points at the first bad byte (the file is kept, lossily decoded, so it can be shown).
-pub fn add_file_bytes(sources: &mut Sources, name: &str, bytes: Vec<u8>) -> (FileId, Option<Diagnostic>) {
+pub fn add_file_bytes(sources: &mut Sources, name: &str, mut bytes: Vec<u8>) -> (FileId, Option<Diagnostic>) {
+    // Drop a byte order mark here, before offsets into the bytes are taken: `Sources::add`
+    // would drop it from the decoded text and shift every offset by three.
+    if bytes.starts_with(b"\xEF\xBB\xBF") {
+        bytes.drain(..3);
+    }
     match String::from_utf8(bytes) {
         Ok(text) => (sources.add(name, text), None),
         Err(e) => {

@@ -534,3 +534,82 @@ fn warnings_are_printed_and_do_not_fail_check() {
     assert_eq!((doc["errors"].as_u64(), doc["warnings"].as_u64()), (Some(0), Some(1)));
     assert_eq!(doc["diagnostics"][0]["severity"], "warning");
 }
+
+fn ruledeck_stdin(args: &[&str], stdin: &str) -> (i32, String, String) {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ruledeck"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn fmt_rewrites_files_in_place_and_check_lists_what_would_change() {
+    let dir = temp_dir("fmt");
+    std::fs::create_dir_all(dir.join("sub")).unwrap();
+    let messy = "entity user key uid\nrule user r=user.a>1\n";
+    std::fs::write(dir.join("sub/messy.rule"), messy).unwrap();
+    std::fs::write(dir.join("tidy.rule"), "entity item key skuid\n").unwrap();
+    std::fs::write(dir.join("notes.txt"), "not a rule file").unwrap();
+    let d = dir.to_str().unwrap();
+
+    let (code, out, err) = ruledeck(&["fmt", "--check", d]);
+    assert_eq!(code, 1, "{err}");
+    assert_eq!(out.trim(), dir.join("sub/messy.rule").display().to_string());
+    assert!(err.contains("1 file would be reformatted, 1 already formatted"), "{err}");
+    assert_eq!(std::fs::read_to_string(dir.join("sub/messy.rule")).unwrap(), messy, "--check changes nothing");
+
+    let (code, _, err) = ruledeck(&["fmt", d]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("1 file reformatted, 1 already formatted"), "{err}");
+    assert_eq!(
+        std::fs::read_to_string(dir.join("sub/messy.rule")).unwrap(),
+        "entity user key uid\nrule user r = user.a > 1\n"
+    );
+    let leftovers: Vec<_> = std::fs::read_dir(dir.join("sub")).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(leftovers.len(), 1, "no temp files are left behind: {leftovers:?}");
+
+    let (code, out, _) = ruledeck(&["fmt", "--check", d]);
+    assert_eq!((code, out.as_str()), (0, ""));
+}
+
+#[test]
+fn fmt_leaves_a_file_that_does_not_parse_untouched() {
+    let dir = temp_dir("fmt-bad");
+    let bad = "rule user r =   \n";
+    std::fs::write(dir.join("bad.rule"), bad).unwrap();
+    std::fs::write(dir.join("ok.rule"), "entity  user key uid\n").unwrap();
+    let (code, _, err) = ruledeck(&["fmt", dir.to_str().unwrap()]);
+    assert_eq!(code, 1);
+    assert!(err.contains("error[E0014]"), "{err}");
+    assert!(err.contains("1 file reformatted, 0 already formatted, 1 not formatted because of errors"), "{err}");
+    assert_eq!(std::fs::read_to_string(dir.join("bad.rule")).unwrap(), bad);
+    assert_eq!(std::fs::read_to_string(dir.join("ok.rule")).unwrap(), "entity user key uid\n");
+}
+
+#[test]
+fn fmt_stdin_to_stdout() {
+    let (code, out, err) = ruledeck_stdin(&["fmt", "-"], "entity user key uid\nrule user r=user.a>1");
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "entity user key uid\nrule user r = user.a > 1\n");
+
+    let (code, out, _) = ruledeck_stdin(&["fmt", "--check", "-"], "entity  user key uid\n");
+    assert_eq!((code, out.trim()), (1, "-"));
+    let (code, _, _) = ruledeck_stdin(&["fmt", "--check", "-"], "entity user key uid\n");
+    assert_eq!(code, 0);
+
+    let (code, out, err) = ruledeck_stdin(&["fmt", "-"], "rule user r =");
+    assert_eq!((code, out.as_str()), (1, ""), "nothing on stdout for a file that does not parse");
+    assert!(err.contains("error[E0014]") && err.contains("<stdin>:1:"), "{err}");
+}

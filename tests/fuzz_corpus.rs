@@ -51,3 +51,9 @@ fn bundle_inputs_replay() {
     }
     replay("bundle", ruledeck::fuzzing::bundle_bytes);
 }
+
+#[test]
+fn fmt_inputs_replay() {
+    assert!(replay("fmt_idempotent", ruledeck::fuzzing::fmt_idempotent) > 50);
+    assert!(replay("fmt_meaning", ruledeck::fuzzing::fmt_meaning) > 50);
+}

@@ -68,6 +68,14 @@ pub fn check_against(sources: &Sources, baseline: Option<&Baseline>) -> Result<C
     checker.run(&files)
 }
 
+/// Checks files that are already parsed (with [`syntax::parse`], each with its own file id),
+/// for tools that read the syntax tree too and should not parse twice (the language server).
+/// The caller reports parse failures first, as [`check`] does. Tag status is judged with no
+/// release (as [`check`] does); the deck and its warnings, or every diagnostic.
+pub fn check_parsed<'a>(files: &[ast::File<'a>]) -> Result<(Deck, Vec<Diagnostic>), Vec<Diagnostic>> {
+    Checker::default().run(files).map(|(deck, warnings, _)| (deck, warnings))
+}
+
 /// Which request data a use needs: collected while checking an expression, validated by
 /// the caller against its context (a rule's kind, a scene's keys and passes).
 #[derive(Default)]

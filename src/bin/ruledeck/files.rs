@@ -36,16 +36,9 @@ struct Walk {
 /// Unreadable paths and bundles are fatal; files that are not UTF-8 or are too large become
 /// diagnostics.
 pub fn read_sources(paths: &[PathBuf]) -> Result<(Sources, Vec<Diagnostic>), Fatal> {
-    let mut walk = Walk { files: Vec::new(), seen: HashSet::new(), dirs: HashSet::new() };
-    for path in paths {
-        walk.add(path, true)?;
-    }
-    if walk.files.is_empty() {
-        return Err(Fatal(format!("no .rule files found in {}", display_list(paths))));
-    }
     let mut sources = Sources::new();
     let mut diagnostics = Vec::new();
-    for file in walk.files {
+    for file in rule_files(paths)? {
         let name = file.display().to_string();
         match read_bounded(&file, MAX_SOURCE_BYTES) {
             Ok(bytes) => {
@@ -67,6 +60,19 @@ pub fn read_sources(paths: &[PathBuf]) -> Result<(Sources, Vec<Diagnostic>), Fat
         }
     }
     Ok((sources, diagnostics))
+}
+
+/// The files named, with directories expanded to the `.rule` files below them (sorted),
+/// each once. Unreadable paths and bundles are fatal, and so is finding no file at all.
+pub fn rule_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, Fatal> {
+    let mut walk = Walk { files: Vec::new(), seen: HashSet::new(), dirs: HashSet::new() };
+    for path in paths {
+        walk.add(path, true)?;
+    }
+    if walk.files.is_empty() {
+        return Err(Fatal(format!("no .rule files found in {}", display_list(paths))));
+    }
+    Ok(walk.files)
 }
 
 impl Walk {

@@ -9,6 +9,7 @@ mod check;
 mod diff;
 mod eval;
 mod files;
+mod fmt;
 mod refs;
 mod release;
 #[cfg(feature = "serve")]
@@ -97,6 +98,15 @@ enum Command {
         #[arg(short, long)]
         output: PathBuf,
     },
+    /// Format rule files in place in the one canonical layout (`-`: stdin to stdout).
+    Fmt {
+        /// `.rule` files, directories searched recursively for them, or `-` for stdin.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Change nothing; list the files that would change and exit 1 if there are any.
+        #[arg(long)]
+        check: bool,
+    },
     /// Check, run the tests and publish a new release to a store.
     Release {
         #[arg(required = true)]
@@ -181,6 +191,9 @@ enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// The language server, speaking LSP on stdin/stdout (started by editors).
+    #[cfg(feature = "lsp")]
+    Lsp,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -230,6 +243,12 @@ fn main() -> ExitCode {
         Command::Disasm { files } => build::disasm(&files),
         #[cfg(feature = "serve")]
         Command::Serve { files, store, tags, listen } => serve::run(&files, store.as_deref(), tags.as_deref(), &listen),
+        #[cfg(feature = "lsp")]
+        Command::Lsp => match ruledeck::lsp::run_stdio() {
+            Ok(()) => Ok(ExitCode::SUCCESS),
+            Err(e) => Err(files::Fatal(format!("language server: {e}"))),
+        },
+        Command::Fmt { files, check } => fmt::run(&files, check),
     };
     match result {
         Ok(code) => code,

@@ -1,0 +1,500 @@
+//! End-to-end tests of `ruledeck lsp`: the real binary driven over stdio pipes as an editor
+//! drives it (Content-Length framing, initialize, initialized, didOpen, didChange, requests,
+//! shutdown, exit). The workspace is `tests/fixtures/lsp/deck`; its absolute URI is replaced
+//! by `file:///deck` in snapshots so they hold on any machine.
+#![cfg(feature = "lsp")]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::PathBuf;
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+
+use serde_json::{json, Value};
+
+fn deck_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/lsp/deck")
+}
+
+/// The workspace URI as the server spells it (unreserved characters and `/` kept).
+fn root_uri() -> String {
+    let mut s = String::from("file://");
+    for b in deck_dir().to_str().unwrap().bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~/".contains(&b) {
+            s.push(b as char);
+        } else {
+            s.push_str(&format!("%{b:02X}"));
+        }
+    }
+    s
+}
+
+fn uri(file: &str) -> String {
+    format!("{}/{file}", root_uri())
+}
+
+fn fixture(file: &str) -> String {
+    std::fs::read_to_string(deck_dir().join(file)).unwrap()
+}
+
+struct Client {
+    child: Child,
+    stdin: ChildStdin,
+    stdout: BufReader<ChildStdout>,
+    next_id: i64,
+    /// Notifications read while waiting for a response, oldest first.
+    pending: Vec<Value>,
+    /// Every diagnostics notification read, in order.
+    published: Vec<Value>,
+}
+
+impl Client {
+    fn start() -> Client {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_ruledeck"))
+            .arg("lsp")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("ruledeck lsp starts");
+        let stdin = child.stdin.take().unwrap();
+        let stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut client = Client { child, stdin, stdout, next_id: 0, pending: Vec::new(), published: Vec::new() };
+        let init = client.request(
+            "initialize",
+            json!({
+                "processId": null,
+                "rootUri": null,
+                "capabilities": {},
+                "workspaceFolders": [{ "uri": root_uri(), "name": "deck" }],
+            }),
+        );
+        assert_eq!(init["result"]["serverInfo"]["name"], "ruledeck");
+        client.notify("initialized", json!({}));
+        client
+    }
+
+    fn send(&mut self, message: &Value) {
+        let body = message.to_string();
+        write!(self.stdin, "Content-Length: {}\r\n\r\n{body}", body.len()).unwrap();
+        self.stdin.flush().unwrap();
+    }
+
+    fn read(&mut self) -> Value {
+        let mut length = None;
+        loop {
+            let mut line = String::new();
+            assert!(self.stdout.read_line(&mut line).unwrap() > 0, "server closed stdout");
+            let line = line.trim_end();
+            if line.is_empty() {
+                break;
+            }
+            if let Some(n) = line.strip_prefix("Content-Length: ") {
+                length = Some(n.parse::<usize>().unwrap());
+            }
+        }
+        let mut body = vec![0; length.expect("a Content-Length header")];
+        self.stdout.read_exact(&mut body).unwrap();
+        let message: Value = serde_json::from_slice(&body).unwrap();
+        if message["method"] == "textDocument/publishDiagnostics" {
+            self.published.push(message.clone());
+        }
+        message
+    }
+
+    fn notify(&mut self, method: &str, params: Value) {
+        self.send(&json!({ "jsonrpc": "2.0", "method": method, "params": params }));
+    }
+
+    /// Sends a request and returns its response; notifications that arrive first are kept.
+    fn request(&mut self, method: &str, params: Value) -> Value {
+        self.next_id += 1;
+        let id = self.next_id;
+        self.send(&json!({ "jsonrpc": "2.0", "id": id, "method": method, "params": params }));
+        loop {
+            let message = self.read();
+            if message.get("method").is_none() && message["id"] == id {
+                return message;
+            }
+            self.pending.push(message);
+        }
+    }
+
+    /// The diagnostics published for `file` at `version` (`None`: not open in the editor).
+    fn diagnostics(&mut self, file: &str, version: Option<i64>) -> Value {
+        let wanted = |m: &Value| {
+            m["method"] == "textDocument/publishDiagnostics"
+                && m["params"]["uri"] == uri(file)
+                && m["params"]["version"] == json!(version)
+        };
+        if let Some(i) = self.pending.iter().rposition(wanted) {
+            let found = self.pending.remove(i);
+            self.pending
+                .retain(|m| !(m["method"] == "textDocument/publishDiagnostics" && m["params"]["uri"] == uri(file)));
+            return found["params"]["diagnostics"].clone();
+        }
+        loop {
+            let m = self.read();
+            if wanted(&m) {
+                return m["params"]["diagnostics"].clone();
+            }
+        }
+    }
+
+    fn open(&mut self, file: &str, text: &str) {
+        let params =
+            json!({ "textDocument": { "uri": uri(file), "languageId": "ruledeck", "version": 1, "text": text } });
+        self.notify("textDocument/didOpen", params);
+    }
+
+    fn change(&mut self, file: &str, version: i64, text: &str) {
+        let params =
+            json!({ "textDocument": { "uri": uri(file), "version": version }, "contentChanges": [{ "text": text }] });
+        self.notify("textDocument/didChange", params);
+    }
+
+    /// A request at the position of the `nth` occurrence of `needle` in `text`, plus `shift`
+    /// characters, in UTF-16 as the protocol counts.
+    fn at(&mut self, method: &str, file: &str, text: &str, needle: &str, shift: usize, extra: Value) -> Value {
+        let mut params = json!({ "textDocument": { "uri": uri(file) }, "position": position(text, needle, shift) });
+        if let (Some(p), Some(e)) = (params.as_object_mut(), extra.as_object()) {
+            p.extend(e.clone());
+        }
+        self.request(method, params)
+    }
+
+    fn shutdown(mut self) {
+        let r = self.request("shutdown", Value::Null);
+        assert_eq!(r["result"], Value::Null);
+        self.notify("exit", Value::Null);
+        let status = self.child.wait().unwrap();
+        assert!(status.success(), "exit status {status}");
+    }
+}
+
+/// The protocol position of the first `needle` in `text`, `shift` characters in.
+fn position(text: &str, needle: &str, shift: usize) -> Value {
+    let offset = text.find(needle).unwrap_or_else(|| panic!("`{needle}` not in the text"));
+    let offset = offset + needle.chars().take(shift).map(char::len_utf8).sum::<usize>();
+    let line_start = text[..offset].rfind('\n').map_or(0, |i| i + 1);
+    let line = text[..offset].matches('\n').count();
+    let character = text[line_start..offset].encode_utf16().count();
+    json!({ "line": line, "character": character })
+}
+
+/// A response with the machine-specific workspace path replaced.
+fn portable(v: &Value) -> Value {
+    serde_json::from_str(&v.to_string().replace(&root_uri(), "file:///deck")).unwrap()
+}
+
+/// Semantic tokens decoded to `[line, column, length, type]` rows, easier to review.
+fn decode_tokens(data: &Value, legend: &[&str]) -> Vec<String> {
+    let data: Vec<u64> = data.as_array().unwrap().iter().map(|v| v.as_u64().unwrap()).collect();
+    let (mut line, mut col) = (0, 0);
+    data.chunks(5)
+        .map(|t| {
+            if t[0] > 0 {
+                line += t[0];
+                col = t[1];
+            } else {
+                col += t[1];
+            }
+            let def = if t[4] & 1 == 1 { " (declaration)" } else { "" };
+            format!("{line}:{col} len {} {}{def}", t[2], legend[t[3] as usize])
+        })
+        .collect()
+}
+
+#[test]
+fn workspace_files_get_diagnostics_and_a_clean_deck_gets_none() {
+    let mut c = Client::start();
+    // Both workspace files are published at start-up, before anything is opened.
+    assert_eq!(c.diagnostics("catalog.rule", None), json!([]));
+    assert_eq!(c.diagnostics("main.rule", None), json!([]));
+    let text = fixture("main.rule");
+    c.open("main.rule", &text);
+    assert_eq!(c.diagnostics("main.rule", Some(1)), json!([]));
+    c.shutdown();
+}
+
+#[test]
+fn did_you_mean_diagnostics_carry_codes_exact_ranges_and_quick_fixes() {
+    let mut c = Client::start();
+    let text = fixture("main.rule")
+        .replace("and low_risk\n", "and low_rsik\n")
+        .replace("user.lifecycle == active", "user.lifecycle == actve")
+        .replace("in hero 0%", "in heroo 0%")
+        .replace("\"本地\" }\n  expect strategy local", "\"本地\" }\n  expect strategy locl");
+    c.open("main.rule", &text);
+    let diagnostics = c.diagnostics("main.rule", Some(1));
+    insta::assert_json_snapshot!("diagnostics", portable(&diagnostics));
+    // The rule after the Chinese text literal: its range counts UTF-16 units.
+    let rule = diagnostics.as_array().unwrap().iter().find(|d| d["code"] == "E0103").unwrap();
+    assert_eq!(rule["range"]["start"], position(&text, "low_rsik", 0));
+    let actions = c.request(
+        "textDocument/codeAction",
+        json!({
+            "textDocument": { "uri": uri("main.rule") },
+            "range": { "start": { "line": 0, "character": 0 }, "end": { "line": 40, "character": 0 } },
+            "context": { "diagnostics": [] },
+        }),
+    );
+    insta::assert_json_snapshot!("code_actions", portable(&actions["result"]));
+    // Applying every fix leaves no diagnostics.
+    c.change("main.rule", 2, &fixture("main.rule"));
+    assert_eq!(c.diagnostics("main.rule", Some(2)), json!([]));
+    c.shutdown();
+}
+
+#[test]
+fn a_syntax_error_is_reported_where_it_is() {
+    let mut c = Client::start();
+    let text = fixture("main.rule")
+        .replace("rule user low_risk = user.risk_score < 30", "rule user low_risk = user.risk_score <");
+    c.open("main.rule", &text);
+    insta::assert_json_snapshot!("syntax_error", portable(&c.diagnostics("main.rule", Some(1))));
+    c.shutdown();
+}
+
+#[test]
+fn hover_shows_tags_rules_and_members() {
+    let mut c = Client::start();
+    let text = fixture("main.rule");
+    c.open("main.rule", &text);
+    let tag = c.at("textDocument/hover", "main.rule", &text, "user.risk_score < 30", 6, json!({}));
+    let rule = c.at("textDocument/hover", "main.rule", &text, "low_risk\n", 2, json!({}));
+    let member = c.at("textDocument/hover", "main.rule", &text, "active\n", 1, json!({}));
+    let strategy = c.at("textDocument/hover", "main.rule", &text, "strategy local", 10, json!({}));
+    let key = c.at("textDocument/hover", "main.rule", &text, "keys uid", 6, json!({}));
+    insta::assert_json_snapshot!(
+        "hover",
+        portable(&json!([tag["result"], rule["result"], member["result"], strategy["result"], key["result"]]))
+    );
+    c.shutdown();
+}
+
+#[test]
+fn definition_and_references_span_files() {
+    let mut c = Client::start();
+    let text = fixture("main.rule");
+    c.open("main.rule", &text);
+    let request = |c: &mut Client, method: &str, needle: &str, shift: usize| {
+        let extra = json!({ "context": { "includeDeclaration": true } });
+        portable(&c.at(method, "main.rule", &text, needle, shift, extra)["result"])
+    };
+    let results = json!({
+        // After a Chinese text literal on the same line.
+        "rule after 上海": request(&mut c, "textDocument/definition", "low_risk\n", 3),
+        "tag in another file": request(&mut c, "textDocument/definition", "user.city", 6),
+        "entity of a tag": request(&mut c, "textDocument/definition", "user.city", 1),
+        "layer": request(&mut c, "textDocument/definition", "hero 0%", 1),
+        "strategy from a test": request(&mut c, "textDocument/definition", "strategy local\n}", 10),
+        "scene from a test": request(&mut c, "textDocument/definition", "home.banner", 1),
+        "instance from a test": request(&mut c, "textDocument/definition", "home.banner", 6),
+        "member": request(&mut c, "textDocument/definition", "active\n", 0),
+        "references to a rule": request(&mut c, "textDocument/references", "low_risk =", 0),
+        "references to a tag": request(&mut c, "textDocument/references", "user.city", 7),
+        "references to a key": request(&mut c, "textDocument/references", "keys uid", 6),
+    });
+    insta::assert_json_snapshot!("navigation", results);
+    c.shutdown();
+}
+
+#[test]
+fn completion_offers_tags_members_operators_and_rules() {
+    let mut c = Client::start();
+    let base = fixture("main.rule");
+    let mut version = 1;
+    c.open("main.rule", &base);
+    let mut complete = |c: &mut Client, edit: &str| {
+        // The edit replaces `when shanghai` and the cursor sits at its end.
+        let text = base.replace("when shanghai and user.lifecycle == active", edit);
+        version += 1;
+        c.change("main.rule", version, &text);
+        let needle = format!("{edit}\n");
+        let r = c.at("textDocument/completion", "main.rule", &text, &needle, edit.chars().count(), json!({}));
+        let items = r["result"].as_array().cloned().unwrap_or_default();
+        items
+            .iter()
+            .map(|i| format!("{} ({})", i["label"].as_str().unwrap(), i["detail"].as_str().unwrap_or("")))
+            .collect::<Vec<_>>()
+    };
+    let results = json!({
+        "when user.": complete(&mut c, "when user."),
+        "when user.ri": complete(&mut c, "when user.ri"),
+        "when user.lifecycle == ": complete(&mut c, "when user.lifecycle == "),
+        "when user.lifecycle in [new, ": complete(&mut c, "when user.lifecycle in [new, "),
+        "when ctx.channel not in [": complete(&mut c, "when ctx.channel not in ["),
+        "when user.risk_score ": complete(&mut c, "when user.risk_score "),
+        "when user.segments ": complete(&mut c, "when user.segments "),
+        "when ": complete(&mut c, "when "),
+        "when low_risk and sh": complete(&mut c, "when low_risk and sh"),
+    });
+    insta::assert_json_snapshot!("completion", results);
+    c.shutdown();
+}
+
+#[test]
+fn rename_edits_every_use_and_refuses_collisions_and_keywords() {
+    let mut c = Client::start();
+    let main = fixture("main.rule");
+    let catalog = fixture("catalog.rule");
+    c.open("main.rule", &main);
+    c.open("catalog.rule", &catalog);
+    let prepare = c.at("textDocument/prepareRename", "main.rule", &main, "low_risk\n", 0, json!({}));
+    let rule = c.at("textDocument/rename", "main.rule", &main, "low_risk\n", 0, json!({ "newName": "safe" }));
+    // A tag renamed by its full name keeps its entity; the declaration is in the other file.
+    let tag = c.at("textDocument/rename", "main.rule", &main, "user.city", 6, json!({ "newName": "user.home_city" }));
+    let strategy =
+        c.at("textDocument/rename", "main.rule", &main, "strategy local", 10, json!({ "newName": "nearby" }));
+    let collision = c.at("textDocument/rename", "main.rule", &main, "low_risk\n", 0, json!({ "newName": "shanghai" }));
+    let tag_collision =
+        c.at("textDocument/rename", "main.rule", &main, "user.city", 6, json!({ "newName": "risk_score" }));
+    let keyword = c.at("textDocument/rename", "main.rule", &main, "low_risk\n", 0, json!({ "newName": "between" }));
+    let not_a_name = c.at("textDocument/rename", "main.rule", &main, "low_risk\n", 0, json!({ "newName": "9lives" }));
+    let scene = c.at("textDocument/prepareRename", "main.rule", &main, "scene home", 7, json!({}));
+    insta::assert_json_snapshot!(
+        "rename",
+        portable(&json!({
+            "prepare": prepare["result"],
+            "rule": rule["result"],
+            "tag": tag["result"],
+            "strategy": strategy["result"],
+            "collision": collision["error"],
+            "tag collision": tag_collision["error"],
+            "keyword": keyword["error"],
+            "not a name": not_a_name["error"],
+            "scene (not renamable)": scene["result"],
+        }))
+    );
+    c.shutdown();
+}
+
+#[test]
+fn document_symbols_and_semantic_tokens() {
+    let mut c = Client::start();
+    let main = fixture("main.rule");
+    let catalog = fixture("catalog.rule");
+    c.open("main.rule", &main);
+    c.open("catalog.rule", &catalog);
+    let symbols = c.request("textDocument/documentSymbol", json!({ "textDocument": { "uri": uri("main.rule") } }));
+    insta::assert_json_snapshot!("document_symbols", portable(&symbols["result"]));
+    let init_legend = [
+        "keyword",
+        "type",
+        "class",
+        "parameter",
+        "property",
+        "function",
+        "namespace",
+        "struct",
+        "method",
+        "event",
+        "enumMember",
+        "string",
+        "number",
+        "comment",
+        "operator",
+        "variable",
+    ];
+    // The catalog has Chinese and an emoji in comments before tokens on the same line.
+    let tokens =
+        c.request("textDocument/semanticTokens/full", json!({ "textDocument": { "uri": uri("catalog.rule") } }));
+    insta::assert_json_snapshot!("semantic_tokens", decode_tokens(&tokens["result"]["data"], &init_legend));
+    c.shutdown();
+}
+
+#[test]
+fn formatting_returns_edits_for_the_whole_document() {
+    let mut c = Client::start();
+    // Messy spacing, Chinese and an emoji: the edit's end position counts UTF-16 units.
+    let text = fixture("catalog.rule")
+        .replace("entity user key uid", "entity   user  key uid")
+        .replace("tag user.city: text from \"profile\"", "tag user.city :text   from \"profile\"   // 城市 😀");
+    c.open("catalog.rule", &text);
+    let r = c.request(
+        "textDocument/formatting",
+        json!({ "textDocument": { "uri": uri("catalog.rule") }, "options": { "tabSize": 2, "insertSpaces": true } }),
+    );
+    insta::assert_json_snapshot!("formatting", portable(&r["result"]));
+    // Formatting the formatted text changes nothing.
+    c.change("catalog.rule", 2, r["result"][0]["newText"].as_str().unwrap());
+    let again = c.request(
+        "textDocument/formatting",
+        json!({ "textDocument": { "uri": uri("catalog.rule") }, "options": { "tabSize": 2, "insertSpaces": true } }),
+    );
+    assert_eq!(again["result"], json!([]));
+    c.shutdown();
+}
+
+#[test]
+fn queued_edits_are_checked_once_for_the_newest_text() {
+    let mut c = Client::start();
+    let good = fixture("main.rule");
+    c.open("main.rule", &good);
+    assert_eq!(c.diagnostics("main.rule", Some(1)), json!([]));
+    // Twenty edits in a row: the last one is broken. Whatever the server coalesced, the
+    // diagnostics it publishes last are those of version 21, and versions only grow.
+    for v in 2..=21 {
+        let text = if v == 21 { good.replace("and low_risk\n", "and low_rsik\n") } else { format!("{good}// {v}\n") };
+        c.change("main.rule", v, &text);
+    }
+    let last = c.diagnostics("main.rule", Some(21));
+    assert_eq!(last.as_array().unwrap().len(), 1, "{last}");
+    assert_eq!(last[0]["code"], "E0103");
+    let versions: Vec<i64> = c
+        .published
+        .iter()
+        .filter(|m| m["method"] == "textDocument/publishDiagnostics" && m["params"]["uri"] == uri("main.rule"))
+        .filter_map(|m| m["params"]["version"].as_i64())
+        .collect();
+    assert!(versions.windows(2).all(|w| w[0] < w[1]), "{versions:?}");
+    c.shutdown();
+}
+
+#[test]
+fn unknown_requests_are_errors_not_crashes() {
+    let mut c = Client::start();
+    let r = c.request("textDocument/foldingRange", json!({ "textDocument": { "uri": uri("main.rule") } }));
+    assert_eq!(r["error"]["code"], -32601);
+    let r = c.request("textDocument/hover", json!({ "nonsense": true }));
+    assert_eq!(r["error"]["code"], -32602);
+    c.shutdown();
+}
+
+/// The VS Code grammar highlights every keyword the language grammar has (it is a second
+/// spelling of the same list, so this test keeps them together).
+#[test]
+fn the_textmate_grammar_covers_every_keyword() {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("editors/vscode/syntaxes/ruledeck.tmLanguage.json");
+    let grammar: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let mut words = Vec::new();
+    for section in ["keywords", "literals"] {
+        for pattern in grammar["repository"][section]["patterns"].as_array().unwrap() {
+            let Some(m) = pattern["match"].as_str() else { continue };
+            let inner = m.trim_start_matches("\\b").trim_end_matches("\\b");
+            let inner = inner.trim_start_matches('(').trim_end_matches(')');
+            words.extend(inner.split('|').map(str::to_string));
+        }
+    }
+    let missing: Vec<&String> = ruledeck::lsp::keywords().iter().filter(|k| !words.contains(k)).collect();
+    assert!(missing.is_empty(), "keywords the TextMate grammar does not highlight: {missing:?}");
+}
+
+#[test]
+fn rename_waits_for_a_deck_that_parses_and_closing_goes_back_to_the_disk_copy() {
+    let mut c = Client::start();
+    let main = fixture("main.rule");
+    let broken = fixture("catalog.rule") + "tag user.\n";
+    c.open("main.rule", &main);
+    c.open("catalog.rule", &broken);
+    let r = c.at("textDocument/rename", "main.rule", &main, "low_risk\n", 0, json!({ "newName": "safe" }));
+    assert_eq!(
+        r["error"]["message"], "catalog.rule does not parse; fix its syntax errors first so every use is found",
+        "{r}"
+    );
+    // Closing the broken file: the server reads the disk copy again, which parses.
+    c.notify("textDocument/didClose", json!({ "textDocument": { "uri": uri("catalog.rule") } }));
+    assert_eq!(c.diagnostics("catalog.rule", None), json!([]));
+    let r = c.at("textDocument/rename", "main.rule", &main, "low_risk\n", 0, json!({ "newName": "safe" }));
+    assert!(r["result"]["documentChanges"].is_array(), "{r}");
+    c.shutdown();
+}
