@@ -84,6 +84,8 @@ pub mod lsp;
 #[doc(hidden)]
 pub mod ops;
 pub mod release;
+#[cfg(feature = "serve")]
+pub mod serve;
 pub mod source;
 #[doc(hidden)]
 pub mod syntax;

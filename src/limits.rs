@@ -39,3 +39,7 @@ pub const MAX_REQUEST_BYTES: usize = 1024 * 1024;
 pub const MAX_JSON_DEPTH: usize = 128;
 /// Most loaded tag values the engine's cache holds (least recently used go first).
 pub const CACHE_CAPACITY: u64 = 1_000_000;
+/// Largest HTTP request body `ruledeck serve` reads, in bytes (413 above it).
+pub const MAX_HTTP_BODY_BYTES: usize = 4 * 1024 * 1024;
+/// Most requests in one `POST /v1/decide/batch` (413 above it).
+pub const MAX_BATCH_REQUESTS: usize = 10_000;

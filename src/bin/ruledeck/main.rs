@@ -12,6 +12,8 @@ mod files;
 mod fmt;
 mod refs;
 mod release;
+#[cfg(feature = "serve")]
+mod serve;
 mod test;
 
 use std::path::PathBuf;
@@ -166,6 +168,23 @@ enum Command {
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
     },
+    /// The decision service: HTTP/JSON decisions over FILES or a store's current release.
+    #[cfg(feature = "serve")]
+    Serve {
+        /// `.rule` files or directories, or one `.rdb` bundle.
+        #[arg(required_unless_present = "store", conflicts_with = "store")]
+        files: Vec<PathBuf>,
+        /// Serve this store's current release, and swap to each new one.
+        #[arg(long)]
+        store: Option<PathBuf>,
+        /// File-backed provider for every tag: `{"user": {"u-1001": {"risk_score": 12}}}`.
+        #[arg(long)]
+        tags: Option<PathBuf>,
+        /// The address to listen on (port 0 picks a free port; the first line of stdout
+        /// says which).
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: String,
+    },
     /// Print the bytecode, with the source line of each instruction.
     Disasm {
         /// `.rule` files or directories, or one `.rdb` bundle.
@@ -222,6 +241,8 @@ fn main() -> ExitCode {
         }
         Command::Build { files, output } => build::build(&files, &output),
         Command::Disasm { files } => build::disasm(&files),
+        #[cfg(feature = "serve")]
+        Command::Serve { files, store, tags, listen } => serve::run(&files, store.as_deref(), tags.as_deref(), &listen),
         #[cfg(feature = "lsp")]
         Command::Lsp => match ruledeck::lsp::run_stdio() {
             Ok(()) => Ok(ExitCode::SUCCESS),

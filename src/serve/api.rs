@@ -1,0 +1,393 @@
+//! The HTTP API: routes, request documents, refusals and their status codes.
+//!
+//! Owns: reading bodies (with the size limit), validating request documents field by field,
+//! mapping every refusal to a 4xx with a JSON body naming the field, and running decisions
+//! on the blocking pool (providers block). Must not: decide anything itself (the engine
+//! does) or load releases (the watcher does, through [`Deck`]).
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use http_body_util::BodyExt;
+use serde_json::{json, Map, Value};
+
+use super::deck::{Deck, Snapshot};
+use super::metrics::{DecisionLabels, Metrics};
+use crate::engine::{parse_json, EngineError};
+use crate::limits::{MAX_BATCH_REQUESTS, MAX_HTTP_BODY_BYTES};
+use crate::vm::RequestError;
+
+/// A body larger than the limit is still read (and dropped) up to this many times the
+/// limit, so the caller is sent its 413 on a healthy connection; beyond it the connection
+/// is closed.
+const DRAIN_FACTOR: usize = 4;
+
+/// What a running service shares between requests.
+pub struct Service {
+    /// What decides.
+    pub deck: Deck,
+    /// What `/metrics` reports.
+    pub metrics: Metrics,
+}
+
+/// All routes of the service.
+pub fn router(service: Arc<Service>) -> Router {
+    Router::new()
+        .route("/v1/decide", post(decide))
+        .route("/v1/decide/batch", post(batch))
+        .route("/v1/release", get(release))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .fallback(unknown_route)
+        .method_not_allowed_fallback(wrong_method)
+        .with_state(service)
+}
+
+/// A refused request: its status, the field at fault (a path like `requests[2].input.uid`),
+/// and what is wrong.
+#[derive(Debug)]
+struct Refusal {
+    status: StatusCode,
+    field: Option<String>,
+    message: String,
+}
+
+impl Refusal {
+    fn bad(field: impl Into<String>, message: impl Into<String>) -> Refusal {
+        Refusal { status: StatusCode::BAD_REQUEST, field: Some(field.into()), message: message.into() }
+    }
+
+    /// The metric label of the refusal.
+    fn reason(&self) -> &'static str {
+        match self.status {
+            StatusCode::NOT_FOUND => "not_found",
+            StatusCode::PAYLOAD_TOO_LARGE => "too_large",
+            StatusCode::SERVICE_UNAVAILABLE => "not_ready",
+            StatusCode::BAD_REQUEST => "bad_request",
+            _ => "other",
+        }
+    }
+
+    fn doc(&self) -> Value {
+        json!({"error": self.message, "field": self.field})
+    }
+}
+
+fn json_response(status: StatusCode, doc: &Value) -> Response {
+    let mut body = serde_json::to_string(doc).expect("a JSON value serializes");
+    body.push('\n');
+    (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+fn refused(metrics: &Metrics, refusal: Refusal) -> Response {
+    if refusal.status.is_server_error() {
+        eprintln!("error: {}", refusal.message);
+    }
+    metrics.refuse(refusal.reason());
+    json_response(refusal.status, &refusal.doc())
+}
+
+fn not_ready() -> Refusal {
+    Refusal {
+        status: StatusCode::SERVICE_UNAVAILABLE,
+        field: None,
+        message: "no release is loaded yet; see GET /v1/release for why".into(),
+    }
+}
+
+/// Reads the body, refusing one over [`MAX_HTTP_BODY_BYTES`] (413) after draining it.
+async fn read_body(headers: &HeaderMap, mut body: Body) -> Result<Vec<u8>, Refusal> {
+    let too_large = || Refusal {
+        status: StatusCode::PAYLOAD_TOO_LARGE,
+        field: Some("body".into()),
+        message: format!("the body is larger than {MAX_HTTP_BODY_BYTES} bytes, the limit; send a smaller batch"),
+    };
+    let declared =
+        headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > (MAX_HTTP_BODY_BYTES * DRAIN_FACTOR) as u64) {
+        return Err(too_large());
+    }
+    let mut bytes = Vec::new();
+    let mut total = 0usize;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| Refusal::bad("body", format!("cannot read the body: {e}")))?;
+        if let Ok(data) = frame.into_data() {
+            total = total.saturating_add(data.len());
+            if total <= MAX_HTTP_BODY_BYTES {
+                bytes.extend_from_slice(&data);
+            } else if total > MAX_HTTP_BODY_BYTES * DRAIN_FACTOR {
+                break;
+            }
+        }
+    }
+    if total > MAX_HTTP_BODY_BYTES {
+        return Err(too_large());
+    }
+    Ok(bytes)
+}
+
+/// Parses a body as JSON, refusing duplicate keys and nesting past the JSON limit.
+fn parse_body(bytes: &[u8]) -> Result<Value, Refusal> {
+    parse_json(bytes).map_err(|e| Refusal::bad("body", format!("the body is not valid JSON: {e}")))
+}
+
+/// `prefix.name`, or `name` at the top level.
+fn at(prefix: &str, name: &str) -> String {
+    if prefix.is_empty() {
+        name.to_string()
+    } else {
+        format!("{prefix}.{name}")
+    }
+}
+
+fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "text",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// One decision request, validated.
+struct DecideRequest {
+    scene: String,
+    instance: String,
+    input: Value,
+    explain: bool,
+    /// Where it sits in the body, for error fields (`""` or `requests[3]`).
+    prefix: String,
+}
+
+const FIELDS: &str = "`scene`, `instance`, `input` and optionally `explain`";
+
+fn decide_request(doc: &Value, prefix: &str) -> Result<DecideRequest, Refusal> {
+    let whole = if prefix.is_empty() { "body" } else { prefix };
+    let Value::Object(map) = doc else {
+        return Err(Refusal::bad(
+            whole,
+            format!("a decision request is a JSON object with {FIELDS}, not {}", kind(doc)),
+        ));
+    };
+    if let Some(key) = map.keys().find(|k| !["scene", "instance", "input", "explain"].contains(&k.as_str())) {
+        return Err(Refusal::bad(at(prefix, key), format!("unknown field `{key}`; a decision request has {FIELDS}")));
+    }
+    let text = |name: &str| -> Result<String, Refusal> {
+        match map.get(name) {
+            Some(Value::String(s)) => Ok(s.clone()),
+            Some(other) => Err(Refusal::bad(at(prefix, name), format!("`{name}` must be text, not {}", kind(other)))),
+            None => {
+                Err(Refusal::bad(at(prefix, name), format!("missing field `{name}`; a decision request has {FIELDS}")))
+            }
+        }
+    };
+    let scene = text("scene")?;
+    let instance = text("instance")?;
+    let input = match map.get("input") {
+        Some(v @ Value::Object(_)) => v.clone(),
+        Some(other) => {
+            return Err(Refusal::bad(
+                at(prefix, "input"),
+                format!("`input` must be an object of keys and pass-through tags, not {}", kind(other)),
+            ))
+        }
+        None => {
+            return Err(Refusal::bad(
+                at(prefix, "input"),
+                "missing field `input` (the request's keys and pass-through tags, e.g. {\"uid\": \"u-1001\"})",
+            ))
+        }
+    };
+    let explain = match map.get("explain") {
+        None => false,
+        Some(Value::Bool(b)) => *b,
+        Some(other) => {
+            return Err(Refusal::bad(
+                at(prefix, "explain"),
+                format!("`explain` must be true or false, not {}", kind(other)),
+            ))
+        }
+    };
+    Ok(DecideRequest { scene, instance, input, explain, prefix: prefix.to_string() })
+}
+
+/// The status and field of an engine refusal.
+fn engine_refusal(e: EngineError, prefix: &str) -> Refusal {
+    let input = |name: &str| at(&at(prefix, "input"), name);
+    let (status, field) = match &e {
+        EngineError::Request(r) => match r {
+            RequestError::UnknownScene { .. } => (StatusCode::NOT_FOUND, at(prefix, "scene")),
+            RequestError::UnknownInstance { .. } => (StatusCode::NOT_FOUND, at(prefix, "instance")),
+            RequestError::UnknownKey { key, .. } => (StatusCode::BAD_REQUEST, input(key)),
+            RequestError::UnknownPass { tag, .. } => (StatusCode::BAD_REQUEST, input(tag)),
+            RequestError::MissingKey(k) => (StatusCode::BAD_REQUEST, input(k)),
+            RequestError::MissingPass(t) => (StatusCode::BAD_REQUEST, input(t)),
+            RequestError::InvalidPass { tag, .. } => (StatusCode::BAD_REQUEST, input(tag)),
+            // The engine names the field in backticks (`key `uid` must be…`, `` `now` must be…``).
+            RequestError::InvalidInput(message) => match message.split('`').nth(1) {
+                Some(name) if !name.is_empty() => (StatusCode::BAD_REQUEST, input(name)),
+                _ => (StatusCode::BAD_REQUEST, at(prefix, "input")),
+            },
+            _ => (StatusCode::BAD_REQUEST, at(prefix, "input")),
+        },
+        // Every deck is served with a fallback provider, so this is the service's fault.
+        EngineError::NoProvider { .. } => (StatusCode::INTERNAL_SERVER_ERROR, at(prefix, "scene")),
+    };
+    Refusal { status, field: Some(field), message: e.to_string() }
+}
+
+/// Decides one request on `snapshot`, recording the metrics. Blocking.
+fn decide_on(snapshot: &Snapshot, metrics: &Metrics, req: &DecideRequest) -> Result<Value, Refusal> {
+    let start = Instant::now();
+    let result = snapshot.decide(&req.scene, &req.instance, &req.input, req.explain);
+    metrics.latency.observe(start.elapsed().as_secs_f64());
+    let doc = result.map_err(|e| engine_refusal(e, &req.prefix))?;
+    let strategy = doc.get("strategy").and_then(Value::as_str).unwrap_or("none").to_string();
+    let labels = DecisionLabels { scene: req.scene.clone(), instance: req.instance.clone(), strategy };
+    metrics.decisions.get_or_create(&labels).inc();
+    Ok(doc)
+}
+
+/// Runs `work` on the blocking pool; a panic there is the service's fault (500), never
+/// the caller's.
+async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Result<T, Response> {
+    tokio::task::spawn_blocking(work).await.map_err(|e| {
+        eprintln!("error: a decision failed inside the service: {e}");
+        json_response(StatusCode::INTERNAL_SERVER_ERROR, &json!({"error": "internal error", "field": null}))
+    })
+}
+
+async fn decide(State(svc): State<Arc<Service>>, headers: HeaderMap, body: Body) -> Response {
+    let parsed = async {
+        let bytes = read_body(&headers, body).await?;
+        let req = decide_request(&parse_body(&bytes)?, "")?;
+        let snapshot = svc.deck.snapshot().ok_or_else(not_ready)?;
+        Ok::<_, Refusal>((req, snapshot))
+    }
+    .await;
+    let (req, snapshot) = match parsed {
+        Ok(p) => p,
+        Err(r) => return refused(&svc.metrics, r),
+    };
+    let worker = svc.clone();
+    match blocking(move || decide_on(&snapshot, &worker.metrics, &req)).await {
+        Ok(Ok(doc)) => json_response(StatusCode::OK, &doc),
+        Ok(Err(r)) => refused(&svc.metrics, r),
+        Err(response) => response,
+    }
+}
+
+async fn batch(State(svc): State<Arc<Service>>, headers: HeaderMap, body: Body) -> Response {
+    let parsed = async {
+        let bytes = read_body(&headers, body).await?;
+        let doc = parse_body(&bytes)?;
+        let Value::Object(mut map) = doc else {
+            return Err(Refusal::bad(
+                "body",
+                format!("a batch is a JSON object {{\"requests\": [...]}}, not {}", kind(&doc)),
+            ));
+        };
+        if let Some(key) = map.keys().find(|k| *k != "requests") {
+            return Err(Refusal::bad(key.clone(), format!("unknown field `{key}`; a batch has only `requests`")));
+        }
+        let requests = match map.remove("requests") {
+            Some(Value::Array(items)) => items,
+            Some(other) => {
+                return Err(Refusal::bad("requests", format!("`requests` must be an array, not {}", kind(&other))))
+            }
+            None => return Err(Refusal::bad("requests", "missing field `requests` (an array of decision requests)")),
+        };
+        if requests.len() > MAX_BATCH_REQUESTS {
+            return Err(Refusal {
+                status: StatusCode::PAYLOAD_TOO_LARGE,
+                field: Some("requests".into()),
+                message: format!(
+                    "the batch has {} requests; a batch may have at most {MAX_BATCH_REQUESTS}: split it",
+                    requests.len()
+                ),
+            });
+        }
+        let snapshot = svc.deck.snapshot().ok_or_else(not_ready)?;
+        Ok((requests, snapshot))
+    }
+    .await;
+    let (requests, snapshot) = match parsed {
+        Ok(p) => p,
+        Err(r) => return refused(&svc.metrics, r),
+    };
+    let worker = svc.clone();
+    // The whole batch decides on one release, on one blocking thread.
+    let results = blocking(move || {
+        let results: Vec<Value> = requests
+            .iter()
+            .enumerate()
+            .map(|(i, doc)| {
+                match decide_request(doc, &format!("requests[{i}]"))
+                    .and_then(|req| decide_on(&snapshot, &worker.metrics, &req))
+                {
+                    Ok(doc) => doc,
+                    Err(r) => {
+                        worker.metrics.refuse(r.reason());
+                        let mut doc = r.doc();
+                        doc["status"] = json!(r.status.as_u16());
+                        doc
+                    }
+                }
+            })
+            .collect();
+        results
+    })
+    .await;
+    match results {
+        Ok(results) => json_response(StatusCode::OK, &json!({ "results": results })),
+        Err(response) => response,
+    }
+}
+
+async fn release(State(svc): State<Arc<Service>>) -> Response {
+    json_response(StatusCode::OK, &svc.deck.describe())
+}
+
+async fn healthz() -> Response {
+    json_response(StatusCode::OK, &json!({"status": "ok"}))
+}
+
+async fn readyz(State(svc): State<Arc<Service>>) -> Response {
+    if svc.deck.ready() {
+        json_response(StatusCode::OK, &json!({"ready": true}))
+    } else {
+        let mut doc = Map::new();
+        doc.insert("ready".into(), json!(false));
+        doc.insert("error".into(), svc.deck.describe()["error"].clone());
+        json_response(StatusCode::SERVICE_UNAVAILABLE, &Value::Object(doc))
+    }
+}
+
+async fn metrics(State(svc): State<Arc<Service>>) -> Response {
+    let body = svc.metrics.encode();
+    (StatusCode::OK, [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], body)
+        .into_response()
+}
+
+async fn unknown_route() -> Response {
+    json_response(
+        StatusCode::NOT_FOUND,
+        &json!({"error": "no such endpoint; see /v1/decide, /v1/decide/batch, /v1/release, /healthz, /readyz, /metrics", "field": null}),
+    )
+}
+
+async fn wrong_method() -> Response {
+    json_response(
+        StatusCode::METHOD_NOT_ALLOWED,
+        &json!({"error": "wrong method: decisions are POST, everything else GET", "field": null}),
+    )
+}

@@ -1,0 +1,85 @@
+//! The decision service behind `ruledeck serve`: HTTP/JSON decisions over a deck compiled
+//! from files or over a release store's current release, hot-swapped as the store moves.
+//!
+//! Owns: the async runtime, the listener, the store watcher and graceful shutdown; the
+//! routes live in [`api`], what decides in [`deck`], the metrics in [`metrics`]. Must not:
+//! reach below the engine and release host APIs (it is a host like any other), or run a
+//! decision on an async worker (providers block: decisions go to the blocking pool).
+//! Built only with the `serve` feature; the rest of the library needs no async runtime.
+
+pub mod api;
+pub mod deck;
+pub mod metrics;
+
+use std::io::Write;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use api::{router, Service};
+pub use deck::{Deck, SharedTags, Snapshot};
+pub use metrics::Metrics;
+
+/// How often the store's `CURRENT` is read: a new release serves within this (plus its
+/// load time).
+pub const POLL_INTERVAL: Duration = Duration::from_millis(200);
+
+/// Serves `deck` on `listen` until SIGTERM or SIGINT, then drains: requests in flight
+/// finish, new connections are refused, and it returns `Ok`. Prints
+/// `listening on ADDR` (the bound address, so port 0 works) as the first line of stdout.
+pub fn serve(deck: Deck, listen: &str) -> Result<(), String> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+    runtime.block_on(async move {
+        let listener =
+            tokio::net::TcpListener::bind(listen).await.map_err(|e| format!("cannot listen on `{listen}`: {e}"))?;
+        let addr = listener.local_addr().map_err(|e| format!("cannot read the bound address: {e}"))?;
+        let service = Arc::new(Service { deck, metrics: Metrics::new() });
+        // The first load happens before the address is announced, so a caller that waits
+        // for the line finds the store's current release (if it loads) already served.
+        let first = service.clone();
+        let _ = tokio::task::spawn_blocking(move || first.deck.refresh(&first.metrics)).await;
+        if matches!(service.deck, Deck::Store(_)) {
+            tokio::spawn(watch(service.clone()));
+        }
+        let mut stdout = std::io::stdout();
+        let _ = writeln!(stdout, "listening on {addr}");
+        let _ = stdout.flush();
+        axum::serve(listener, router(service))
+            .with_graceful_shutdown(shutdown())
+            .await
+            .map_err(|e| format!("the server failed: {e}"))?;
+        eprintln!("drained; exiting");
+        Ok(())
+    })
+}
+
+/// Polls the store and swaps to each new current release (on the blocking pool: loading
+/// reads and hashes the bundle). One refresh at a time.
+async fn watch(service: Arc<Service>) {
+    let mut tick = tokio::time::interval(POLL_INTERVAL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let s = service.clone();
+        let _ = tokio::task::spawn_blocking(move || s.deck.refresh(&s.metrics)).await;
+    }
+}
+
+/// Resolves on SIGTERM or SIGINT.
+async fn shutdown() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = term => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+    eprintln!("shutting down: finishing requests in flight");
+}
