@@ -64,9 +64,10 @@ fn significant(src: &str) -> Vec<(usize, String)> {
                 if next_significant
                     .is_some_and(|(t, _)| matches!(t, Ok(Token::RParen | Token::RBracket | Token::RBrace))) => {}
             Ok(Token::Minus)
-                if toks.get(i + 1).is_some_and(|(_, r)| {
-                    r.start == range.end && src[r.clone()].starts_with(|c: char| c.is_ascii_digit())
-                }) =>
+                if prefix_position(src, &toks[..i])
+                    && toks.get(i + 1).is_some_and(|(_, r)| {
+                        r.start == range.end && src[r.clone()].starts_with(|c: char| c.is_ascii_digit())
+                    }) =>
             {
                 out.push((range.start, "-#".to_string()));
             }
@@ -75,6 +76,29 @@ fn significant(src: &str) -> Vec<(usize, String)> {
         }
     }
     out
+}
+
+/// Whether a minus after `before` is a prefix (where `-5` is one literal and `- 5` a
+/// negation) rather than the binary operator: after a value (`group -1` is `group - 1` to the
+/// grammar) its spacing means nothing.
+fn prefix_position(src: &str, before: &[(Result<Token, lexer::LexError>, std::ops::Range<usize>)]) -> bool {
+    let Some((Ok(token), range)) = before.iter().rev().find(|(t, _)| !t.is_ok_and(Token::is_trivia)) else {
+        return true;
+    };
+    let ends_a_value = match token {
+        Token::Ident => !crate::syntax::RESERVED_WORDS.contains(&&src[range.clone()]),
+        Token::Int
+        | Token::Float
+        | Token::Percent
+        | Token::Duration
+        | Token::Time
+        | Token::Text
+        | Token::RParen
+        | Token::RBracket
+        | Token::RBrace => true,
+        _ => false,
+    };
+    !ends_a_value
 }
 
 /// The source offset of the first token or comment the formatted text does not keep.
@@ -101,7 +125,9 @@ mod tests {
     #[test]
     fn the_check_notices_a_lost_token() {
         assert_eq!(first_difference("rule a = b", "rule a ="), Some(9));
-        assert_eq!(first_difference("x - 5", "x -5"), Some(2));
+        assert_eq!(first_difference("x > - 5", "x > -5"), Some(4));
+        // After a value the minus is the binary operator, whatever its spacing.
+        assert_eq!(first_difference("x -5", "x - 5"), None);
         assert_eq!(first_difference("[a, b,]", "[a, b]"), None);
         assert_eq!(first_difference("a // c  \n", "a // c\n"), None);
     }
