@@ -145,23 +145,8 @@ impl Writer<'_> {
         self.p.tags.get(t as usize).map_or("?", |t| t.name.as_str())
     }
 
-    fn enum_text(&self, e: u32) -> String {
-        match self.p.enums.get(e as usize) {
-            Some(members) => format!("enum({})", members.join(",")),
-            None => "enum(?)".into(),
-        }
-    }
-
     fn ty(&self, ty: Ty) -> String {
-        match ty {
-            Ty::Int => "int".into(),
-            Ty::Float => "float".into(),
-            Ty::Text => "text".into(),
-            Ty::Bool => "bool".into(),
-            Ty::Time => "time".into(),
-            Ty::Enum(e) => self.enum_text(e),
-            Ty::List(elem) => format!("list<{}>", self.ty(elem.ty())),
-        }
+        self.p.type_name(ty, ",")
     }
 
     fn unit(&mut self, u: Unit) -> String {

@@ -250,4 +250,22 @@ impl Program {
     pub fn block_code(&self, block: Block) -> &[Instr] {
         &self.code[block.start as usize..block.end as usize]
     }
+
+    /// A runtime type as the docs write it: `int`, `list<text>`, `enum(a, b)` with enum
+    /// members joined by `member_sep`. The one type printer: messages use `", "`; version
+    /// content hashes use `","`, so that spelling must never change.
+    pub fn type_name(&self, ty: Ty, member_sep: &str) -> String {
+        match ty {
+            Ty::Int => "int".into(),
+            Ty::Float => "float".into(),
+            Ty::Text => "text".into(),
+            Ty::Bool => "bool".into(),
+            Ty::Time => "time".into(),
+            Ty::Enum(e) => match self.enums.get(e as usize) {
+                Some(members) => format!("enum({})", members.join(member_sep)),
+                None => "enum(?)".into(),
+            },
+            Ty::List(elem) => format!("list<{}>", self.type_name(elem.ty(), member_sep)),
+        }
+    }
 }

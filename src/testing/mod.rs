@@ -305,7 +305,7 @@ fn run_one(program: &Program, test: &Test, options: &TestOptions<'_>, reached: &
                     if let Err(found) = fits {
                         wrong_type = Some(format!(
                             "missing (wrong type: expected {}, found {found} {v})",
-                            crate::vm::request::ty_name(program, &info.ty)
+                            program.type_name(info.ty, ", ")
                         ));
                         loaded = Some(Loaded::Missing);
                     }

@@ -417,7 +417,7 @@ impl<'p> Request<'p> {
                 Err(found) => {
                     slot.state = SlotState::Missing;
                     slot.missing = Some(MissingReason::WrongType {
-                        expected: ty_name(program, &info.ty),
+                        expected: program.type_name(info.ty, ", "),
                         found: found.to_string(),
                     });
                 }
@@ -432,7 +432,7 @@ impl<'p> Request<'p> {
         if let (Some(slot), Some(info)) = (self.slots.get_mut(tag as usize), program.tags.get(tag as usize)) {
             slot.state = SlotState::Missing;
             slot.missing =
-                Some(MissingReason::WrongType { expected: ty_name(program, &info.ty), found: found.to_string() });
+                Some(MissingReason::WrongType { expected: program.type_name(info.ty, ", "), found: found.to_string() });
         }
         self.sync_val(tag as usize);
     }
@@ -503,7 +503,7 @@ pub struct Need<'a> {
 /// `expected int, found text`.
 fn refusal(p: &Program, ty: &Ty, value: Input<'_>, found: &str) -> String {
     let enum_miss = |e: u32, s: &str| {
-        member(p, e, s).is_none().then(|| format!("{s:?} is not a member of {}", ty_name(p, &Ty::Enum(e))))
+        member(p, e, s).is_none().then(|| format!("{s:?} is not a member of {}", p.type_name(Ty::Enum(e), ", ")))
     };
     let named = match (ty, value) {
         (Ty::Enum(e), Input::Text(s)) => enum_miss(*e, s),
@@ -516,20 +516,9 @@ fn refusal(p: &Program, ty: &Ty, value: Input<'_>, found: &str) -> String {
         },
         _ => None,
     };
-    named.unwrap_or_else(|| format!("expected {}, found {found}", ty_name(p, ty)))
+    named.unwrap_or_else(|| format!("expected {}, found {found}", p.type_name(*ty, ", ")))
 }
 
-pub(crate) fn ty_name(p: &Program, ty: &Ty) -> String {
-    match ty {
-        Ty::Int => "int".into(),
-        Ty::Float => "float".into(),
-        Ty::Text => "text".into(),
-        Ty::Bool => "bool".into(),
-        Ty::Time => "time".into(),
-        Ty::Enum(e) => format!("enum({})", p.enums.get(*e as usize).map(|m| m.join(", ")).unwrap_or_default()),
-        Ty::List(t) => format!("list<{}>", ty_name(p, &t.ty())),
-    }
-}
 
 fn input_kind(v: Input<'_>) -> &'static str {
     match v {
