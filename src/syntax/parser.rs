@@ -231,6 +231,11 @@ fn syntax_error(file: FileId, src: &str, base: usize, rule: Rule, e: &pest::erro
         Some("=") if wanted("`==`") => {
             d.with_help("compare with `==`; a single `=` only names a rule (`rule user r = …`)")
         }
+        // `12.5%x`: the number and `%` lex as a percentage, which values never take.
+        Some("%") if src[..pos].ends_with(|c: char| c.is_ascii_digit()) => d.with_help(
+            "a number touching `%` is a percentage, which only experiment groups and layer claims take; \
+             for the remainder, put a space before `%` (`12.5 % x`)",
+        ),
         Some(word) if wanted("a name") && crate::syntax::RESERVED_WORDS.contains(&word) => d.with_help(format!(
             "`{word}` is a reserved word and cannot be a name; choose another, e.g. `{word}_1` or `my_{word}`"
         )),
