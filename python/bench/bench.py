@@ -79,6 +79,11 @@ def data(rows: int) -> pa.Table:
     )
 
 
+def sql_table(con) -> pa.Table:
+    """The query's whole result, materialized (DuckDB 2's `arrow()` is a lazy reader)."""
+    return con.sql(SQL).to_arrow_table()
+
+
 def median_rate(rows: int, runs: int, f) -> float:
     times = []
     for _ in range(runs):
@@ -105,8 +110,7 @@ def main() -> None:
     assert theirs["strategy"].to_list() == ours.column("strategy").to_pylist(), "Polars computes something else"
     con = duckdb.connect()
     con.register("requests", table)
-    sql = con.sql(SQL).arrow()
-    sql = sql.read_all() if hasattr(sql, "read_all") else sql
+    sql = sql_table(con)
     assert sql.column("strategy").to_pylist() == ours.column("strategy").to_pylist(), "DuckDB computes something else"
 
     rates = {
@@ -117,7 +121,7 @@ def main() -> None:
             args.rows, args.runs, lambda: deck.decide_arrow("payment", "installments", table, now=0, threads=1)
         ),
         "Polars expression": median_rate(args.rows, args.runs, lambda: frame.with_columns(POLARS).unnest("d")),
-        "DuckDB SQL (to Arrow)": median_rate(args.rows, args.runs, lambda: con.sql(SQL).arrow()),
+        "DuckDB SQL (to Arrow)": median_rate(args.rows, args.runs, lambda: sql_table(con)),
     }
     for name, rate in rates.items():
         print(f"{name:34} {rate / 1e6:8.2f} M rows/s")
@@ -128,7 +132,7 @@ def main() -> None:
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         from pyspark.sql import SparkSession
 
-        import ruledeck.spark
+        import ruledeck.spark as ruledeck_spark
 
         spark = (
             SparkSession.builder.master("local[2]")
@@ -139,7 +143,7 @@ def main() -> None:
         small = table.slice(0, args.spark_rows)
         df = spark.createDataFrame(small.to_pylist(), schema="uid string, `ctx.channel` string, `user.risk_score` bigint, `user.gmv_90d` double, `user.order_count` bigint").cache()
         df.count()
-        out = ruledeck.spark.decide(df, deck, "payment", "installments", now=0)
+        out = ruledeck_spark.decide(df, deck, "payment", "installments", now=0)
         rate = median_rate(args.spark_rows, args.runs, lambda: out.write.format("noop").mode("overwrite").save())
         print(f"{'Spark local[2] ruledeck.spark':34} {rate / 1e6:8.2f} M rows/s ({args.spark_rows:,} cached rows)")
         spark.stop()

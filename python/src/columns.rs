@@ -44,8 +44,6 @@ pub struct Plan {
     /// The input schema's column names.
     column_names: Vec<String>,
     roles: Vec<(usize, Role)>,
-    /// One more than the largest tag id: the size of the per-tag reader table.
-    tag_count: usize,
     /// The decision fields: output column name, type.
     fields: Vec<(String, ValueType<'static>)>,
     /// The output columns: decision fields, then [`OUTCOME_COLUMNS`].
@@ -291,7 +289,6 @@ impl Plan {
         if let Some(clash) = OUTCOME_COLUMNS.iter().find(|c| schema.fields().iter().any(|f| f.name() == *c)) {
             return Err(format!("input column `{clash}` has the name of an output column; rename it"));
         }
-        let tag_count = sig.tags.iter().chain(&sig.passes).map(|t| t.id as usize + 1).max().unwrap_or(0);
         let keys = sig.keys.iter().map(|k| k.to_string()).collect();
         let passes = sig.passes.iter().map(|p| p.name.to_string()).collect();
         Ok(Plan {
@@ -302,7 +299,6 @@ impl Plan {
             passes,
             column_names: schema.fields().iter().map(|f| f.name().clone()).collect(),
             roles,
-            tag_count,
             fields,
             outputs,
         })
@@ -324,16 +320,6 @@ impl Plan {
         self.roles.iter().map(|&(i, role)| Reader::new(batch.column(i).as_ref()).map(|r| (r, role))).collect()
     }
 
-    fn tag_readers<'r, 'a>(&self, readers: &'r [(Reader<'a>, Role)]) -> Vec<Option<&'r Reader<'a>>> {
-        let mut tag_readers = vec![None; self.tag_count];
-        for (reader, role) in readers {
-            if let Role::Tag(id) = *role {
-                tag_readers[id as usize] = Some(reader);
-            }
-        }
-        tag_readers
-    }
-
     /// Decides every row of `batch` on up to `threads` threads; the result holds only the
     /// output columns (see [`Plan::outputs`]). `now`: the time for rows without one.
     pub fn decide(&self, batch: &RecordBatch, now: Option<i64>, threads: usize) -> Result<Vec<ArrayRef>, String> {
@@ -341,10 +327,9 @@ impl Plan {
         parallel(batch.num_rows(), threads, self.outputs.len(), |range| {
             let mut req = self.program.request(&self.scene, &self.instance).map_err(|e| e.to_string())?;
             let mut out = Outputs::new(&self.fields, range.len());
-            let tag_readers = self.tag_readers(&readers);
             let mut st = RowState::default();
             for row in range {
-                let error = self.decide_row(&mut req, &readers, &tag_readers, row, now, &mut st);
+                let error = self.decide_row(&mut req, &readers, row, now, &mut st);
                 out.push(&req, error.as_deref());
             }
             Ok(out.finish())
@@ -352,12 +337,10 @@ impl Plan {
     }
 
     /// Runs one row's request to completion; `Some(error)` when it was refused.
-    #[allow(clippy::too_many_arguments)]
     fn decide_row<'a>(
         &self,
         req: &mut ruledeck::Request<'_>,
         readers: &[(Reader<'a>, Role)],
-        tag_readers: &[Option<&Reader<'a>>],
         row: usize,
         now: Option<i64>,
         st: &mut RowState<'a>,
@@ -401,23 +384,23 @@ impl Plan {
                     },
                     Ok(Some(_)) | Err(_) => return Some("`now` must be a time".to_string()),
                 },
-                Role::Tag(_) => {}
+                // Every tag column is supplied before the run, so the VM never suspends for
+                // it (a suspension per condition cost more than the supplies it saves).
+                Role::Tag(tag) => match reader.get(row, &mut st.list) {
+                    Ok(v) => req.supply(tag, v),
+                    Err(found) => req.supply_wrong_type(tag, found),
+                },
             }
         }
         loop {
             match req.run() {
                 Ok(Step::Done) => return None,
                 Ok(Step::NeedTags) => {
+                    // Only tags without a column are still needed: they are missing.
                     st.needed.clear();
                     st.needed.extend(req.needed().map(|n| n.tag));
                     for &tag in &st.needed {
-                        match tag_readers.get(tag as usize).copied().flatten() {
-                            Some(reader) => match reader.get(row, &mut st.list) {
-                                Ok(v) => req.supply(tag, v),
-                                Err(found) => req.supply_wrong_type(tag, found),
-                            },
-                            None => req.supply(tag, None),
-                        }
+                        req.supply(tag, None);
                     }
                 }
                 Err(e) => return Some(e.to_string()),
@@ -493,11 +476,10 @@ pub fn diff(
         let (mut old_out, mut new_out) =
             (Outputs::new(&old.fields, range.len()), Outputs::new(&new.fields, range.len()));
         let mut changed = BooleanBuilder::with_capacity(range.len());
-        let (old_tags, new_tags) = (old.tag_readers(&old_readers), new.tag_readers(&new_readers));
         let (mut old_st, mut new_st) = (RowState::default(), RowState::default());
         for row in range {
-            let old_error = old.decide_row(&mut old_req, &old_readers, &old_tags, row, now, &mut old_st);
-            let new_error = new.decide_row(&mut new_req, &new_readers, &new_tags, row, now, &mut new_st);
+            let old_error = old.decide_row(&mut old_req, &old_readers, row, now, &mut old_st);
+            let new_error = new.decide_row(&mut new_req, &new_readers, row, now, &mut new_st);
             old_out.push(&old_req, old_error.as_deref());
             new_out.push(&new_req, new_error.as_deref());
             changed.append_value(differs(&old_req, old_error.as_deref(), &new_req, new_error.as_deref()));
