@@ -197,3 +197,11 @@ def test_fields_named_like_outcome_columns_are_prefixed():
     out = d.decide_arrow("payment", "installments", pa.table({"uid": ["u"], "ctx.channel": ["app"]}), now=0)
     assert out.column("decision.strategy").to_pylist() == ["y"]
     assert out.column("strategy").to_pylist() == ["default"]
+
+
+def test_a_null_pass_through_value_is_not_given(deck):
+    t = pa.table({"uid": ["u-1"], "ctx.channel": pa.array([None], pa.string())})
+    out = deck.decide_arrow("payment", "installments", t, now=0)
+    assert out.column("error").to_pylist() == ["missing pass-through tag `ctx.channel`"]
+    with pytest.raises(ruledeck.RequestError, match="missing pass-through tag `ctx.channel`"):
+        deck.decide("payment", "installments", {"uid": "u-1"})
