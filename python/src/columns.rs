@@ -683,7 +683,10 @@ struct Outputs {
     experiment: StringBuilder,
     group: StringBuilder,
     bucket: Int32Builder,
-    error: StringBuilder,
+    /// Refused rows (row within the slice, why): almost always none, so the `error` column
+    /// is built at the end instead of appending a null on every row.
+    errors: Vec<(usize, String)>,
+    rows: usize,
 }
 
 enum FieldBuilder {
@@ -816,7 +819,8 @@ impl Outputs {
             experiment: text(),
             group: text(),
             bucket: Int32Builder::with_capacity(rows),
-            error: StringBuilder::with_capacity(rows, 0),
+            errors: Vec::new(),
+            rows: 0,
         }
     }
 
@@ -827,9 +831,11 @@ impl Outputs {
             self.experiment.append_null();
             self.group.append_null();
             self.bucket.append_null();
-            self.error.append_value(e);
+            self.errors.push((self.rows, e.to_string()));
+            self.rows += 1;
             return;
         }
+        self.rows += 1;
         let outcome = req.outcome();
         if outcome.decided() {
             for (b, (_, v)) in self.fields.iter_mut().zip(outcome.fields()) {
@@ -842,7 +848,6 @@ impl Outputs {
         self.experiment.append_option(outcome.experiment());
         self.group.append_option(outcome.group());
         self.bucket.append_option(outcome.bucket().map(|b| b as i32));
-        self.error.append_null();
     }
 
     fn finish(mut self) -> Vec<ArrayRef> {
@@ -851,7 +856,20 @@ impl Outputs {
         cols.push(Arc::new(self.experiment.finish()));
         cols.push(Arc::new(self.group.finish()));
         cols.push(Arc::new(self.bucket.finish()));
-        cols.push(Arc::new(self.error.finish()));
+        let error: ArrayRef = if self.errors.is_empty() {
+            arrow_array::new_null_array(&DataType::Utf8, self.rows)
+        } else {
+            let mut b = StringBuilder::with_capacity(self.rows, 0);
+            let mut next = self.errors.iter().peekable();
+            for row in 0..self.rows {
+                match next.next_if(|(r, _)| *r == row) {
+                    Some((_, e)) => b.append_value(e),
+                    None => b.append_null(),
+                }
+            }
+            Arc::new(b.finish())
+        };
+        cols.push(error);
         cols
     }
 }
