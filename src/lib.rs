@@ -79,6 +79,7 @@ pub mod fmt;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod limits;
+pub mod load;
 #[cfg(feature = "lsp")]
 pub mod lsp;
 #[doc(hidden)]
@@ -86,6 +87,7 @@ pub mod ops;
 pub mod release;
 #[cfg(feature = "serve")]
 pub mod serve;
+pub mod signature;
 pub mod source;
 #[doc(hidden)]
 pub mod syntax;
@@ -99,6 +101,7 @@ pub use compile::bundle::BundleError;
 pub use compile::program::Program;
 pub use diagnostics::{Code, Diagnostic, Severity};
 pub use engine::{Engine, EngineError, Loaded, Provider, TagQuery, TagsFile};
+pub use signature::{FieldSignature, ScalarType, Signature, TagSignature, ValueType};
 pub use source::{Sources, Span};
 pub use vm::{FieldValue, Input, Need, Outcome, Request, RequestError, Step, TraceEvent};
 

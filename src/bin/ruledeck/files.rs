@@ -5,15 +5,14 @@
 //! canonicalized so each file is read once however it is reached (named twice, through a
 //! symlink, or through a symlinked directory), and directory walks never loop.
 
-use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use ruledeck::compile::bundle;
 use ruledeck::compile::program::Program;
-use ruledeck::diagnostics::{self, Code, Diagnostic};
+use ruledeck::diagnostics::{self, Diagnostic};
 use ruledeck::files::{read_bounded, ReadError};
-use ruledeck::limits::{MAX_BUNDLE_BYTES, MAX_DATA_FILE_BYTES, MAX_SOURCE_BYTES};
+use ruledeck::limits::{MAX_BUNDLE_BYTES, MAX_DATA_FILE_BYTES};
 use ruledeck::source::Sources;
 
 /// A usage or I/O failure: reported on stderr (or as JSON where asked), exit code 2.
@@ -25,105 +24,19 @@ impl From<ReadError> for Fatal {
     }
 }
 
-/// Rule files found for a command, each once, in the order given (directories sorted).
-struct Walk {
-    files: Vec<PathBuf>,
-    seen: HashSet<PathBuf>,
-    dirs: HashSet<PathBuf>,
-}
-
-/// Reads every file (expanding directories to the `.rule` files below them, sorted).
-/// Unreadable paths and bundles are fatal; files that are not UTF-8 or are too large become
-/// diagnostics.
+/// Reads every file (expanding directories to the `.rule` files below them, sorted); see
+/// [`ruledeck::load::read_sources`].
 pub fn read_sources(paths: &[PathBuf]) -> Result<(Sources, Vec<Diagnostic>), Fatal> {
-    let mut sources = Sources::new();
-    let mut diagnostics = Vec::new();
-    for file in rule_files(paths)? {
-        let name = file.display().to_string();
-        match read_bounded(&file, MAX_SOURCE_BYTES) {
-            Ok(bytes) => {
-                let (_, problem) = ruledeck::add_file_bytes(&mut sources, &name, bytes);
-                diagnostics.extend(problem);
-            }
-            Err(ReadError::TooLarge { size, limit, .. }) => {
-                sources.add(name.as_str(), "");
-                let size = if size > limit as u64 { format!("{size} bytes") } else { format!("over {limit} bytes") };
-                diagnostics.push(
-                    Diagnostic::unplaced(
-                        Code::SourceTooLarge,
-                        format!("`{name}` is {size}; the limit is {limit} bytes"),
-                    )
-                    .with_help("split the deck into several files"),
-                );
-            }
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Ok((sources, diagnostics))
+    ruledeck::load::read_sources(paths).map_err(Fatal)
 }
 
-/// The files named, with directories expanded to the `.rule` files below them (sorted),
-/// each once. Unreadable paths and bundles are fatal, and so is finding no file at all.
+/// The files named, with directories expanded (see [`ruledeck::load::rule_files`]).
 pub fn rule_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, Fatal> {
-    let mut walk = Walk { files: Vec::new(), seen: HashSet::new(), dirs: HashSet::new() };
-    for path in paths {
-        walk.add(path, true)?;
-    }
-    if walk.files.is_empty() {
-        return Err(Fatal(format!("no .rule files found in {}", display_list(paths))));
-    }
-    Ok(walk.files)
+    ruledeck::load::rule_files(paths).map_err(Fatal)
 }
 
-impl Walk {
-    /// `named`: the user gave this path itself (so it is read whatever its extension).
-    fn add(&mut self, path: &Path, named: bool) -> Result<(), Fatal> {
-        let meta = std::fs::metadata(path).map_err(|e| Fatal(format!("cannot read `{}`: {e}", path.display())))?;
-        let canonical =
-            std::fs::canonicalize(path).map_err(|e| Fatal(format!("cannot resolve `{}`: {e}", path.display())))?;
-        if !meta.is_dir() {
-            if named && is_bundle(path) {
-                return Err(Fatal(format!(
-                    "`{}` is a compiled bundle, not rule source: `check`, `test` and `build` read the .rule \
-                     files it was built from (`eval` and `disasm` accept a bundle)",
-                    path.display()
-                )));
-            }
-            if self.seen.insert(canonical) {
-                self.files.push(path.to_path_buf());
-            }
-            return Ok(());
-        }
-        // A directory reached twice (named twice, or a symlink back up the tree) is walked once.
-        if !self.dirs.insert(canonical) {
-            return Ok(());
-        }
-        let mut entries: Vec<PathBuf> = std::fs::read_dir(path)
-            .map_err(|e| Fatal(format!("cannot read directory `{}`: {e}", path.display())))?
-            .filter_map(|entry| entry.ok().map(|e| e.path()))
-            .collect();
-        entries.sort();
-        for entry in entries {
-            if entry.is_dir() || entry.extension().is_some_and(|e| e == "rule") {
-                self.add(&entry, false)?;
-            }
-        }
-        Ok(())
-    }
-}
-
-/// The files a command reads, canonicalized: for refusing to overwrite one of them.
-pub fn canonical_inputs(paths: &[PathBuf]) -> HashSet<PathBuf> {
-    let mut walk = Walk { files: Vec::new(), seen: HashSet::new(), dirs: HashSet::new() };
-    for path in paths {
-        let _ = walk.add(path, false);
-    }
-    walk.seen
-}
-
-fn display_list(paths: &[PathBuf]) -> String {
-    paths.iter().map(|p| format!("`{}`", p.display())).collect::<Vec<_>>().join(", ")
-}
+pub use ruledeck::load::canonical_inputs;
+use ruledeck::load::is_bundle;
 
 /// Prints diagnostics rustc-style with a summary line, for commands that compile. Exit code
 /// 1 when any is an error; warnings alone are printed and do not stop the command.
@@ -168,17 +81,6 @@ pub fn load_program(paths: &[PathBuf]) -> Result<Result<Program, ExitCode>, Fata
 pub fn read_json_file(path: &Path) -> Result<serde_json::Value, Fatal> {
     let bytes = read_bounded(path, MAX_DATA_FILE_BYTES)?;
     ruledeck::engine::parse_json(&bytes).map_err(|e| Fatal(format!("`{}` is not valid JSON: {e}", path.display())))
-}
-
-/// A bundle is recognized by its magic bytes, whatever its name. Only regular files are
-/// opened (opening a FIFO would block).
-fn is_bundle(path: &Path) -> bool {
-    use std::io::Read;
-    if !std::fs::metadata(path).is_ok_and(|m| m.is_file()) {
-        return false;
-    }
-    let mut magic = [0u8; 8];
-    std::fs::File::open(path).and_then(|mut f| f.read_exact(&mut magic)).is_ok() && &magic == bundle::MAGIC
 }
 
 /// The time recorded in a release's manifest: now, or `RULEDECK_NOW` (RFC 3339) when set.
