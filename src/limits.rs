@@ -43,3 +43,8 @@ pub const CACHE_CAPACITY: u64 = 1_000_000;
 pub const MAX_HTTP_BODY_BYTES: usize = 4 * 1024 * 1024;
 /// Most requests in one `POST /v1/decide/batch` (413 above it).
 pub const MAX_BATCH_REQUESTS: usize = 10_000;
+/// Largest `--providers` configuration file `ruledeck serve` reads, in bytes.
+pub const MAX_PROVIDERS_FILE_BYTES: usize = 1024 * 1024;
+/// Largest answer an `http` tag provider may send for one batch, in bytes (above it the
+/// batch's tags are unknown).
+pub const MAX_PROVIDER_ANSWER_BYTES: usize = 16 * 1024 * 1024;

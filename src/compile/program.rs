@@ -239,6 +239,12 @@ pub struct Program {
 }
 
 impl Program {
+    /// Every tag that loads from a provider, as `(tag name, provider name)` in declaration
+    /// order (pass-through tags have none). Hosts check their provider set against it.
+    pub fn provider_names(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
+        self.tags.iter().filter_map(|t| t.provider.as_deref().map(|p| (t.name.as_str(), p)))
+    }
+
     pub fn scene(&self, name: &str) -> Option<(u32, &SceneInfo)> {
         self.scenes.iter().enumerate().find(|(_, s)| s.name == name).map(|(i, s)| (i as u32, s))
     }

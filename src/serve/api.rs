@@ -33,7 +33,7 @@ pub struct Service {
     /// What decides.
     pub deck: Deck,
     /// What `/metrics` reports.
-    pub metrics: Metrics,
+    pub metrics: Arc<Metrics>,
 }
 
 /// All routes of the service.
@@ -88,7 +88,7 @@ fn json_response(status: StatusCode, doc: &Value) -> Response {
 
 fn refused(metrics: &Metrics, refusal: Refusal) -> Response {
     if refusal.status.is_server_error() {
-        eprintln!("error: {}", refusal.message);
+        tracing::error!("{}", refusal.message);
     }
     metrics.refuse(refusal.reason());
     json_response(refusal.status, &refusal.doc())
@@ -261,7 +261,7 @@ fn decide_on(snapshot: &Snapshot, metrics: &Metrics, req: &DecideRequest) -> Res
 /// the caller's.
 async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Result<T, Response> {
     tokio::task::spawn_blocking(work).await.map_err(|e| {
-        eprintln!("error: a decision failed inside the service: {e}");
+        tracing::error!("a decision failed inside the service: {e}");
         json_response(StatusCode::INTERNAL_SERVER_ERROR, &json!({"error": "internal error", "field": null}))
     })
 }

@@ -10,23 +10,44 @@
 pub mod api;
 pub mod deck;
 pub mod metrics;
+pub mod providers;
 
 use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
 
 pub use api::{router, Service};
-pub use deck::{Deck, SharedTags, Snapshot};
+pub use deck::{Deck, SharedTags, Snapshot, TagSources};
 pub use metrics::Metrics;
 
 /// How often the store's `CURRENT` is read: a new release serves within this (plus its
 /// load time).
 pub const POLL_INTERVAL: Duration = Duration::from_millis(200);
 
-/// Serves `deck` on `listen` until SIGTERM or SIGINT, then drains: requests in flight
-/// finish, new connections are refused, and it returns `Ok`. Prints
-/// `listening on ADDR` (the bound address, so port 0 works) as the first line of stdout.
-pub fn serve(deck: Deck, listen: &str) -> Result<(), String> {
+/// How to run the service (beyond what it decides with).
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    /// The address to listen on (`127.0.0.1:0` picks a free port).
+    pub listen: String,
+}
+
+/// Sends the service's logs (`tracing`) to stderr, once per process; `RUST_LOG`-style
+/// filtering is not built in: info and above are written.
+pub fn init_logging() {
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .with_max_level(tracing::Level::INFO)
+        .try_init();
+}
+
+/// Serves `deck` until SIGTERM or SIGINT, then drains: requests in flight finish, new
+/// connections are refused, and it returns `Ok`. Prints `listening on ADDR` (the bound
+/// address, so port 0 works) as the first line of stdout. `metrics` must be the one the
+/// deck's [`TagSources`] report to.
+pub fn serve(deck: Deck, metrics: Arc<Metrics>, options: Options) -> Result<(), String> {
+    init_logging();
+    let listen = options.listen.as_str();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -35,7 +56,7 @@ pub fn serve(deck: Deck, listen: &str) -> Result<(), String> {
         let listener =
             tokio::net::TcpListener::bind(listen).await.map_err(|e| format!("cannot listen on `{listen}`: {e}"))?;
         let addr = listener.local_addr().map_err(|e| format!("cannot read the bound address: {e}"))?;
-        let service = Arc::new(Service { deck, metrics: Metrics::new() });
+        let service = Arc::new(Service { deck, metrics });
         // The first load happens before the address is announced, so a caller that waits
         // for the line finds the store's current release (if it loads) already served.
         let first = service.clone();
@@ -50,7 +71,7 @@ pub fn serve(deck: Deck, listen: &str) -> Result<(), String> {
             .with_graceful_shutdown(shutdown())
             .await
             .map_err(|e| format!("the server failed: {e}"))?;
-        eprintln!("drained; exiting");
+        tracing::info!("drained; exiting");
         Ok(())
     })
 }
@@ -81,5 +102,5 @@ async fn shutdown() {
         _ = term => {}
         _ = tokio::signal::ctrl_c() => {}
     }
-    eprintln!("shutting down: finishing requests in flight");
+    tracing::info!("shutting down: finishing requests in flight");
 }

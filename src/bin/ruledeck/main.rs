@@ -178,8 +178,12 @@ enum Command {
         #[arg(long)]
         store: Option<PathBuf>,
         /// File-backed provider for every tag: `{"user": {"u-1001": {"risk_score": 12}}}`.
+        /// With `--providers`, it serves only the provider names the configuration does not.
         #[arg(long)]
         tags: Option<PathBuf>,
+        /// Tag providers by name (`[providers.NAME]` tables, kinds file, http, redis, package).
+        #[arg(long)]
+        providers: Option<PathBuf>,
         /// The address to listen on (port 0 picks a free port; the first line of stdout
         /// says which).
         #[arg(long, default_value = "127.0.0.1:8080")]
@@ -242,7 +246,13 @@ fn main() -> ExitCode {
         Command::Build { files, output } => build::build(&files, &output),
         Command::Disasm { files } => build::disasm(&files),
         #[cfg(feature = "serve")]
-        Command::Serve { files, store, tags, listen } => serve::run(&files, store.as_deref(), tags.as_deref(), &listen),
+        Command::Serve { files, store, tags, providers, listen } => serve::run(serve::Args {
+            paths: &files,
+            store: store.as_deref(),
+            tags: tags.as_deref(),
+            providers: providers.as_deref(),
+            listen,
+        }),
         #[cfg(feature = "lsp")]
         Command::Lsp => match ruledeck::lsp::run_stdio() {
             Ok(()) => Ok(ExitCode::SUCCESS),
