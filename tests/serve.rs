@@ -529,7 +529,7 @@ fn copy_dir(from: &Path, to: &Path) {
 /// The deck the provider tests serve: one tag per provider kind.
 const PROVIDER_DECK: &str = r#"
 entity user key uid
-tag user.risk_score: int from "risk" cache 3m
+tag user.risk_score: int from "risk" cache 3m sensitive
 tag user.lifecycle: enum(new, active) from "crm"
 tag user.level: int from "crm"
 tag user.vip: bool from "vips"
@@ -708,6 +708,9 @@ fn http_providers_batch_per_suspension_and_the_cache_saves_calls() {
     assert_eq!(code, 200, "{doc}");
     assert_eq!(doc["strategy"], "boost", "{doc}");
     assert_eq!(traced(&doc, "user.vip")["value"], false);
+    // `sensitive`: the trace shows that the risk score was there, never what it was.
+    assert_eq!(traced(&doc, "user.risk_score")["value"], "<sensitive>", "{doc}");
+    assert!(!doc.to_string().contains("12"), "{doc}");
     // One POST per provider for the suspension that needed both of low_risk's tags.
     let bodies = risk.bodies();
     assert_eq!(bodies.len(), 1, "{bodies:?}");

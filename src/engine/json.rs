@@ -133,6 +133,9 @@ pub(crate) fn note_text(note: StrategyNote) -> &'static str {
     }
 }
 
+/// What traces and decision logs show instead of the value of a tag declared `sensitive`.
+pub const SENSITIVE: &str = "<sensitive>";
+
 /// The result document: decision, strategy, experiment, group, bucket; with `explain`, the
 /// trace of every tag read, rule evaluated and strategy tried, in order.
 pub fn outcome_json(outcome: &Outcome<'_>, explain: bool) -> Value {
@@ -162,6 +165,8 @@ pub fn outcome_json(outcome: &Outcome<'_>, explain: bool) -> Value {
                     let slot = &req.slots[tag as usize];
                     match &slot.missing {
                         Some(reason) => json!({"tag": info.name, "missing": reason.to_string()}),
+                        // A sensitive value never leaves in full; that it was present still shows.
+                        None if info.sensitive => json!({"tag": info.name, "value": SENSITIVE}),
                         None => json!({"tag": info.name, "value": tag_value_json(&slot.value, &info.ty, &p.enums)}),
                     }
                 }

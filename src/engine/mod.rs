@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-pub use json::{apply_input, input_from_json, outcome_json, parse_json, TagsFile};
+pub use json::{apply_input, input_from_json, outcome_json, parse_json, TagsFile, SENSITIVE};
 pub(crate) use json::{data_time, note_text, tag_value_json};
 
 use crate::compile::program::Program;

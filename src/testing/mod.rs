@@ -503,6 +503,7 @@ fn explain(req: &Request<'_>) -> Vec<String> {
                 let slot = &req.slots[tag as usize];
                 match &slot.missing {
                     Some(reason) => format!("{} is missing ({reason})", info.name),
+                    None if info.sensitive => format!("{} = \"{}\"", info.name, crate::engine::SENSITIVE),
                     None => {
                         format!("{} = {}", info.name, crate::engine::tag_value_json(&slot.value, &info.ty, &p.enums))
                     }
