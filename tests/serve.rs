@@ -958,3 +958,117 @@ fn bad_provider_configurations_are_refused_naming_file_line_and_field() {
         "{stderr}"
     );
 }
+
+// ---- Decision log (`--decision-log PATH`) ----
+
+const LOGGED_DECK: &str = r#"
+entity user key uid
+tag user.risk_score: int from "risk" sensitive
+tag user.lifecycle: enum(new, active) from "crm"
+tag ctx.channel: enum(app, h5) passthrough
+rule user low_risk = user.risk_score < 30 and user.lifecycle == active
+scene payment {
+  keys uid
+  passes ctx.channel
+  instance installments -> { count: int } {
+    strategy boost when low_risk and ctx.channel == app {
+      experiment inst by uid {
+        control 50% => { count: 3 }
+        treatment 50% => { count: 6 }
+      }
+    }
+    default => { count: 1 }
+  }
+}
+"#;
+
+fn logged_server(dir: &Path, log: &str) -> Server {
+    std::fs::write(dir.join("deck.rule"), LOGGED_DECK).unwrap();
+    std::fs::write(dir.join("tags.json"), r#"{"user": {"u-1": {"risk_score": 12, "lifecycle": "active"}}}"#).unwrap();
+    let (deck, tags) = (dir.join("deck.rule"), dir.join("tags.json"));
+    Server::start(&[deck.to_str().unwrap(), "--tags", tags.to_str().unwrap(), "--decision-log", log])
+}
+
+fn logged_request(uid: &str) -> String {
+    json!({"scene": "payment", "instance": "installments",
+           "input": {"uid": uid, "ctx.channel": "app", "now": FIXED_NOW}})
+    .to_string()
+}
+
+#[test]
+fn the_decision_log_has_one_parseable_line_per_decision_with_sensitive_values_masked() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("decisions.jsonl");
+    let server = logged_server(dir.path(), log.to_str().unwrap());
+    assert_eq!(server.post("/v1/decide", &logged_request("u-1")).0, 200);
+    assert_eq!(server.post("/v1/decide", &logged_request("u-2")).0, 200);
+    let batch = json!({"requests": [
+        {"scene": "payment", "instance": "installments", "input": {"uid": "u-1", "ctx.channel": "h5", "now": FIXED_NOW}},
+        {"scene": "payment", "instance": "nope", "input": {}},
+    ]});
+    assert_eq!(server.post("/v1/decide/batch", &batch.to_string()).0, 200);
+    // Refusals are not decisions: not logged.
+    assert_eq!(server.post("/v1/decide", "{}").0, 400);
+    let (code, stderr) = server.terminate();
+    assert_eq!(code, Some(0), "{stderr}");
+    let text = std::fs::read_to_string(&log).unwrap();
+    let lines: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 3, "{text}");
+    let first = &lines[0];
+    for field in [
+        "time",
+        "scene",
+        "instance",
+        "release",
+        "version",
+        "strategy",
+        "experiment",
+        "group",
+        "bucket",
+        "decision",
+        "tags",
+        "latency_us",
+    ] {
+        assert!(first.get(field).is_some(), "no `{field}` in {first}");
+    }
+    assert_eq!(first["scene"], "payment");
+    assert_eq!(first["strategy"], "boost");
+    assert_eq!(first["experiment"], "inst");
+    assert!(first["group"].is_string() && first["bucket"].is_u64(), "{first}");
+    assert_eq!(
+        first["tags"],
+        json!({"user.risk_score": "<sensitive>", "user.lifecycle": "active", "ctx.channel": "app"})
+    );
+    assert!(!text.contains("12,") && !text.contains(":12"), "the sensitive value never reaches the log: {text}");
+    // u-2 has no data: its tags are logged as missing (null).
+    assert_eq!(lines[1]["tags"]["user.risk_score"], Value::Null, "{}", lines[1]);
+    assert_eq!(lines[1]["strategy"], "default");
+    assert_eq!(lines[2]["tags"]["ctx.channel"], "h5");
+}
+
+#[test]
+fn a_failing_decision_log_drops_lines_with_a_counter_and_requests_still_succeed() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing_dir = dir.path().join("no such dir").join("decisions.jsonl");
+    for sink in ["/dev/full", missing_dir.to_str().unwrap()] {
+        let server = logged_server(dir.path(), sink);
+        for _ in 0..20 {
+            let (code, doc) = server.post("/v1/decide", &logged_request("u-1"));
+            assert_eq!(code, 200, "{sink}: {doc}");
+        }
+        let mut errors = 0.0;
+        for _ in 0..POLLS {
+            let (_, metrics) = server.get("/metrics");
+            errors = metric(&metrics, "ruledeck_decision_log_write_errors_total");
+            if errors >= 20.0 {
+                assert_eq!(metric(&metrics, "ruledeck_decision_log_written_total"), 0.0, "{metrics}");
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert_eq!(errors, 20.0, "{sink}: every line counted as dropped");
+        let (code, stderr) = server.terminate();
+        assert_eq!(code, Some(0), "{stderr}");
+        assert!(stderr.contains("decision log: cannot"), "{stderr}");
+    }
+}

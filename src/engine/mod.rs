@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-pub use json::{apply_input, input_from_json, outcome_json, parse_json, TagsFile, SENSITIVE};
+pub use json::{apply_input, input_from_json, outcome_json, parse_json, tags_read_json, TagsFile, SENSITIVE};
 pub(crate) use json::{data_time, note_text, tag_value_json};
 
 use crate::compile::program::Program;
@@ -308,6 +308,24 @@ impl Engine {
         apply_input(&mut req, input)?;
         self.run(&mut req)?;
         Ok(outcome_json(&req.outcome(), explain))
+    }
+}
+
+impl Engine {
+    /// Like [`Engine::decide_json`], also returning the tags the decision read or was given
+    /// (see [`tags_read_json`]), for a decision log.
+    pub fn decide_json_logged(
+        &self,
+        scene: &str,
+        instance: &str,
+        input: &serde_json::Value,
+        explain: bool,
+    ) -> Result<(serde_json::Value, serde_json::Value), EngineError> {
+        let mut req = self.program.request(scene, instance)?;
+        req.explain(explain);
+        apply_input(&mut req, input)?;
+        self.run(&mut req)?;
+        Ok((outcome_json(&req.outcome(), explain), tags_read_json(&req)))
     }
 }
 

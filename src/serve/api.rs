@@ -17,6 +17,7 @@ use axum::Router;
 use http_body_util::BodyExt;
 use serde_json::{json, Map, Value};
 
+use super::decision_log::DecisionLog;
 use super::deck::{Deck, Snapshot};
 use super::metrics::{DecisionLabels, Metrics};
 use crate::engine::{parse_json, EngineError};
@@ -34,6 +35,8 @@ pub struct Service {
     pub deck: Deck,
     /// What `/metrics` reports.
     pub metrics: Arc<Metrics>,
+    /// `--decision-log`: one line per decision, when on.
+    pub log: Option<DecisionLog>,
 }
 
 /// All routes of the service.
@@ -245,16 +248,48 @@ fn engine_refusal(e: EngineError, prefix: &str) -> Refusal {
     Refusal { status, field: Some(field), message: e.to_string() }
 }
 
-/// Decides one request on `snapshot`, recording the metrics. Blocking.
-fn decide_on(snapshot: &Snapshot, metrics: &Metrics, req: &DecideRequest) -> Result<Value, Refusal> {
+/// Decides one request on `snapshot`, recording the metrics and the decision log line.
+/// Blocking.
+fn decide_on(snapshot: &Snapshot, svc: &Service, req: &DecideRequest) -> Result<Value, Refusal> {
+    let metrics = &svc.metrics;
     let start = Instant::now();
-    let result = snapshot.decide(&req.scene, &req.instance, &req.input, req.explain);
-    metrics.latency.observe(start.elapsed().as_secs_f64());
-    let doc = result.map_err(|e| engine_refusal(e, &req.prefix))?;
+    let result = match &svc.log {
+        None => snapshot.decide(&req.scene, &req.instance, &req.input, req.explain).map(|doc| (doc, None)),
+        Some(_) => {
+            snapshot.decide_logged(&req.scene, &req.instance, &req.input, req.explain).map(|(d, t)| (d, Some(t)))
+        }
+    };
+    let elapsed = start.elapsed();
+    metrics.latency.observe(elapsed.as_secs_f64());
+    let (doc, tags) = result.map_err(|e| engine_refusal(e, &req.prefix))?;
+    if let (Some(log), Some(tags)) = (&svc.log, tags) {
+        log.record(log_line(&doc, tags, elapsed));
+    }
     let strategy = doc.get("strategy").and_then(Value::as_str).unwrap_or("none").to_string();
     let labels = DecisionLabels { scene: req.scene.clone(), instance: req.instance.clone(), strategy };
     metrics.decisions.get_or_create(&labels).inc();
     Ok(doc)
+}
+
+/// The decision log's line for one decision (docs/service.md, "Decision log").
+fn log_line(doc: &Value, tags: Value, elapsed: std::time::Duration) -> String {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
+    let field = |name: &str| doc.get(name).cloned().unwrap_or(Value::Null);
+    json!({
+        "time": crate::time::format(now),
+        "scene": field("scene"),
+        "instance": field("instance"),
+        "release": field("release"),
+        "version": field("version"),
+        "strategy": field("strategy"),
+        "experiment": field("experiment"),
+        "group": field("group"),
+        "bucket": field("bucket"),
+        "decision": field("decision"),
+        "tags": tags,
+        "latency_us": elapsed.as_micros() as u64,
+    })
+    .to_string()
 }
 
 /// Runs `work` on the blocking pool; a panic there is the service's fault (500), never
@@ -279,7 +314,7 @@ async fn decide(State(svc): State<Arc<Service>>, headers: HeaderMap, body: Body)
         Err(r) => return refused(&svc.metrics, r),
     };
     let worker = svc.clone();
-    match blocking(move || decide_on(&snapshot, &worker.metrics, &req)).await {
+    match blocking(move || decide_on(&snapshot, &worker, &req)).await {
         Ok(Ok(doc)) => json_response(StatusCode::OK, &doc),
         Ok(Err(r)) => refused(&svc.metrics, r),
         Err(response) => response,
@@ -331,8 +366,7 @@ async fn batch(State(svc): State<Arc<Service>>, headers: HeaderMap, body: Body) 
             .iter()
             .enumerate()
             .map(|(i, doc)| {
-                match decide_request(doc, &format!("requests[{i}]"))
-                    .and_then(|req| decide_on(&snapshot, &worker.metrics, &req))
+                match decide_request(doc, &format!("requests[{i}]")).and_then(|req| decide_on(&snapshot, &worker, &req))
                 {
                     Ok(doc) => doc,
                     Err(r) => {

@@ -143,6 +143,25 @@ impl Snapshot {
             Snapshot::Release(release) => release.decide_json(scene, instance, input, explain),
         }
     }
+
+    /// Like [`Snapshot::decide`], also returning the tags read (sensitive ones masked), for
+    /// the decision log.
+    pub fn decide_logged(
+        &self,
+        scene: &str,
+        instance: &str,
+        input: &Value,
+        explain: bool,
+    ) -> Result<(Value, Value), EngineError> {
+        match self {
+            Snapshot::Files(engine) => engine.decide_json_logged(scene, instance, input, explain),
+            Snapshot::Release(release) => {
+                let (mut doc, tags) = release.engine.decide_json_logged(scene, instance, input, explain)?;
+                release.stamp(&mut doc, scene, instance);
+                Ok((doc, tags))
+            }
+        }
+    }
 }
 
 impl Deck {

@@ -8,6 +8,7 @@
 //! Built only with the `serve` feature; the rest of the library needs no async runtime.
 
 pub mod api;
+pub mod decision_log;
 pub mod deck;
 pub mod metrics;
 pub mod providers;
@@ -17,6 +18,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use api::{router, Service};
+pub use decision_log::DecisionLog;
 pub use deck::{Deck, SharedTags, Snapshot, TagSources};
 pub use metrics::Metrics;
 
@@ -29,6 +31,10 @@ pub const POLL_INTERVAL: Duration = Duration::from_millis(200);
 pub struct Options {
     /// The address to listen on (`127.0.0.1:0` picks a free port).
     pub listen: String,
+    /// `--decision-log PATH`: one JSON line per decision (off when `None`).
+    pub decision_log: Option<std::path::PathBuf>,
+    /// `--decision-log-rotate-bytes`: rotate the log past this size.
+    pub decision_log_rotate_bytes: Option<u64>,
 }
 
 /// Sends the service's logs (`tracing`) to stderr, once per process; `RUST_LOG`-style
@@ -56,7 +62,11 @@ pub fn serve(deck: Deck, metrics: Arc<Metrics>, options: Options) -> Result<(), 
         let listener =
             tokio::net::TcpListener::bind(listen).await.map_err(|e| format!("cannot listen on `{listen}`: {e}"))?;
         let addr = listener.local_addr().map_err(|e| format!("cannot read the bound address: {e}"))?;
-        let service = Arc::new(Service { deck, metrics });
+        let log = options
+            .decision_log
+            .as_deref()
+            .map(|path| DecisionLog::start(path, options.decision_log_rotate_bytes, None, metrics.clone()));
+        let service = Arc::new(Service { deck, metrics, log });
         // The first load happens before the address is announced, so a caller that waits
         // for the line finds the store's current release (if it loads) already served.
         let first = service.clone();
@@ -67,10 +77,13 @@ pub fn serve(deck: Deck, metrics: Arc<Metrics>, options: Options) -> Result<(), 
         let mut stdout = std::io::stdout();
         let _ = writeln!(stdout, "listening on {addr}");
         let _ = stdout.flush();
-        axum::serve(listener, router(service))
+        axum::serve(listener, router(service.clone()))
             .with_graceful_shutdown(shutdown())
             .await
             .map_err(|e| format!("the server failed: {e}"))?;
+        if let Some(log) = &service.log {
+            log.close();
+        }
         tracing::info!("drained; exiting");
         Ok(())
     })

@@ -184,6 +184,12 @@ enum Command {
         /// Tag providers by name (`[providers.NAME]` tables, kinds file, http, redis, package).
         #[arg(long)]
         providers: Option<PathBuf>,
+        /// Write one JSON line per decision to this file (rotated by size); off when not given.
+        #[arg(long)]
+        decision_log: Option<PathBuf>,
+        /// Rotate the decision log when it would grow past this many bytes (default 64 MiB).
+        #[arg(long, requires = "decision_log")]
+        decision_log_rotate_bytes: Option<u64>,
         /// The address to listen on (port 0 picks a free port; the first line of stdout
         /// says which).
         #[arg(long, default_value = "127.0.0.1:8080")]
@@ -246,13 +252,15 @@ fn main() -> ExitCode {
         Command::Build { files, output } => build::build(&files, &output),
         Command::Disasm { files } => build::disasm(&files),
         #[cfg(feature = "serve")]
-        Command::Serve { files, store, tags, providers, listen } => serve::run(serve::Args {
-            paths: &files,
-            store: store.as_deref(),
-            tags: tags.as_deref(),
-            providers: providers.as_deref(),
-            listen,
-        }),
+        Command::Serve { files, store, tags, providers, decision_log, decision_log_rotate_bytes, listen } => {
+            serve::run(serve::Args {
+                paths: &files,
+                store: store.as_deref(),
+                tags: tags.as_deref(),
+                providers: providers.as_deref(),
+                options: ruledeck::serve::Options { listen, decision_log, decision_log_rotate_bytes },
+            })
+        }
         #[cfg(feature = "lsp")]
         Command::Lsp => match ruledeck::lsp::run_stdio() {
             Ok(()) => Ok(ExitCode::SUCCESS),

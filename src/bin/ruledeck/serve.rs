@@ -18,7 +18,7 @@ pub struct Args<'a> {
     pub store: Option<&'a Path>,
     pub tags: Option<&'a Path>,
     pub providers: Option<&'a Path>,
-    pub listen: String,
+    pub options: Options,
 }
 
 pub fn run(args: Args<'_>) -> Result<ExitCode, Fatal> {
@@ -50,6 +50,6 @@ pub fn run(args: Args<'_>) -> Result<ExitCode, Fatal> {
             Deck::files(program, &sources).map_err(Fatal)?
         }
     };
-    ruledeck::serve::serve(deck, metrics, Options { listen: args.listen }).map_err(Fatal)?;
+    ruledeck::serve::serve(deck, metrics, args.options).map_err(Fatal)?;
     Ok(ExitCode::SUCCESS)
 }
