@@ -50,6 +50,8 @@ pub const DECISION_LOG_ROTATE_BYTES: u64 = 64 * 1024 * 1024;
 pub const DECISION_LOG_FILES: usize = 5;
 /// Decision log lines queued for the writer; a line that finds the queue full is dropped.
 pub const DECISION_LOG_QUEUE: usize = 65_536;
+/// Largest `--token-file` `ruledeck serve` reads, in bytes.
+pub const MAX_TOKEN_FILE_BYTES: usize = 64 * 1024;
 /// Largest `--providers` configuration file `ruledeck serve` reads, in bytes.
 pub const MAX_PROVIDERS_FILE_BYTES: usize = 1024 * 1024;
 /// Largest answer an `http` tag provider may send for one batch, in bytes (above it the

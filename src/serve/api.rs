@@ -17,6 +17,7 @@ use axum::Router;
 use http_body_util::BodyExt;
 use serde_json::{json, Map, Value};
 
+use super::auth::Tokens;
 use super::decision_log::DecisionLog;
 use super::deck::{Deck, Snapshot};
 use super::metrics::{DecisionLabels, Metrics};
@@ -37,20 +38,43 @@ pub struct Service {
     pub metrics: Arc<Metrics>,
     /// `--decision-log`: one line per decision, when on.
     pub log: Option<DecisionLog>,
+    /// `--token-file`: the bearer tokens every route but `/healthz` and `/readyz` requires.
+    pub tokens: Option<Tokens>,
 }
 
-/// All routes of the service.
+/// All routes of the service. With tokens, every route but `/healthz` and `/readyz` (which
+/// load balancers probe without credentials) requires one.
 pub fn router(service: Arc<Service>) -> Router {
-    Router::new()
+    let protected = Router::new()
         .route("/v1/decide", post(decide))
         .route("/v1/decide/batch", post(batch))
         .route("/v1/release", get(release))
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .fallback(unknown_route)
         .method_not_allowed_fallback(wrong_method)
-        .with_state(service)
+        .route_layer(axum::middleware::from_fn_with_state(service.clone(), authorize));
+    Router::new().route("/healthz", get(healthz)).route("/readyz", get(readyz)).merge(protected).with_state(service)
+}
+
+/// Refuses a request without a valid bearer token (401), when tokens are configured.
+async fn authorize(
+    State(svc): State<Arc<Service>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if let Some(tokens) = &svc.tokens {
+        let given = request.headers().get(header::AUTHORIZATION).map(|v| v.as_bytes());
+        if !tokens.allows(given) {
+            svc.metrics.unauthorized.inc();
+            let mut response = json_response(
+                StatusCode::UNAUTHORIZED,
+                &json!({"error": "missing or unknown token: send `Authorization: Bearer TOKEN`", "field": "Authorization"}),
+            );
+            response.headers_mut().insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer"));
+            return response;
+        }
+    }
+    next.run(request).await
 }
 
 /// A refused request: its status, the field at fault (a path like `requests[2].input.uid`),

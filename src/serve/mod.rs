@@ -8,6 +8,7 @@
 //! Built only with the `serve` feature; the rest of the library needs no async runtime.
 
 pub mod api;
+pub mod auth;
 pub mod decision_log;
 pub mod deck;
 pub mod metrics;
@@ -35,6 +36,8 @@ pub struct Options {
     pub decision_log: Option<std::path::PathBuf>,
     /// `--decision-log-rotate-bytes`: rotate the log past this size.
     pub decision_log_rotate_bytes: Option<u64>,
+    /// `--token-file`: bearer tokens, one a line.
+    pub token_file: Option<std::path::PathBuf>,
 }
 
 /// Sends the service's logs (`tracing`) to stderr, once per process; `RUST_LOG`-style
@@ -54,6 +57,10 @@ pub fn init_logging() {
 pub fn serve(deck: Deck, metrics: Arc<Metrics>, options: Options) -> Result<(), String> {
     init_logging();
     let listen = options.listen.as_str();
+    let tokens = match &options.token_file {
+        Some(path) => Some(auth::Tokens::load(path)?),
+        None => None,
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -66,7 +73,7 @@ pub fn serve(deck: Deck, metrics: Arc<Metrics>, options: Options) -> Result<(), 
             .decision_log
             .as_deref()
             .map(|path| DecisionLog::start(path, options.decision_log_rotate_bytes, None, metrics.clone()));
-        let service = Arc::new(Service { deck, metrics, log });
+        let service = Arc::new(Service { deck, metrics, log, tokens });
         // The first load happens before the address is announced, so a caller that waits
         // for the line finds the store's current release (if it loads) already served.
         let first = service.clone();

@@ -190,6 +190,10 @@ enum Command {
         /// Rotate the decision log when it would grow past this many bytes (default 64 MiB).
         #[arg(long, requires = "decision_log")]
         decision_log_rotate_bytes: Option<u64>,
+        /// Require `Authorization: Bearer TOKEN` (one token a line in FILE, re-read when it
+        /// changes) on every endpoint but /healthz and /readyz.
+        #[arg(long)]
+        token_file: Option<PathBuf>,
         /// The address to listen on (port 0 picks a free port; the first line of stdout
         /// says which).
         #[arg(long, default_value = "127.0.0.1:8080")]
@@ -252,15 +256,22 @@ fn main() -> ExitCode {
         Command::Build { files, output } => build::build(&files, &output),
         Command::Disasm { files } => build::disasm(&files),
         #[cfg(feature = "serve")]
-        Command::Serve { files, store, tags, providers, decision_log, decision_log_rotate_bytes, listen } => {
-            serve::run(serve::Args {
-                paths: &files,
-                store: store.as_deref(),
-                tags: tags.as_deref(),
-                providers: providers.as_deref(),
-                options: ruledeck::serve::Options { listen, decision_log, decision_log_rotate_bytes },
-            })
-        }
+        Command::Serve {
+            files,
+            store,
+            tags,
+            providers,
+            decision_log,
+            decision_log_rotate_bytes,
+            token_file,
+            listen,
+        } => serve::run(serve::Args {
+            paths: &files,
+            store: store.as_deref(),
+            tags: tags.as_deref(),
+            providers: providers.as_deref(),
+            options: ruledeck::serve::Options { listen, decision_log, decision_log_rotate_bytes, token_file },
+        }),
         #[cfg(feature = "lsp")]
         Command::Lsp => match ruledeck::lsp::run_stdio() {
             Ok(()) => Ok(ExitCode::SUCCESS),
