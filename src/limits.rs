@@ -41,6 +41,11 @@ pub const MAX_JSON_DEPTH: usize = 128;
 pub const CACHE_CAPACITY: u64 = 1_000_000;
 /// Largest HTTP request body `ruledeck serve` reads, in bytes (413 above it).
 pub const MAX_HTTP_BODY_BYTES: usize = 4 * 1024 * 1024;
+/// Longest `ruledeck serve` waits for a request's line and headers, in milliseconds (the
+/// connection is closed after it).
+pub const HTTP_HEADER_TIMEOUT_MS: u64 = 10_000;
+/// Longest `ruledeck serve` waits for a request body to arrive, in milliseconds (408 after it).
+pub const HTTP_BODY_TIMEOUT_MS: u64 = 10_000;
 /// Most requests in one `POST /v1/decide/batch` (413 above it).
 pub const MAX_BATCH_REQUESTS: usize = 10_000;
 /// Size at which `ruledeck serve`'s decision log file is rotated, in bytes (unless

@@ -1134,3 +1134,83 @@ fn tokens_guard_every_endpoint_but_health_and_rotate_without_a_restart() {
     assert_eq!(call("/v1/release", Some("Bearer gamma-token-rotated")).0, 200);
     assert!(server.stderr().contains("cannot re-read the token file"), "{}", server.stderr());
 }
+
+// ---- `ruledeck test --providers`: tag tests against the real sources ----
+
+#[test]
+fn tag_tests_run_through_the_configured_providers() {
+    let table = json!({"u-1": {"risk_score": 12, "lifecycle": "active", "level": 2}});
+    let tags = TagServer::start(TagServerMode::Answer, table);
+    let dir = provider_setup(&http_toml(&tags.url, &tags.url, 2000), &FILE_PROVIDER_FILES);
+    let tests = r#"
+test "the sources answer what R&D expects" {
+  expect tag user.risk_score for "u-1" => 12
+  expect tag user.lifecycle for "u-1" => active
+  expect tag user.level for "u-2" => missing
+  expect tag user.vip for "u-vip" => true
+  expect tag user.segment for "u-1" => "student"
+}
+test "a wrong expectation fails with what the source said" {
+  expect tag user.level for "u-1" => 3
+}
+"#;
+    let deck = dir.path().join("deck.rule");
+    std::fs::write(&deck, format!("{PROVIDER_DECK}{tests}")).unwrap();
+    let out = bin()
+        .arg("test")
+        .arg(&deck)
+        .arg("--providers")
+        .arg(dir.path().join("providers.toml"))
+        .env("RULEDECK_NOW", "2026-12-01T00:00:00Z")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("test the sources answer what R&D expects ... ok"), "{stdout}");
+    assert!(stdout.contains("expect tag user.level for \"u-1\" => 3"), "{stdout}");
+    assert!(stdout.trim_end().ends_with("1 passed, 1 failed"), "{stdout}");
+    // The tag service was really asked, one query per expectation.
+    assert_eq!(tags.bodies().len(), 4, "{:?}", tags.bodies());
+}
+
+#[test]
+fn a_body_that_trickles_in_is_a_408() {
+    use std::io::{Read, Write};
+    let server = Server::start(&["examples/deck", "--tags", "examples/deck/tags.json", "--body-timeout-ms", "300"]);
+    let addr = server.base.strip_prefix("http://").unwrap();
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    // Headers promising 100 bytes, then only a few of them, and nothing more.
+    stream
+        .write_all(b"POST /v1/decide HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"sc")
+        .unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !String::from_utf8_lossy(&answer).contains("send it at once") {
+        match stream.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => answer.extend_from_slice(&buf[..n]),
+        }
+    }
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("\"field\":\"body\""), "{answer}");
+    // The service is unharmed.
+    assert_eq!(server.post("/v1/decide", &installments("u-1001")).0, 200);
+}
+
+#[test]
+fn headers_that_trickle_in_close_the_connection() {
+    use std::io::{Read, Write};
+    let server = Server::start(&["examples/deck", "--tags", "examples/deck/tags.json", "--header-timeout-ms", "300"]);
+    let addr = server.base.strip_prefix("http://").unwrap();
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    // A request line, part of a header, and nothing more: the server hangs up.
+    stream.write_all(b"POST /v1/decide HTTP/1.1\r\nHost: x\r\nContent-Ty").unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    let mut rest = Vec::new();
+    let closed = stream.read_to_end(&mut rest);
+    assert!(closed.is_ok(), "the connection was closed, not left open: {closed:?}");
+    // The service is unharmed.
+    assert_eq!(server.post("/v1/decide", &installments("u-1001")).0, 200);
+}

@@ -22,6 +22,8 @@ use super::decision_log::DecisionLog;
 use super::deck::{Deck, Snapshot};
 use super::metrics::{DecisionLabels, Metrics};
 use crate::engine::{parse_json, EngineError};
+#[cfg(doc)]
+use crate::limits::HTTP_BODY_TIMEOUT_MS;
 use crate::limits::{MAX_BATCH_REQUESTS, MAX_HTTP_BODY_BYTES};
 use crate::vm::RequestError;
 
@@ -40,6 +42,8 @@ pub struct Service {
     pub log: Option<DecisionLog>,
     /// `--token-file`: the bearer tokens every route but `/healthz` and `/readyz` requires.
     pub tokens: Option<Tokens>,
+    /// How long a request body may take to arrive (408 after it).
+    pub body_timeout: std::time::Duration,
 }
 
 /// All routes of the service. With tokens, every route but `/healthz` and `/readyz` (which
@@ -97,6 +101,7 @@ impl Refusal {
             StatusCode::NOT_FOUND => "not_found",
             StatusCode::PAYLOAD_TOO_LARGE => "too_large",
             StatusCode::SERVICE_UNAVAILABLE => "not_ready",
+            StatusCode::REQUEST_TIMEOUT => "timeout",
             StatusCode::BAD_REQUEST => "bad_request",
             _ => "other",
         }
@@ -129,8 +134,21 @@ fn not_ready() -> Refusal {
     }
 }
 
-/// Reads the body, refusing one over [`MAX_HTTP_BODY_BYTES`] (413) after draining it.
-async fn read_body(headers: &HeaderMap, mut body: Body) -> Result<Vec<u8>, Refusal> {
+/// Reads the body, refusing one over [`MAX_HTTP_BODY_BYTES`] (413) after draining it, and
+/// one that takes longer than `timeout` (default [`HTTP_BODY_TIMEOUT_MS`]) to arrive (408):
+/// a client that trickles its body cannot hold a connection and its memory for long.
+async fn read_body(headers: &HeaderMap, body: Body, timeout: std::time::Duration) -> Result<Vec<u8>, Refusal> {
+    match tokio::time::timeout(timeout, read_body_untimed(headers, body)).await {
+        Ok(result) => result,
+        Err(_) => Err(Refusal {
+            status: StatusCode::REQUEST_TIMEOUT,
+            field: Some("body".into()),
+            message: format!("the body did not arrive within {} ms; send it at once", timeout.as_millis()),
+        }),
+    }
+}
+
+async fn read_body_untimed(headers: &HeaderMap, mut body: Body) -> Result<Vec<u8>, Refusal> {
     let too_large = || Refusal {
         status: StatusCode::PAYLOAD_TOO_LARGE,
         field: Some("body".into()),
@@ -327,7 +345,7 @@ async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) 
 
 async fn decide(State(svc): State<Arc<Service>>, headers: HeaderMap, body: Body) -> Response {
     let parsed = async {
-        let bytes = read_body(&headers, body).await?;
+        let bytes = read_body(&headers, body, svc.body_timeout).await?;
         let req = decide_request(&parse_body(&bytes)?, "")?;
         let snapshot = svc.deck.snapshot().ok_or_else(not_ready)?;
         Ok::<_, Refusal>((req, snapshot))
@@ -347,7 +365,7 @@ async fn decide(State(svc): State<Arc<Service>>, headers: HeaderMap, body: Body)
 
 async fn batch(State(svc): State<Arc<Service>>, headers: HeaderMap, body: Body) -> Response {
     let parsed = async {
-        let bytes = read_body(&headers, body).await?;
+        let bytes = read_body(&headers, body, svc.body_timeout).await?;
         let doc = parse_body(&bytes)?;
         let Value::Object(mut map) = doc else {
             return Err(Refusal::bad(

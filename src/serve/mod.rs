@@ -38,6 +38,12 @@ pub struct Options {
     pub decision_log_rotate_bytes: Option<u64>,
     /// `--token-file`: bearer tokens, one a line.
     pub token_file: Option<std::path::PathBuf>,
+    /// `--body-timeout-ms`: how long a request body may take (default
+    /// [`crate::limits::HTTP_BODY_TIMEOUT_MS`]).
+    pub body_timeout_ms: Option<u64>,
+    /// `--header-timeout-ms`: how long a request line and headers may take (default
+    /// [`crate::limits::HTTP_HEADER_TIMEOUT_MS`]).
+    pub header_timeout_ms: Option<u64>,
 }
 
 /// Sends the service's logs (`tracing`) to stderr, once per process; `RUST_LOG`-style
@@ -73,7 +79,9 @@ pub fn serve(deck: Deck, metrics: Arc<Metrics>, options: Options) -> Result<(), 
             .decision_log
             .as_deref()
             .map(|path| DecisionLog::start(path, options.decision_log_rotate_bytes, None, metrics.clone()));
-        let service = Arc::new(Service { deck, metrics, log, tokens });
+        let body_timeout =
+            Duration::from_millis(options.body_timeout_ms.unwrap_or(crate::limits::HTTP_BODY_TIMEOUT_MS).max(1));
+        let service = Arc::new(Service { deck, metrics, log, tokens, body_timeout });
         // The first load happens before the address is announced, so a caller that waits
         // for the line finds the store's current release (if it loads) already served.
         let first = service.clone();
@@ -84,16 +92,53 @@ pub fn serve(deck: Deck, metrics: Arc<Metrics>, options: Options) -> Result<(), 
         let mut stdout = std::io::stdout();
         let _ = writeln!(stdout, "listening on {addr}");
         let _ = stdout.flush();
-        axum::serve(listener, router(service.clone()))
-            .with_graceful_shutdown(shutdown())
-            .await
-            .map_err(|e| format!("the server failed: {e}"))?;
+        let header_timeout =
+            Duration::from_millis(options.header_timeout_ms.unwrap_or(crate::limits::HTTP_HEADER_TIMEOUT_MS).max(1));
+        run_connections(listener, router(service.clone()), header_timeout).await;
         if let Some(log) = &service.log {
             log.close();
         }
         tracing::info!("drained; exiting");
         Ok(())
     })
+}
+
+/// Accepts connections until SIGTERM or SIGINT, each served by hyper's HTTP/1 with
+/// keep-alive, `TCP_NODELAY` (answers are small: no waiting to coalesce them) and a header
+/// read timeout (a client that sends its headers slowly is disconnected); then stops
+/// accepting and waits for the connections: requests in flight finish, idle ones close.
+async fn run_connections(listener: tokio::net::TcpListener, app: axum::Router, header_timeout: Duration) {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut stop = std::pin::pin!(shutdown());
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let stream = match accepted {
+                    Ok((stream, _)) => stream,
+                    Err(e) => {
+                        // Out of file descriptors, typically: back off instead of spinning.
+                        tracing::warn!("cannot accept a connection: {e}");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let _ = stream.set_nodelay(true);
+                let service = hyper_util::service::TowerToHyperService::new(app.clone());
+                let conn = hyper::server::conn::http1::Builder::new()
+                    .timer(TokioTimer::new())
+                    .header_read_timeout(header_timeout)
+                    .serve_connection(TokioIo::new(stream), service);
+                let conn = graceful.watch(conn);
+                tokio::spawn(async move {
+                    let _ = conn.await;
+                });
+            }
+            _ = &mut stop => break,
+        }
+    }
+    drop(listener);
+    graceful.shutdown().await;
 }
 
 /// Polls the store and swaps to each new current release (on the blocking pool: loading
