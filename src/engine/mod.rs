@@ -176,6 +176,12 @@ impl Engine {
         self
     }
 
+    /// Whether any registered provider (or the fallback) waits on I/O
+    /// ([`Provider::is_remote`]).
+    pub fn has_remote_providers(&self) -> bool {
+        self.providers.values().chain(self.fallback.iter()).any(|p| p.is_remote())
+    }
+
     /// The program this engine decides with.
     pub fn program(&self) -> &Arc<Program> {
         &self.program

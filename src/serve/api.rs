@@ -44,6 +44,9 @@ pub struct Service {
     pub tokens: Option<Tokens>,
     /// How long a request body may take to arrive (408 after it).
     pub body_timeout: std::time::Duration,
+    /// Whether single decisions run on the async worker itself: only when no provider waits
+    /// on I/O (see [`crate::Provider::is_remote`]); otherwise on the blocking pool.
+    pub inline: bool,
 }
 
 /// All routes of the service. With tokens, every route but `/healthz` and `/readyz` (which
@@ -355,8 +358,15 @@ async fn decide(State(svc): State<Arc<Service>>, headers: HeaderMap, body: Body)
         Ok(p) => p,
         Err(r) => return refused(&svc.metrics, r),
     };
-    let worker = svc.clone();
-    match blocking(move || decide_on(&snapshot, &worker, &req)).await {
+    // With only in-memory providers a decision takes microseconds and never waits: it runs
+    // right here, saving the hand-off to the blocking pool and back (two thread switches).
+    let result = if svc.inline {
+        Ok(decide_on(&snapshot, &svc, &req))
+    } else {
+        let worker = svc.clone();
+        blocking(move || decide_on(&snapshot, &worker, &req)).await
+    };
+    match result {
         Ok(Ok(doc)) => json_response(StatusCode::OK, &doc),
         Ok(Err(r)) => refused(&svc.metrics, r),
         Err(response) => response,

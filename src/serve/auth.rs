@@ -27,13 +27,16 @@ pub struct Tokens {
 struct State {
     tokens: Vec<Vec<u8>>,
     /// Modification time and size of the file the tokens were read from.
-    stamp: Option<(SystemTime, u64)>,
+    stamp: Stamp,
     checked: Instant,
     /// A reload failed (logged once); the previous tokens stay in force.
     failing: bool,
 }
 
-fn read(path: &Path) -> Result<(Vec<Vec<u8>>, Option<(SystemTime, u64)>), String> {
+/// What identifies a version of the token file: its modification time and size.
+type Stamp = Option<(SystemTime, u64)>;
+
+fn read(path: &Path) -> Result<(Vec<Vec<u8>>, Stamp), String> {
     let meta = std::fs::metadata(path).map_err(|e| format!("`{}`: {e}", path.display()))?;
     let stamp = meta.modified().ok().map(|m| (m, meta.len()));
     let bytes = crate::files::read_bounded(path, MAX_TOKEN_FILE_BYTES).map_err(|e| e.to_string())?;

@@ -60,6 +60,11 @@ impl TagSources {
         }
     }
 
+    /// Whether any provider of `--providers` waits on I/O.
+    pub fn has_remote(&self) -> bool {
+        self.providers.as_ref().is_some_and(|p| p.named.values().any(|p| p.is_remote()))
+    }
+
     /// Refuses a program that loads tags from a provider nobody serves (only possible with
     /// `--providers` and no `--tags`), naming each such tag.
     pub fn check(&self, program: &Program) -> Result<(), String> {
@@ -242,6 +247,14 @@ impl Deck {
                 tracing::info!("serving release {n}");
             }
             Err(e) => s.fail(metrics, Some(n), e),
+        }
+    }
+
+    /// Whether any configured provider waits on I/O (then decisions go to the blocking pool).
+    pub fn has_remote_providers(&self) -> bool {
+        match self {
+            Deck::Files(engine) => engine.has_remote_providers(),
+            Deck::Store(s) => s.sources.has_remote(),
         }
     }
 

@@ -81,7 +81,8 @@ pub fn serve(deck: Deck, metrics: Arc<Metrics>, options: Options) -> Result<(), 
             .map(|path| DecisionLog::start(path, options.decision_log_rotate_bytes, None, metrics.clone()));
         let body_timeout =
             Duration::from_millis(options.body_timeout_ms.unwrap_or(crate::limits::HTTP_BODY_TIMEOUT_MS).max(1));
-        let service = Arc::new(Service { deck, metrics, log, tokens, body_timeout });
+        let inline = !deck.has_remote_providers();
+        let service = Arc::new(Service { deck, metrics, log, tokens, body_timeout, inline });
         // The first load happens before the address is announced, so a caller that waits
         // for the line finds the store's current release (if it loads) already served.
         let first = service.clone();
