@@ -739,6 +739,27 @@ fn http_providers_batch_per_suspension_and_the_cache_saves_calls() {
     assert_eq!(metric(&metrics, "ruledeck_provider_calls_total{provider=\"risk\"}"), 2.0, "{metrics}");
     assert!(metrics.contains("ruledeck_provider_latency_seconds_count{provider=\"crm\"}"), "{metrics}");
     assert_eq!(metric(&metrics, "ruledeck_provider_failures_total{provider=\"risk\"}"), 0.0);
+
+    // A batch over remote providers decides on several threads; the results keep the
+    // requests' order, refusals in place.
+    let requests: Vec<Value> = (0..40)
+        .map(|i| match i % 3 {
+            0 => json!({"scene": "payment", "instance": "installments", "input": {"uid": "u-1", "now": FIXED_NOW}}),
+            1 => json!({"scene": "payment", "instance": "installments", "input": {"uid": "u-2", "now": FIXED_NOW}}),
+            _ => json!({"scene": "payment", "instance": "nope", "input": {"uid": "u-1"}}),
+        })
+        .collect();
+    let (code, doc) = server.post("/v1/decide/batch", &json!({ "requests": requests }).to_string());
+    assert_eq!(code, 200, "{doc}");
+    let results = doc["results"].as_array().unwrap();
+    assert_eq!(results.len(), 40);
+    for (i, r) in results.iter().enumerate() {
+        match i % 3 {
+            0 => assert_eq!(r["strategy"], "boost", "{i}: {r}"),
+            1 => assert_eq!(r["strategy"], "default", "{i}: {r}"),
+            _ => assert_eq!(r["field"], format!("requests[{i}].instance"), "{i}: {r}"),
+        }
+    }
 }
 
 #[test]

@@ -340,10 +340,13 @@ fn log_line(doc: &Value, tags: Value, elapsed: std::time::Duration) -> String {
 /// Runs `work` on the blocking pool; a panic there is the service's fault (500), never
 /// the caller's.
 async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Result<T, Response> {
-    tokio::task::spawn_blocking(work).await.map_err(|e| {
-        tracing::error!("a decision failed inside the service: {e}");
-        json_response(StatusCode::INTERNAL_SERVER_ERROR, &json!({"error": "internal error", "field": null}))
-    })
+    tokio::task::spawn_blocking(work).await.map_err(internal_error)
+}
+
+/// The 500 for a decision that panicked on the blocking pool (logged).
+fn internal_error(e: tokio::task::JoinError) -> Response {
+    tracing::error!("a decision failed inside the service: {e}");
+    json_response(StatusCode::INTERNAL_SERVER_ERROR, &json!({"error": "internal error", "field": null}))
 }
 
 async fn decide(State(svc): State<Arc<Service>>, headers: HeaderMap, body: Body) -> Response {
@@ -411,31 +414,49 @@ async fn batch(State(svc): State<Arc<Service>>, headers: HeaderMap, body: Body) 
         Ok(p) => p,
         Err(r) => return refused(&svc.metrics, r),
     };
-    let worker = svc.clone();
-    // The whole batch decides on one release, on one blocking thread.
-    let results = blocking(move || {
-        let results: Vec<Value> = requests
-            .iter()
-            .enumerate()
-            .map(|(i, doc)| {
-                match decide_request(doc, &format!("requests[{i}]")).and_then(|req| decide_on(&snapshot, &worker, &req))
-                {
-                    Ok(doc) => doc,
-                    Err(r) => {
-                        worker.metrics.refuse(r.reason());
-                        let mut doc = r.doc();
-                        doc["status"] = json!(r.status.as_u16());
-                        doc
-                    }
-                }
-            })
-            .collect();
-        results
-    })
-    .await;
+    // The whole batch decides on one release. With only in-memory providers, on one
+    // blocking thread; with remote ones, split into up to BATCH_PARALLELISM consecutive
+    // runs on threads of their own, so their providers' round trips overlap. The results
+    // keep the requests' order either way.
+    let parts = if svc.inline { 1 } else { BATCH_PARALLELISM.min(requests.len()).max(1) };
+    let per_part = requests.len().div_ceil(parts).max(1);
+    let requests = Arc::new(requests);
+    let mut handles = Vec::with_capacity(parts);
+    for start in (0..requests.len()).step_by(per_part) {
+        let (snapshot, worker, requests) = (snapshot.clone(), svc.clone(), requests.clone());
+        let end = (start + per_part).min(requests.len());
+        // Spawned now (a `blocking` future would start only when awaited, one after another).
+        handles.push(tokio::task::spawn_blocking(move || {
+            (start..end).map(|i| batch_entry(&snapshot, &worker, i, &requests[i])).collect::<Vec<Value>>()
+        }));
+    }
+    let mut results: Result<Vec<Value>, Response> = Ok(Vec::with_capacity(requests.len()));
+    for handle in handles {
+        match (handle.await, &mut results) {
+            (Ok(part), Ok(all)) => all.extend(part),
+            (Err(e), Ok(_)) => results = Err(internal_error(e)),
+            (_, Err(_)) => {}
+        }
+    }
     match results {
         Ok(results) => json_response(StatusCode::OK, &json!({ "results": results })),
         Err(response) => response,
+    }
+}
+
+/// Most threads one batch decides on at once when its providers wait on I/O.
+const BATCH_PARALLELISM: usize = 16;
+
+/// One entry of a batch: its result, or its refusal in its place.
+fn batch_entry(snapshot: &Snapshot, svc: &Service, i: usize, doc: &Value) -> Value {
+    match decide_request(doc, &format!("requests[{i}]")).and_then(|req| decide_on(snapshot, svc, &req)) {
+        Ok(doc) => doc,
+        Err(r) => {
+            svc.metrics.refuse(r.reason());
+            let mut doc = r.doc();
+            doc["status"] = json!(r.status.as_u16());
+            doc
+        }
     }
 }
 

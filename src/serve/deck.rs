@@ -133,6 +133,7 @@ struct LoadError {
 }
 
 /// What one request (or one whole batch) decides with.
+#[derive(Clone)]
 pub enum Snapshot {
     /// A program compiled from files.
     Files(Arc<Engine>),
