@@ -182,7 +182,7 @@ fn run_one(program: &Program, test: &Test, options: &TestOptions<'_>, reached: &
         return TestResult {
             name: test.name.clone(),
             span: test.span,
-            status: Status::Skipped("it checks tag data: run with --tags FILE.json".into()),
+            status: Status::Skipped("it checks tag data: run with --tags FILE.json or --providers FILE.toml".into()),
             failures,
         };
     }
