@@ -100,7 +100,7 @@ pub mod vm;
 pub use compile::bundle::BundleError;
 pub use compile::program::Program;
 pub use diagnostics::{Code, Diagnostic, Severity};
-pub use engine::{Engine, EngineError, Loaded, Provider, TagQuery, TagsFile};
+pub use engine::{Engine, EngineError, Loaded, Observer, Provider, TagQuery, TagsFile};
 pub use signature::{FieldSignature, ScalarType, Signature, TagSignature, ValueType};
 pub use source::{Sources, Span};
 pub use vm::{FieldValue, Input, Need, Outcome, Request, RequestError, Step, TraceEvent};

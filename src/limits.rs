@@ -41,5 +41,24 @@ pub const MAX_JSON_DEPTH: usize = 128;
 pub const CACHE_CAPACITY: u64 = 1_000_000;
 /// Largest HTTP request body `ruledeck serve` reads, in bytes (413 above it).
 pub const MAX_HTTP_BODY_BYTES: usize = 4 * 1024 * 1024;
+/// Longest `ruledeck serve` waits for a request's line and headers, in milliseconds (the
+/// connection is closed after it).
+pub const HTTP_HEADER_TIMEOUT_MS: u64 = 10_000;
+/// Longest `ruledeck serve` waits for a request body to arrive, in milliseconds (408 after it).
+pub const HTTP_BODY_TIMEOUT_MS: u64 = 10_000;
 /// Most requests in one `POST /v1/decide/batch` (413 above it).
 pub const MAX_BATCH_REQUESTS: usize = 10_000;
+/// Size at which `ruledeck serve`'s decision log file is rotated, in bytes (unless
+/// `--decision-log-rotate-bytes` says otherwise).
+pub const DECISION_LOG_ROTATE_BYTES: u64 = 64 * 1024 * 1024;
+/// Rotated decision log files kept (`PATH.1` … `PATH.5`) besides the current one.
+pub const DECISION_LOG_FILES: usize = 5;
+/// Decision log lines queued for the writer; a line that finds the queue full is dropped.
+pub const DECISION_LOG_QUEUE: usize = 65_536;
+/// Largest `--token-file` `ruledeck serve` reads, in bytes.
+pub const MAX_TOKEN_FILE_BYTES: usize = 64 * 1024;
+/// Largest `--providers` configuration file `ruledeck serve` reads, in bytes.
+pub const MAX_PROVIDERS_FILE_BYTES: usize = 1024 * 1024;
+/// Largest answer an `http` tag provider may send for one batch, in bytes (above it the
+/// batch's tags are unknown).
+pub const MAX_PROVIDER_ANSWER_BYTES: usize = 16 * 1024 * 1024;

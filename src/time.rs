@@ -52,6 +52,17 @@ pub fn parse_data(text: &str) -> Option<i64> {
     parse(text).ok().map(|(t, _)| t)
 }
 
+/// A calendar date `YYYY-MM-DD` as the instant its day starts, midnight UTC (a user
+/// package's `expires`).
+pub fn parse_date(text: &str) -> Option<i64> {
+    let date = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d").ok()?;
+    // `%Y` also takes signs and more than four digits; a date here is written plainly.
+    if text.len() != 10 {
+        return None;
+    }
+    Some(date.and_hms_opt(0, 0, 0)?.and_utc().timestamp())
+}
+
 /// Seconds since the epoch as RFC 3339 UTC (`2026-11-21T08:00:00Z`); outside chrono's
 /// range (beyond ±262,000 years), the number itself.
 pub fn format(t: i64) -> String {

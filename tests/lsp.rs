@@ -272,6 +272,19 @@ fn hover_shows_tags_rules_and_members() {
 }
 
 #[test]
+fn hover_says_a_tag_is_sensitive() {
+    let mut c = Client::start();
+    let catalog = fixture("catalog.rule").replacen("from \"risk\"", "from \"risk\" sensitive", 1);
+    assert!(catalog.contains("sensitive"), "the fixture declares user.risk_score from \"risk\"");
+    c.open("catalog.rule", &catalog);
+    let text = fixture("main.rule");
+    c.open("main.rule", &text);
+    let tag = c.at("textDocument/hover", "main.rule", &text, "user.risk_score < 30", 6, json!({}));
+    assert!(tag.to_string().contains("| sensitive | yes"), "{tag}");
+    c.shutdown();
+}
+
+#[test]
 fn definition_and_references_span_files() {
     let mut c = Client::start();
     let text = fixture("main.rule");

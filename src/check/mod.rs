@@ -285,11 +285,13 @@ impl<'a> Checker<'a> {
         };
         let ty = self.type_expr(t.ty, false);
         let (mut provider, mut cache, mut passthrough, mut status) = (None, None, None, None);
+        let mut sensitive = None;
         for option in t.options {
             let (span, repeated) = match *option {
                 ast::TagOption::From(s) => (s.span, provider.replace((s.value.to_string(), s.span)).is_some()),
                 ast::TagOption::Cache(secs, span) => (span, cache.replace((secs, span)).is_some()),
                 ast::TagOption::Passthrough(span) => (span, passthrough.replace(span).is_some()),
+                ast::TagOption::Sensitive(span) => (span, sensitive.replace(span).is_some()),
                 ast::TagOption::Status(s, span) => (span, status.replace(s).is_some()),
             };
             if repeated {
@@ -355,6 +357,7 @@ impl<'a> Checker<'a> {
             ty,
             provider: provider.map(|(p, _)| p),
             cache_seconds: cache.map(|(c, _)| c),
+            sensitive: sensitive.is_some(),
             status: status.unwrap_or(ast::Status::Online),
             span: t.path.span,
         });

@@ -88,6 +88,9 @@ impl Printer<'_> {
         if let Some(secs) = t.cache_seconds {
             let _ = write!(s, " cache {secs}s");
         }
+        if t.sensitive {
+            s.push_str(" sensitive");
+        }
         s.push_str(match t.status {
             Status::Draft => " draft",
             Status::Online => " online",

@@ -54,6 +54,8 @@ pub struct Tag {
     pub provider: Option<String>,
     /// Seconds a loaded value may be reused across requests.
     pub cache_seconds: Option<i64>,
+    /// Declared `sensitive`: its value is masked in traces and decision logs.
+    pub sensitive: bool,
     pub status: Status,
     pub span: Span,
 }

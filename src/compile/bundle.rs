@@ -19,7 +19,7 @@ use super::verify::{verify, VerifyError};
 use crate::limits::MAX_BUNDLE_BYTES;
 
 pub const MAGIC: &[u8; 8] = b"RDECK\0\r\n";
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 const HEADER: usize = 24;
 
 #[derive(Debug)]

@@ -41,6 +41,7 @@ pub fn generate(deck: &Deck, sources: &Sources) -> Program {
             ty: ty(&t.ty),
             provider: t.provider.clone(),
             cache_seconds: t.cache_seconds,
+            sensitive: t.sensitive,
             cost: tag_cost(t),
         })
         .collect::<Vec<_>>();

@@ -105,12 +105,14 @@ pub fn tag_content(p: &Program, tag: usize) -> Option<String> {
         Some(e) => format!("{} key {}", e.name, e.key),
         None => "passthrough".into(),
     };
+    // ` sensitive` only when declared, so the fingerprints of existing tags stay the same.
     Some(format!(
-        "tag {} {owner} {} from {:?} cache {:?}\n",
+        "tag {} {owner} {} from {:?} cache {:?}{}\n",
         t.name,
         w.ty(t.ty),
         t.provider.as_deref().unwrap_or(""),
-        t.cache_seconds
+        t.cache_seconds,
+        if t.sensitive { " sensitive" } else { "" }
     ))
 }
 

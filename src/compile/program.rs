@@ -108,6 +108,9 @@ pub struct TagInfo {
     pub ty: Ty,
     pub provider: Option<String>,
     pub cache_seconds: Option<i64>,
+    /// Declared `sensitive`: hosts show `"<sensitive>"` instead of its value in traces and
+    /// decision logs (whether it was present still shows).
+    pub sensitive: bool,
     /// Estimated cost of reading it, used to order clauses: pass-through 0, cached 1, else 2.
     pub cost: u8,
 }
@@ -239,6 +242,17 @@ pub struct Program {
 }
 
 impl Program {
+    /// Every tag that loads from a provider, as `(tag name, provider name)` in declaration
+    /// order (pass-through tags have none). Hosts check their provider set against it.
+    pub fn provider_names(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
+        self.tags.iter().filter_map(|t| t.provider.as_deref().map(|p| (t.name.as_str(), p)))
+    }
+
+    /// Whether tag `tag` (an id, as in [`crate::Need::tag`]) is declared `sensitive`.
+    pub fn is_sensitive(&self, tag: u32) -> bool {
+        self.tags.get(tag as usize).is_some_and(|t| t.sensitive)
+    }
+
     pub fn scene(&self, name: &str) -> Option<(u32, &SceneInfo)> {
         self.scenes.iter().enumerate().find(|(_, s)| s.name == name).map(|(i, s)| (i as u32, s))
     }

@@ -4,6 +4,7 @@
 use serde_json::{json, Map, Value};
 
 use super::{Loaded, Provider, TagQuery};
+use crate::vm::request::SlotState;
 use crate::vm::value::TagValue;
 use crate::vm::{FieldValue, Input, Outcome, Request, RequestError, StrategyNote, TraceEvent};
 
@@ -133,6 +134,9 @@ pub(crate) fn note_text(note: StrategyNote) -> &'static str {
     }
 }
 
+/// What traces and decision logs show instead of the value of a tag declared `sensitive`.
+pub const SENSITIVE: &str = "<sensitive>";
+
 /// The result document: decision, strategy, experiment, group, bucket; with `explain`, the
 /// trace of every tag read, rule evaluated and strategy tried, in order.
 pub fn outcome_json(outcome: &Outcome<'_>, explain: bool) -> Value {
@@ -162,6 +166,8 @@ pub fn outcome_json(outcome: &Outcome<'_>, explain: bool) -> Value {
                     let slot = &req.slots[tag as usize];
                     match &slot.missing {
                         Some(reason) => json!({"tag": info.name, "missing": reason.to_string()}),
+                        // A sensitive value never leaves in full; that it was present still shows.
+                        None if info.sensitive => json!({"tag": info.name, "value": SENSITIVE}),
                         None => json!({"tag": info.name, "value": tag_value_json(&slot.value, &info.ty, &p.enums)}),
                     }
                 }
@@ -179,6 +185,25 @@ pub fn outcome_json(outcome: &Outcome<'_>, explain: bool) -> Value {
         doc["trace"] = Value::Array(trace);
     }
     doc
+}
+
+/// The tags a finished request read or was given, as `{"user.risk_score": 12, …}` in the
+/// deck's declaration order: the value, `null` when it was missing (no value, failed, wrong
+/// type), and [`SENSITIVE`] for a tag declared `sensitive` that had a value. For records
+/// such as the service's decision log.
+pub fn tags_read_json(req: &Request<'_>) -> Value {
+    let p = req.program();
+    let mut map = Map::new();
+    for (info, slot) in p.tags.iter().zip(&req.slots) {
+        let value = match slot.state {
+            SlotState::NotLoaded => continue,
+            SlotState::Missing => Value::Null,
+            SlotState::Loaded if info.sensitive => Value::String(SENSITIVE.into()),
+            SlotState::Loaded => tag_value_json(&slot.value, &info.ty, &p.enums),
+        };
+        map.insert(info.name.clone(), value);
+    }
+    Value::Object(map)
 }
 
 /// The file-backed provider of `--tags FILE.json`:

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-pub use json::{apply_input, input_from_json, outcome_json, parse_json, TagsFile};
+pub use json::{apply_input, input_from_json, outcome_json, parse_json, tags_read_json, TagsFile, SENSITIVE};
 pub(crate) use json::{data_time, note_text, tag_value_json};
 
 use crate::compile::program::Program;
@@ -47,6 +47,45 @@ pub enum Loaded {
 pub trait Provider: Send + Sync {
     /// Loads one batch: one result per query, in the queries' order.
     fn load(&self, queries: &[TagQuery<'_>]) -> Vec<Loaded>;
+
+    /// Loads one batch for a request whose `now` is `now` (seconds since the Unix epoch;
+    /// `None` when the request gave none and the wall clock applies). Providers whose answer
+    /// depends on the date (a user package with an expiry) override this; the engine calls
+    /// it, and by default it is [`Provider::load`].
+    fn load_at(&self, queries: &[TagQuery<'_>], now: Option<i64>) -> Vec<Loaded> {
+        let _ = now;
+        self.load(queries)
+    }
+
+    /// Whether a load waits on I/O (a network call). When one suspension needs several such
+    /// providers, the engine calls them in parallel, each on its own thread, so the
+    /// suspension costs the slowest of them rather than their sum. In-memory providers keep
+    /// the default (`false`) and are called on the request's thread.
+    fn is_remote(&self) -> bool {
+        false
+    }
+}
+
+impl<P: Provider + ?Sized> Provider for Arc<P> {
+    fn load(&self, queries: &[TagQuery<'_>]) -> Vec<Loaded> {
+        (**self).load(queries)
+    }
+    fn load_at(&self, queries: &[TagQuery<'_>], now: Option<i64>) -> Vec<Loaded> {
+        (**self).load_at(queries, now)
+    }
+    fn is_remote(&self) -> bool {
+        (**self).is_remote()
+    }
+}
+
+/// What an engine reports as it loads tags, for a host's metrics. Called on the deciding
+/// thread (or a provider's thread); implementations must be cheap and must not block.
+pub trait Observer: Send + Sync {
+    /// A lookup of a cached tag (one whose declaration has `cache`): found or not.
+    fn cache_lookup(&self, hit: bool);
+    /// One call of provider `name` with `queries` queries took `elapsed`; `failed` of its
+    /// results were [`Loaded::Failed`] (all of them when the provider timed out).
+    fn provider_call(&self, name: &str, queries: usize, failed: usize, elapsed: Duration);
 }
 
 /// Why the engine could not decide.
@@ -102,6 +141,7 @@ pub struct Engine {
     program: Arc<Program>,
     providers: HashMap<String, Arc<dyn Provider>>,
     fallback: Option<Arc<dyn Provider>>,
+    observer: Option<Arc<dyn Observer>>,
     /// Keyed by [`cache_key`]: the tag's id and the key value.
     cache: moka::sync::Cache<Vec<u8>, Cached>,
 }
@@ -113,6 +153,7 @@ impl Engine {
             program: program.into(),
             providers: HashMap::new(),
             fallback: None,
+            observer: None,
             cache: moka::sync::Cache::builder().max_capacity(CACHE_CAPACITY).expire_after(TtlPerEntry).build(),
         }
     }
@@ -127,6 +168,18 @@ impl Engine {
     pub fn with_fallback(mut self, provider: impl Provider + 'static) -> Engine {
         self.fallback = Some(Arc::new(provider));
         self
+    }
+
+    /// Reports cache lookups and provider calls to `observer` (the service's metrics).
+    pub fn with_observer(mut self, observer: Arc<dyn Observer>) -> Engine {
+        self.observer = Some(observer);
+        self
+    }
+
+    /// Whether any registered provider (or the fallback) waits on I/O
+    /// ([`Provider::is_remote`]).
+    pub fn has_remote_providers(&self) -> bool {
+        self.providers.values().chain(self.fallback.iter()).any(|p| p.is_remote())
     }
 
     /// The program this engine decides with.
@@ -151,7 +204,11 @@ impl Engine {
                 let info = &program.tags[tag as usize];
                 if info.cache_seconds.is_some() {
                     // Built in a reused buffer: a lookup on the warm path allocates no key.
-                    if let Some(hit) = self.cache.get(cache_key(&mut key_buf, tag, req.key_for(tag))) {
+                    let hit = self.cache.get(cache_key(&mut key_buf, tag, req.key_for(tag)));
+                    if let Some(observer) = &self.observer {
+                        observer.cache_lookup(hit.is_some());
+                    }
+                    if let Some(hit) = hit {
                         supply_json(req, tag, hit.value.as_deref());
                         continue;
                     }
@@ -163,14 +220,20 @@ impl Engine {
                     None => batches.push((provider, vec![query])),
                 }
             }
+            // Resolve every batch's provider first: a missing one refuses the request before
+            // any provider is called.
+            let mut calls: Vec<Call<'_>> = Vec::with_capacity(batches.len());
             for (provider_name, batch) in batches.drain(..) {
-                let provider = match self.providers.get(provider_name).or(self.fallback.as_ref()) {
-                    Some(p) => p,
+                match self.providers.get(provider_name).or(self.fallback.as_ref()) {
+                    Some(p) => calls.push((provider_name, p, batch)),
                     None => {
                         let tag = program.tags[batch[0].0 as usize].name.clone();
                         return Err(EngineError::NoProvider { provider: provider_name.to_string(), tag });
                     }
-                };
+                }
+            }
+            let now = req.now;
+            let load = |(name, provider, batch): &Call<'_>| {
                 let queries: Vec<TagQuery<'_>> = batch
                     .iter()
                     .map(|(tag, key)| {
@@ -179,7 +242,38 @@ impl Engine {
                         TagQuery { tag: &info.name, entity, field, key }
                     })
                     .collect();
-                let results = provider.load(&queries);
+                let start = self.observer.as_ref().map(|_| Instant::now());
+                let results = provider.load_at(&queries, now);
+                if let (Some(observer), Some(start)) = (&self.observer, start) {
+                    let failed = results.iter().filter(|r| matches!(r, Loaded::Failed(_))).count()
+                        + batch.len().saturating_sub(results.len());
+                    observer.provider_call(name, batch.len(), failed, start.elapsed());
+                }
+                results
+            };
+            let remote = calls.iter().filter(|(_, p, _)| p.is_remote()).count();
+            let answers: Vec<Vec<Loaded>> = if remote > 1 {
+                // Several providers that wait on I/O: each on its own thread, all at once.
+                std::thread::scope(|scope| {
+                    let handles: Vec<_> = calls
+                        .iter()
+                        .map(|call| if call.1.is_remote() { Some(scope.spawn(|| load(call))) } else { None })
+                        .collect();
+                    calls
+                        .iter()
+                        .zip(handles)
+                        .map(|(call, handle)| match handle {
+                            Some(h) => h
+                                .join()
+                                .unwrap_or_else(|_| vec![Loaded::Failed("the provider panicked".into()); call.2.len()]),
+                            None => load(call),
+                        })
+                        .collect()
+                })
+            } else {
+                calls.iter().map(load).collect()
+            };
+            for ((_, _, batch), results) in calls.iter().zip(answers) {
                 for (i, (tag, key)) in batch.iter().enumerate() {
                     let result =
                         results.get(i).cloned().unwrap_or(Loaded::Failed("provider returned too few results".into()));
@@ -222,6 +316,28 @@ impl Engine {
         Ok(outcome_json(&req.outcome(), explain))
     }
 }
+
+impl Engine {
+    /// Like [`Engine::decide_json`], also returning the tags the decision read or was given
+    /// (see [`tags_read_json`]), for a decision log.
+    pub fn decide_json_logged(
+        &self,
+        scene: &str,
+        instance: &str,
+        input: &serde_json::Value,
+        explain: bool,
+    ) -> Result<(serde_json::Value, serde_json::Value), EngineError> {
+        let mut req = self.program.request(scene, instance)?;
+        req.explain(explain);
+        apply_input(&mut req, input)?;
+        self.run(&mut req)?;
+        Ok((outcome_json(&req.outcome(), explain), tags_read_json(&req)))
+    }
+}
+
+/// One provider call of a suspension: the provider's name, the provider, and the batch of
+/// `(tag, key value)` it is asked for.
+type Call<'a> = (&'a str, &'a Arc<dyn Provider>, Vec<(u32, String)>);
 
 /// The cache key of a tag's value for one key value: the tag id's four bytes, then the key.
 /// (Formatting the id as text cost more than the rest of a cache hit.)

@@ -548,7 +548,7 @@ impl<'s> Layout<'s> {
                     self.text(" ");
                     self.tok();
                 }
-                "passthrough" | "draft" | "online" | "disabled" => {
+                "passthrough" | "sensitive" | "draft" | "online" | "disabled" => {
                     self.text(" ");
                     self.tok();
                 }

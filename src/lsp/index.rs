@@ -220,11 +220,13 @@ impl Builder<'_> {
         let mut cache = None;
         let mut status = "online";
         let mut passthrough = false;
+        let mut sensitive = false;
         for option in t.options {
             match option {
                 TagOption::From(s) => provider = Some(s.value),
                 TagOption::Cache(_, span) => cache = Some(self.slice(*span).trim_start_matches("cache").trim()),
                 TagOption::Passthrough(_) => passthrough = true,
+                TagOption::Sensitive(_) => sensitive = true,
                 TagOption::Status(s, _) => {
                     status = match s {
                         ast::Status::Draft => "draft",
@@ -240,11 +242,14 @@ impl Builder<'_> {
         } else {
             provider.map_or("none".to_string(), |p| format!("`{p}`"))
         };
-        let hover = format!(
+        let mut hover = format!(
             "{}\n\n| | |\n|---|---|\n| type | `{ty_text}` |\n| provider | {source} |\n| cache | {} |\n| status | {status} |",
             self.quote(t.span),
             cache.map_or("none (loaded fresh each request)".to_string(), |c| format!("`{c}`")),
         );
+        if sensitive {
+            hover.push_str("\n| sensitive | yes: traces and decision logs show `\"<sensitive>\"` |");
+        }
         let (ty, members) = shape(t.ty);
         self.occ(SymbolId::Tag(name.clone()), t.path.span, t.path.second.span, true);
         self.index.defs.push(Def {

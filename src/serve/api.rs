@@ -17,9 +17,13 @@ use axum::Router;
 use http_body_util::BodyExt;
 use serde_json::{json, Map, Value};
 
+use super::auth::Tokens;
+use super::decision_log::DecisionLog;
 use super::deck::{Deck, Snapshot};
 use super::metrics::{DecisionLabels, Metrics};
 use crate::engine::{parse_json, EngineError};
+#[cfg(doc)]
+use crate::limits::HTTP_BODY_TIMEOUT_MS;
 use crate::limits::{MAX_BATCH_REQUESTS, MAX_HTTP_BODY_BYTES};
 use crate::vm::RequestError;
 
@@ -33,21 +37,51 @@ pub struct Service {
     /// What decides.
     pub deck: Deck,
     /// What `/metrics` reports.
-    pub metrics: Metrics,
+    pub metrics: Arc<Metrics>,
+    /// `--decision-log`: one line per decision, when on.
+    pub log: Option<DecisionLog>,
+    /// `--token-file`: the bearer tokens every route but `/healthz` and `/readyz` requires.
+    pub tokens: Option<Tokens>,
+    /// How long a request body may take to arrive (408 after it).
+    pub body_timeout: std::time::Duration,
+    /// Whether single decisions run on the async worker itself: only when no provider waits
+    /// on I/O (see [`crate::Provider::is_remote`]); otherwise on the blocking pool.
+    pub inline: bool,
 }
 
-/// All routes of the service.
+/// All routes of the service. With tokens, every route but `/healthz` and `/readyz` (which
+/// load balancers probe without credentials) requires one.
 pub fn router(service: Arc<Service>) -> Router {
-    Router::new()
+    let protected = Router::new()
         .route("/v1/decide", post(decide))
         .route("/v1/decide/batch", post(batch))
         .route("/v1/release", get(release))
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .fallback(unknown_route)
         .method_not_allowed_fallback(wrong_method)
-        .with_state(service)
+        .route_layer(axum::middleware::from_fn_with_state(service.clone(), authorize));
+    Router::new().route("/healthz", get(healthz)).route("/readyz", get(readyz)).merge(protected).with_state(service)
+}
+
+/// Refuses a request without a valid bearer token (401), when tokens are configured.
+async fn authorize(
+    State(svc): State<Arc<Service>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if let Some(tokens) = &svc.tokens {
+        let given = request.headers().get(header::AUTHORIZATION).map(|v| v.as_bytes());
+        if !tokens.allows(given) {
+            svc.metrics.unauthorized.inc();
+            let mut response = json_response(
+                StatusCode::UNAUTHORIZED,
+                &json!({"error": "missing or unknown token: send `Authorization: Bearer TOKEN`", "field": "Authorization"}),
+            );
+            response.headers_mut().insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer"));
+            return response;
+        }
+    }
+    next.run(request).await
 }
 
 /// A refused request: its status, the field at fault (a path like `requests[2].input.uid`),
@@ -70,6 +104,7 @@ impl Refusal {
             StatusCode::NOT_FOUND => "not_found",
             StatusCode::PAYLOAD_TOO_LARGE => "too_large",
             StatusCode::SERVICE_UNAVAILABLE => "not_ready",
+            StatusCode::REQUEST_TIMEOUT => "timeout",
             StatusCode::BAD_REQUEST => "bad_request",
             _ => "other",
         }
@@ -88,7 +123,7 @@ fn json_response(status: StatusCode, doc: &Value) -> Response {
 
 fn refused(metrics: &Metrics, refusal: Refusal) -> Response {
     if refusal.status.is_server_error() {
-        eprintln!("error: {}", refusal.message);
+        tracing::error!("{}", refusal.message);
     }
     metrics.refuse(refusal.reason());
     json_response(refusal.status, &refusal.doc())
@@ -102,8 +137,21 @@ fn not_ready() -> Refusal {
     }
 }
 
-/// Reads the body, refusing one over [`MAX_HTTP_BODY_BYTES`] (413) after draining it.
-async fn read_body(headers: &HeaderMap, mut body: Body) -> Result<Vec<u8>, Refusal> {
+/// Reads the body, refusing one over [`MAX_HTTP_BODY_BYTES`] (413) after draining it, and
+/// one that takes longer than `timeout` (default [`HTTP_BODY_TIMEOUT_MS`]) to arrive (408):
+/// a client that trickles its body cannot hold a connection and its memory for long.
+async fn read_body(headers: &HeaderMap, body: Body, timeout: std::time::Duration) -> Result<Vec<u8>, Refusal> {
+    match tokio::time::timeout(timeout, read_body_untimed(headers, body)).await {
+        Ok(result) => result,
+        Err(_) => Err(Refusal {
+            status: StatusCode::REQUEST_TIMEOUT,
+            field: Some("body".into()),
+            message: format!("the body did not arrive within {} ms; send it at once", timeout.as_millis()),
+        }),
+    }
+}
+
+async fn read_body_untimed(headers: &HeaderMap, mut body: Body) -> Result<Vec<u8>, Refusal> {
     let too_large = || Refusal {
         status: StatusCode::PAYLOAD_TOO_LARGE,
         field: Some("body".into()),
@@ -245,30 +293,65 @@ fn engine_refusal(e: EngineError, prefix: &str) -> Refusal {
     Refusal { status, field: Some(field), message: e.to_string() }
 }
 
-/// Decides one request on `snapshot`, recording the metrics. Blocking.
-fn decide_on(snapshot: &Snapshot, metrics: &Metrics, req: &DecideRequest) -> Result<Value, Refusal> {
+/// Decides one request on `snapshot`, recording the metrics and the decision log line.
+/// Blocking.
+fn decide_on(snapshot: &Snapshot, svc: &Service, req: &DecideRequest) -> Result<Value, Refusal> {
+    let metrics = &svc.metrics;
     let start = Instant::now();
-    let result = snapshot.decide(&req.scene, &req.instance, &req.input, req.explain);
-    metrics.latency.observe(start.elapsed().as_secs_f64());
-    let doc = result.map_err(|e| engine_refusal(e, &req.prefix))?;
+    let result = match &svc.log {
+        None => snapshot.decide(&req.scene, &req.instance, &req.input, req.explain).map(|doc| (doc, None)),
+        Some(_) => {
+            snapshot.decide_logged(&req.scene, &req.instance, &req.input, req.explain).map(|(d, t)| (d, Some(t)))
+        }
+    };
+    let elapsed = start.elapsed();
+    metrics.latency.observe(elapsed.as_secs_f64());
+    let (doc, tags) = result.map_err(|e| engine_refusal(e, &req.prefix))?;
+    if let (Some(log), Some(tags)) = (&svc.log, tags) {
+        log.record(log_line(&doc, tags, elapsed));
+    }
     let strategy = doc.get("strategy").and_then(Value::as_str).unwrap_or("none").to_string();
     let labels = DecisionLabels { scene: req.scene.clone(), instance: req.instance.clone(), strategy };
     metrics.decisions.get_or_create(&labels).inc();
     Ok(doc)
 }
 
+/// The decision log's line for one decision (docs/service.md, "Decision log").
+fn log_line(doc: &Value, tags: Value, elapsed: std::time::Duration) -> String {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
+    let field = |name: &str| doc.get(name).cloned().unwrap_or(Value::Null);
+    json!({
+        "time": crate::time::format(now),
+        "scene": field("scene"),
+        "instance": field("instance"),
+        "release": field("release"),
+        "version": field("version"),
+        "strategy": field("strategy"),
+        "experiment": field("experiment"),
+        "group": field("group"),
+        "bucket": field("bucket"),
+        "decision": field("decision"),
+        "tags": tags,
+        "latency_us": elapsed.as_micros() as u64,
+    })
+    .to_string()
+}
+
 /// Runs `work` on the blocking pool; a panic there is the service's fault (500), never
 /// the caller's.
 async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Result<T, Response> {
-    tokio::task::spawn_blocking(work).await.map_err(|e| {
-        eprintln!("error: a decision failed inside the service: {e}");
-        json_response(StatusCode::INTERNAL_SERVER_ERROR, &json!({"error": "internal error", "field": null}))
-    })
+    tokio::task::spawn_blocking(work).await.map_err(internal_error)
+}
+
+/// The 500 for a decision that panicked on the blocking pool (logged).
+fn internal_error(e: tokio::task::JoinError) -> Response {
+    tracing::error!("a decision failed inside the service: {e}");
+    json_response(StatusCode::INTERNAL_SERVER_ERROR, &json!({"error": "internal error", "field": null}))
 }
 
 async fn decide(State(svc): State<Arc<Service>>, headers: HeaderMap, body: Body) -> Response {
     let parsed = async {
-        let bytes = read_body(&headers, body).await?;
+        let bytes = read_body(&headers, body, svc.body_timeout).await?;
         let req = decide_request(&parse_body(&bytes)?, "")?;
         let snapshot = svc.deck.snapshot().ok_or_else(not_ready)?;
         Ok::<_, Refusal>((req, snapshot))
@@ -278,8 +361,15 @@ async fn decide(State(svc): State<Arc<Service>>, headers: HeaderMap, body: Body)
         Ok(p) => p,
         Err(r) => return refused(&svc.metrics, r),
     };
-    let worker = svc.clone();
-    match blocking(move || decide_on(&snapshot, &worker.metrics, &req)).await {
+    // With only in-memory providers a decision takes microseconds and never waits: it runs
+    // right here, saving the hand-off to the blocking pool and back (two thread switches).
+    let result = if svc.inline {
+        Ok(decide_on(&snapshot, &svc, &req))
+    } else {
+        let worker = svc.clone();
+        blocking(move || decide_on(&snapshot, &worker, &req)).await
+    };
+    match result {
         Ok(Ok(doc)) => json_response(StatusCode::OK, &doc),
         Ok(Err(r)) => refused(&svc.metrics, r),
         Err(response) => response,
@@ -288,7 +378,7 @@ async fn decide(State(svc): State<Arc<Service>>, headers: HeaderMap, body: Body)
 
 async fn batch(State(svc): State<Arc<Service>>, headers: HeaderMap, body: Body) -> Response {
     let parsed = async {
-        let bytes = read_body(&headers, body).await?;
+        let bytes = read_body(&headers, body, svc.body_timeout).await?;
         let doc = parse_body(&bytes)?;
         let Value::Object(mut map) = doc else {
             return Err(Refusal::bad(
@@ -324,32 +414,49 @@ async fn batch(State(svc): State<Arc<Service>>, headers: HeaderMap, body: Body) 
         Ok(p) => p,
         Err(r) => return refused(&svc.metrics, r),
     };
-    let worker = svc.clone();
-    // The whole batch decides on one release, on one blocking thread.
-    let results = blocking(move || {
-        let results: Vec<Value> = requests
-            .iter()
-            .enumerate()
-            .map(|(i, doc)| {
-                match decide_request(doc, &format!("requests[{i}]"))
-                    .and_then(|req| decide_on(&snapshot, &worker.metrics, &req))
-                {
-                    Ok(doc) => doc,
-                    Err(r) => {
-                        worker.metrics.refuse(r.reason());
-                        let mut doc = r.doc();
-                        doc["status"] = json!(r.status.as_u16());
-                        doc
-                    }
-                }
-            })
-            .collect();
-        results
-    })
-    .await;
+    // The whole batch decides on one release. With only in-memory providers, on one
+    // blocking thread; with remote ones, split into up to BATCH_PARALLELISM consecutive
+    // runs on threads of their own, so their providers' round trips overlap. The results
+    // keep the requests' order either way.
+    let parts = if svc.inline { 1 } else { BATCH_PARALLELISM.min(requests.len()).max(1) };
+    let per_part = requests.len().div_ceil(parts).max(1);
+    let requests = Arc::new(requests);
+    let mut handles = Vec::with_capacity(parts);
+    for start in (0..requests.len()).step_by(per_part) {
+        let (snapshot, worker, requests) = (snapshot.clone(), svc.clone(), requests.clone());
+        let end = (start + per_part).min(requests.len());
+        // Spawned now (a `blocking` future would start only when awaited, one after another).
+        handles.push(tokio::task::spawn_blocking(move || {
+            (start..end).map(|i| batch_entry(&snapshot, &worker, i, &requests[i])).collect::<Vec<Value>>()
+        }));
+    }
+    let mut results: Result<Vec<Value>, Response> = Ok(Vec::with_capacity(requests.len()));
+    for handle in handles {
+        match (handle.await, &mut results) {
+            (Ok(part), Ok(all)) => all.extend(part),
+            (Err(e), Ok(_)) => results = Err(internal_error(e)),
+            (_, Err(_)) => {}
+        }
+    }
     match results {
         Ok(results) => json_response(StatusCode::OK, &json!({ "results": results })),
         Err(response) => response,
+    }
+}
+
+/// Most threads one batch decides on at once when its providers wait on I/O.
+const BATCH_PARALLELISM: usize = 16;
+
+/// One entry of a batch: its result, or its refusal in its place.
+fn batch_entry(snapshot: &Snapshot, svc: &Service, i: usize, doc: &Value) -> Value {
+    match decide_request(doc, &format!("requests[{i}]")).and_then(|req| decide_on(snapshot, svc, &req)) {
+        Ok(doc) => doc,
+        Err(r) => {
+            svc.metrics.refuse(r.reason());
+            let mut doc = r.doc();
+            doc["status"] = json!(r.status.as_u16());
+            doc
+        }
     }
 }
 

@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use serde_json::{json, Value};
 
 use super::metrics::Metrics;
+use super::providers::Providers;
 use crate::compile::program::Program;
 use crate::engine::{Engine, EngineError, Loaded, Provider, TagQuery, TagsFile};
 use crate::release::{Live, LiveRelease, Store};
@@ -28,6 +29,59 @@ impl Provider for SharedTags {
     }
 }
 
+/// Where every release's engine gets its tags: the `--providers` configuration (by name),
+/// the `--tags` file (every other name), and the metrics the engine reports to.
+#[derive(Clone)]
+pub struct TagSources {
+    /// `--tags`: serves every provider name the configuration does not.
+    pub tags: Option<SharedTags>,
+    /// `--providers`.
+    pub providers: Option<Arc<Providers>>,
+    /// Cache lookups and provider calls are counted here.
+    pub metrics: Arc<Metrics>,
+}
+
+impl TagSources {
+    /// An engine over `program` with these sources. Without `--tags` or `--providers`,
+    /// every tag is missing (an empty file serves them all).
+    pub fn engine(&self, program: impl Into<Arc<Program>>) -> Engine {
+        let mut engine = Engine::new(program).with_observer(self.metrics.clone());
+        if let Some(providers) = &self.providers {
+            for (name, provider) in &providers.named {
+                engine = engine.with_provider(name, provider.clone());
+            }
+        }
+        match (&self.tags, &self.providers) {
+            (Some(tags), _) => engine.with_fallback(tags.clone()),
+            (None, Some(_)) => engine,
+            (None, None) => engine.with_fallback(SharedTags(Arc::new(
+                TagsFile::from_json(serde_json::json!({})).expect("an empty tags file is valid"),
+            ))),
+        }
+    }
+
+    /// Whether any provider of `--providers` waits on I/O.
+    pub fn has_remote(&self) -> bool {
+        self.providers.as_ref().is_some_and(|p| p.named.values().any(|p| p.is_remote()))
+    }
+
+    /// Refuses a program that loads tags from a provider nobody serves (only possible with
+    /// `--providers` and no `--tags`), naming each such tag.
+    pub fn check(&self, program: &Program) -> Result<(), String> {
+        match (&self.tags, &self.providers) {
+            (None, Some(providers)) => {
+                let missing = providers.missing_for(program);
+                if missing.is_empty() {
+                    Ok(())
+                } else {
+                    Err(missing.join("; "))
+                }
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
 /// The decks a service can serve.
 pub enum Deck {
     /// Compiled from files at start; never changes.
@@ -39,7 +93,7 @@ pub enum Deck {
 /// Serving a store: the live release (once one has loaded) and the last load error.
 pub struct StoreDeck {
     store: Store,
-    tags: SharedTags,
+    sources: TagSources,
     live: OnceLock<Live>,
     status: Mutex<LoadStatus>,
     /// Held for a whole refresh.
@@ -57,7 +111,7 @@ impl StoreDeck {
         let same = status.error.as_ref().is_some_and(|e| e.release == release && e.message == message);
         if !same {
             metrics.load_failures.inc();
-            eprintln!("error: not serving the store's current release: {message}");
+            tracing::error!("not serving the store's current release: {message}");
         }
         status.error = Some(LoadError { release, message });
         status.since_try = 0;
@@ -79,6 +133,7 @@ struct LoadError {
 }
 
 /// What one request (or one whole batch) decides with.
+#[derive(Clone)]
 pub enum Snapshot {
     /// A program compiled from files.
     Files(Arc<Engine>),
@@ -94,19 +149,42 @@ impl Snapshot {
             Snapshot::Release(release) => release.decide_json(scene, instance, input, explain),
         }
     }
+
+    /// Like [`Snapshot::decide`], also returning the tags read (sensitive ones masked), for
+    /// the decision log.
+    pub fn decide_logged(
+        &self,
+        scene: &str,
+        instance: &str,
+        input: &Value,
+        explain: bool,
+    ) -> Result<(Value, Value), EngineError> {
+        match self {
+            Snapshot::Files(engine) => engine.decide_json_logged(scene, instance, input, explain),
+            Snapshot::Release(release) => {
+                let (mut doc, tags) = release.engine.decide_json_logged(scene, instance, input, explain)?;
+                release.stamp(&mut doc, scene, instance);
+                Ok((doc, tags))
+            }
+        }
+    }
 }
 
 impl Deck {
-    /// Serves `program` (compiled from files) with the `--tags` provider.
-    pub fn files(program: Program, tags: SharedTags) -> Deck {
-        Deck::Files(Arc::new(Engine::new(program).with_fallback(tags)))
+    /// Serves `program` (compiled from files) with `sources`; refused when a tag's provider
+    /// is served by none of them.
+    pub fn files(program: Program, sources: &TagSources) -> Result<Deck, String> {
+        sources.check(&program)?;
+        Ok(Deck::Files(Arc::new(sources.engine(program))))
     }
 
     /// Serves `store`'s current release; call [`Deck::refresh`] to load it (and later ones).
-    pub fn store(store: Store, tags: SharedTags) -> Deck {
+    /// A release with a tag whose provider `sources` do not serve is refused like one that
+    /// fails to load.
+    pub fn store(store: Store, sources: TagSources) -> Deck {
         Deck::Store(StoreDeck {
             store,
-            tags,
+            sources,
             live: OnceLock::new(),
             status: Mutex::default(),
             refreshing: Mutex::new(()),
@@ -146,25 +224,38 @@ impl Deck {
                 return;
             }
         }
-        match s.store.load(Some(n)) {
+        let loaded = s.store.load(Some(n)).map_err(|e| e.to_string()).and_then(|loaded| {
+            s.sources.check(&loaded.program).map(|()| loaded).map_err(|e| format!("release {n}: {e}"))
+        });
+        match loaded {
             Ok(loaded) => {
                 match s.live.get() {
                     Some(live) => live.swap(loaded),
                     None => {
-                        for w in s.tags.0.unknown_names(&loaded.program) {
-                            eprintln!("warning: --tags: {w}");
+                        if let Some(tags) = &s.sources.tags {
+                            for w in tags.0.unknown_names(&loaded.program) {
+                                tracing::warn!("--tags: {w}");
+                            }
                         }
-                        let tags = s.tags.clone();
-                        let live = Live::new(loaded, move |program| Engine::new(program).with_fallback(tags.clone()));
+                        let sources = s.sources.clone();
+                        let live = Live::new(loaded, move |program| sources.engine(program));
                         // Set only here, under `refreshing`, so it cannot be set already.
                         let _ = s.live.set(live);
                     }
                 }
                 s.status().error = None;
                 metrics.release.set(n as i64);
-                eprintln!("serving release {n}");
+                tracing::info!("serving release {n}");
             }
-            Err(e) => s.fail(metrics, Some(n), e.to_string()),
+            Err(e) => s.fail(metrics, Some(n), e),
+        }
+    }
+
+    /// Whether any configured provider waits on I/O (then decisions go to the blocking pool).
+    pub fn has_remote_providers(&self) -> bool {
+        match self {
+            Deck::Files(engine) => engine.has_remote_providers(),
+            Deck::Store(s) => s.sources.has_remote(),
         }
     }
 

@@ -1,7 +1,8 @@
 //! The service's Prometheus metrics: what `/metrics` reports.
 //!
 //! Owns: the registry and every metric of the service (decisions, refusals, latency, the
-//! current release, release load failures). Must not: decide anything or touch the store;
+//! current release, release load failures, provider calls/failures/latency, tag cache hits
+//! and misses, decision log lines written and dropped, unauthorized requests). Must not: decide anything or touch the store;
 //! the handlers and the store watcher record into it.
 
 use prometheus_client::encoding::{text::encode, EncodeLabelSet};
@@ -31,6 +32,21 @@ pub struct RefusalLabels {
     pub reason: String,
 }
 
+/// Labels of a provider's metrics: the provider's name from the configuration (bounded
+/// by the configuration, never by callers).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ProviderLabels {
+    /// The name tags give in `from "…"`.
+    pub provider: String,
+}
+
+/// Labels of the cache counter.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CacheLabels {
+    /// `hit` or `miss`.
+    pub result: String,
+}
+
 /// Every metric the service keeps.
 pub struct Metrics {
     registry: Registry,
@@ -44,6 +60,24 @@ pub struct Metrics {
     pub release: Gauge,
     /// Releases the store made current that failed to load or verify.
     pub load_failures: Counter,
+    /// Provider calls (one per batch), by provider.
+    pub provider_calls: Family<ProviderLabels, Counter>,
+    /// Tag queries a provider failed or timed out on, by provider.
+    pub provider_failures: Family<ProviderLabels, Counter>,
+    /// Time of one provider call, by provider, in seconds.
+    pub provider_latency: Family<ProviderLabels, Histogram>,
+    /// Lookups of cached tags (those declared with `cache`), by `hit` or `miss`.
+    pub cache: Family<CacheLabels, Counter>,
+    /// Decision log lines written.
+    pub log_written: Counter,
+    /// Decision log lines dropped because the writer was behind (its queue was full).
+    pub log_dropped_full: Counter,
+    /// Decision log lines dropped because writing them failed (a full disk, a bad path).
+    pub log_write_errors: Counter,
+    /// Requests refused for a missing or wrong bearer token.
+    pub unauthorized: Counter,
+    cache_hit: Counter,
+    cache_miss: Counter,
 }
 
 impl Metrics {
@@ -65,7 +99,65 @@ impl Metrics {
             "Current releases of the store that failed to load or verify and were not served",
             load_failures.clone(),
         );
-        Metrics { registry, decisions, refusals, latency, release, load_failures }
+        let provider_calls = Family::<ProviderLabels, Counter>::default();
+        let provider_failures = Family::<ProviderLabels, Counter>::default();
+        let provider_latency = Family::<ProviderLabels, Histogram>::new_with_constructor(
+            (|| Histogram::new(exponential_buckets(0.000_05, 2.0, 14))) as fn() -> Histogram,
+        );
+        let cache = Family::<CacheLabels, Counter>::default();
+        registry.register(
+            "provider_calls",
+            "Provider calls (one per batch of tags), by provider",
+            provider_calls.clone(),
+        );
+        registry.register(
+            "provider_failures",
+            "Tag queries a provider failed or timed out on (the tags are unknown), by provider",
+            provider_failures.clone(),
+        );
+        registry.register(
+            "provider_latency_seconds",
+            "Time of one provider call, by provider",
+            provider_latency.clone(),
+        );
+        registry.register("tag_cache", "Lookups of cached tags, by result (hit or miss)", cache.clone());
+        let log_written = Counter::default();
+        let log_dropped_full = Counter::default();
+        let log_write_errors = Counter::default();
+        let unauthorized = Counter::default();
+        registry.register("decision_log_written", "Decision log lines written", log_written.clone());
+        registry.register(
+            "decision_log_dropped",
+            "Decision log lines dropped because the writer's queue was full",
+            log_dropped_full.clone(),
+        );
+        registry.register(
+            "decision_log_write_errors",
+            "Decision log lines dropped because writing failed (full disk, bad path)",
+            log_write_errors.clone(),
+        );
+        registry.register("unauthorized", "Requests refused for a missing or wrong bearer token", unauthorized.clone());
+        // Looked up once, so a cache lookup costs one atomic add.
+        let cache_hit = cache.get_or_create(&CacheLabels { result: "hit".into() }).clone();
+        let cache_miss = cache.get_or_create(&CacheLabels { result: "miss".into() }).clone();
+        Metrics {
+            registry,
+            decisions,
+            refusals,
+            latency,
+            release,
+            load_failures,
+            provider_calls,
+            provider_failures,
+            provider_latency,
+            cache,
+            log_written,
+            log_dropped_full,
+            log_write_errors,
+            unauthorized,
+            cache_hit,
+            cache_miss,
+        }
     }
 
     /// Counts one refusal.
@@ -78,6 +170,21 @@ impl Metrics {
         let mut out = String::new();
         encode(&mut out, &self.registry).expect("writing to a String cannot fail");
         out
+    }
+}
+
+impl crate::engine::Observer for Metrics {
+    fn cache_lookup(&self, hit: bool) {
+        if hit { &self.cache_hit } else { &self.cache_miss }.inc();
+    }
+
+    fn provider_call(&self, name: &str, _queries: usize, failed: usize, elapsed: std::time::Duration) {
+        let labels = ProviderLabels { provider: name.to_string() };
+        self.provider_calls.get_or_create(&labels).inc();
+        if failed > 0 {
+            self.provider_failures.get_or_create(&labels).inc_by(failed as u64);
+        }
+        self.provider_latency.get_or_create(&labels).observe(elapsed.as_secs_f64());
     }
 }
 

@@ -8,25 +8,65 @@
 //! Built only with the `serve` feature; the rest of the library needs no async runtime.
 
 pub mod api;
+pub mod auth;
+pub mod decision_log;
 pub mod deck;
 pub mod metrics;
+pub mod providers;
 
 use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
 
 pub use api::{router, Service};
-pub use deck::{Deck, SharedTags, Snapshot};
+pub use decision_log::DecisionLog;
+pub use deck::{Deck, SharedTags, Snapshot, TagSources};
 pub use metrics::Metrics;
 
 /// How often the store's `CURRENT` is read: a new release serves within this (plus its
 /// load time).
 pub const POLL_INTERVAL: Duration = Duration::from_millis(200);
 
-/// Serves `deck` on `listen` until SIGTERM or SIGINT, then drains: requests in flight
-/// finish, new connections are refused, and it returns `Ok`. Prints
-/// `listening on ADDR` (the bound address, so port 0 works) as the first line of stdout.
-pub fn serve(deck: Deck, listen: &str) -> Result<(), String> {
+/// How to run the service (beyond what it decides with).
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    /// The address to listen on (`127.0.0.1:0` picks a free port).
+    pub listen: String,
+    /// `--decision-log PATH`: one JSON line per decision (off when `None`).
+    pub decision_log: Option<std::path::PathBuf>,
+    /// `--decision-log-rotate-bytes`: rotate the log past this size.
+    pub decision_log_rotate_bytes: Option<u64>,
+    /// `--token-file`: bearer tokens, one a line.
+    pub token_file: Option<std::path::PathBuf>,
+    /// `--body-timeout-ms`: how long a request body may take (default
+    /// [`crate::limits::HTTP_BODY_TIMEOUT_MS`]).
+    pub body_timeout_ms: Option<u64>,
+    /// `--header-timeout-ms`: how long a request line and headers may take (default
+    /// [`crate::limits::HTTP_HEADER_TIMEOUT_MS`]).
+    pub header_timeout_ms: Option<u64>,
+}
+
+/// Sends the service's logs (`tracing`) to stderr, once per process; `RUST_LOG`-style
+/// filtering is not built in: info and above are written.
+pub fn init_logging() {
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .with_max_level(tracing::Level::INFO)
+        .try_init();
+}
+
+/// Serves `deck` until SIGTERM or SIGINT, then drains: requests in flight finish, new
+/// connections are refused, and it returns `Ok`. Prints `listening on ADDR` (the bound
+/// address, so port 0 works) as the first line of stdout. `metrics` must be the one the
+/// deck's [`TagSources`] report to.
+pub fn serve(deck: Deck, metrics: Arc<Metrics>, options: Options) -> Result<(), String> {
+    init_logging();
+    let listen = options.listen.as_str();
+    let tokens = match &options.token_file {
+        Some(path) => Some(auth::Tokens::load(path)?),
+        None => None,
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -35,7 +75,14 @@ pub fn serve(deck: Deck, listen: &str) -> Result<(), String> {
         let listener =
             tokio::net::TcpListener::bind(listen).await.map_err(|e| format!("cannot listen on `{listen}`: {e}"))?;
         let addr = listener.local_addr().map_err(|e| format!("cannot read the bound address: {e}"))?;
-        let service = Arc::new(Service { deck, metrics: Metrics::new() });
+        let log = options
+            .decision_log
+            .as_deref()
+            .map(|path| DecisionLog::start(path, options.decision_log_rotate_bytes, None, metrics.clone()));
+        let body_timeout =
+            Duration::from_millis(options.body_timeout_ms.unwrap_or(crate::limits::HTTP_BODY_TIMEOUT_MS).max(1));
+        let inline = !deck.has_remote_providers();
+        let service = Arc::new(Service { deck, metrics, log, tokens, body_timeout, inline });
         // The first load happens before the address is announced, so a caller that waits
         // for the line finds the store's current release (if it loads) already served.
         let first = service.clone();
@@ -46,13 +93,53 @@ pub fn serve(deck: Deck, listen: &str) -> Result<(), String> {
         let mut stdout = std::io::stdout();
         let _ = writeln!(stdout, "listening on {addr}");
         let _ = stdout.flush();
-        axum::serve(listener, router(service))
-            .with_graceful_shutdown(shutdown())
-            .await
-            .map_err(|e| format!("the server failed: {e}"))?;
-        eprintln!("drained; exiting");
+        let header_timeout =
+            Duration::from_millis(options.header_timeout_ms.unwrap_or(crate::limits::HTTP_HEADER_TIMEOUT_MS).max(1));
+        run_connections(listener, router(service.clone()), header_timeout).await;
+        if let Some(log) = &service.log {
+            log.close();
+        }
+        tracing::info!("drained; exiting");
         Ok(())
     })
+}
+
+/// Accepts connections until SIGTERM or SIGINT, each served by hyper's HTTP/1 with
+/// keep-alive, `TCP_NODELAY` (answers are small: no waiting to coalesce them) and a header
+/// read timeout (a client that sends its headers slowly is disconnected); then stops
+/// accepting and waits for the connections: requests in flight finish, idle ones close.
+async fn run_connections(listener: tokio::net::TcpListener, app: axum::Router, header_timeout: Duration) {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut stop = std::pin::pin!(shutdown());
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let stream = match accepted {
+                    Ok((stream, _)) => stream,
+                    Err(e) => {
+                        // Out of file descriptors, typically: back off instead of spinning.
+                        tracing::warn!("cannot accept a connection: {e}");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let _ = stream.set_nodelay(true);
+                let service = hyper_util::service::TowerToHyperService::new(app.clone());
+                let conn = hyper::server::conn::http1::Builder::new()
+                    .timer(TokioTimer::new())
+                    .header_read_timeout(header_timeout)
+                    .serve_connection(TokioIo::new(stream), service);
+                let conn = graceful.watch(conn);
+                tokio::spawn(async move {
+                    let _ = conn.await;
+                });
+            }
+            _ = &mut stop => break,
+        }
+    }
+    drop(listener);
+    graceful.shutdown().await;
 }
 
 /// Polls the store and swaps to each new current release (on the blocking pool: loading
@@ -81,5 +168,5 @@ async fn shutdown() {
         _ = term => {}
         _ = tokio::signal::ctrl_c() => {}
     }
-    eprintln!("shutting down: finishing requests in flight");
+    tracing::info!("shutting down: finishing requests in flight");
 }

@@ -70,6 +70,8 @@ pub enum TagOption<'a> {
     /// Seconds.
     Cache(i64, Span),
     Passthrough(Span),
+    /// Traces and decision logs mask the value.
+    Sensitive(Span),
     Status(Status, Span),
 }
 

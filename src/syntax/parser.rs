@@ -118,6 +118,7 @@ fn describe(rule: Rule) -> Option<&'static str> {
         Rule::tag_from | Rule::kw_from => "`from`",
         Rule::tag_cache | Rule::kw_cache => "`cache`",
         Rule::tag_passthrough | Rule::kw_passthrough => "`passthrough`",
+        Rule::tag_sensitive | Rule::kw_sensitive => "`sensitive`",
         Rule::tag_status => "a status (`draft`, `online`, `disabled`)",
         Rule::scene_keys | Rule::kw_keys => "`keys`",
         Rule::scene_passes | Rule::kw_passes => "`passes`",
@@ -411,6 +412,7 @@ impl<'a> Builder<'a> {
                     TagOption::Cache(lexer::duration_seconds(d.as_str()).unwrap_or(0), span)
                 }
                 Rule::tag_passthrough => TagOption::Passthrough(span),
+                Rule::tag_sensitive => TagOption::Sensitive(span),
                 Rule::tag_status => {
                     let status = match opt.into_inner().next().map(|k| k.as_rule()) {
                         Some(Rule::kw_draft) => Status::Draft,

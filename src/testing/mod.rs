@@ -182,7 +182,7 @@ fn run_one(program: &Program, test: &Test, options: &TestOptions<'_>, reached: &
         return TestResult {
             name: test.name.clone(),
             span: test.span,
-            status: Status::Skipped("it checks tag data: run with --tags FILE.json".into()),
+            status: Status::Skipped("it checks tag data: run with --tags FILE.json or --providers FILE.toml".into()),
             failures,
         };
     }
@@ -503,6 +503,7 @@ fn explain(req: &Request<'_>) -> Vec<String> {
                 let slot = &req.slots[tag as usize];
                 match &slot.missing {
                     Some(reason) => format!("{} is missing ({reason})", info.name),
+                    None if info.sensitive => format!("{} = \"{}\"", info.name, crate::engine::SENSITIVE),
                     None => {
                         format!("{} = {}", info.name, crate::engine::tag_value_json(&slot.value, &info.ty, &p.enums))
                     }

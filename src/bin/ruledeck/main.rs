@@ -83,6 +83,11 @@ enum Command {
         /// Data file for `expect tag` expectations (the same format as `eval --tags`).
         #[arg(long)]
         tags: Option<PathBuf>,
+        /// Check `expect tag` expectations against the real sources of a `serve --providers`
+        /// file (with `--tags`, the file serves the provider names the configuration does not).
+        #[cfg(feature = "serve")]
+        #[arg(long)]
+        providers: Option<PathBuf>,
         /// Report, per instance, the strategies, groups and defaults no test reached.
         #[arg(long)]
         coverage: bool,
@@ -178,8 +183,29 @@ enum Command {
         #[arg(long)]
         store: Option<PathBuf>,
         /// File-backed provider for every tag: `{"user": {"u-1001": {"risk_score": 12}}}`.
+        /// With `--providers`, it serves only the provider names the configuration does not.
         #[arg(long)]
         tags: Option<PathBuf>,
+        /// Tag providers by name (`[providers.NAME]` tables, kinds file, http, redis, package).
+        #[arg(long)]
+        providers: Option<PathBuf>,
+        /// Write one JSON line per decision to this file (rotated by size); off when not given.
+        #[arg(long)]
+        decision_log: Option<PathBuf>,
+        /// Rotate the decision log when it would grow past this many bytes (default 64 MiB).
+        #[arg(long, requires = "decision_log")]
+        decision_log_rotate_bytes: Option<u64>,
+        /// Require `Authorization: Bearer TOKEN` (one token a line in FILE, re-read when it
+        /// changes) on every endpoint but /healthz and /readyz.
+        #[arg(long)]
+        token_file: Option<PathBuf>,
+        /// How long a request body may take to arrive, in milliseconds (default 10000; 408 after).
+        #[arg(long)]
+        body_timeout_ms: Option<u64>,
+        /// How long a request's line and headers may take, in milliseconds (default 10000;
+        /// the connection is closed after it).
+        #[arg(long)]
+        header_timeout_ms: Option<u64>,
         /// The address to listen on (port 0 picks a free port; the first line of stdout
         /// says which).
         #[arg(long, default_value = "127.0.0.1:8080")]
@@ -236,13 +262,42 @@ fn main() -> ExitCode {
         Command::Refs { tag, files, store, release, format } => {
             refs::run(&tag, &files, store.as_deref().map(|dir| (dir, release)), format)
         }
+        #[cfg(feature = "serve")]
+        Command::Test { files, filter, tags, providers, coverage, format } => {
+            test::run(&files, filter.as_deref(), tags.as_deref(), providers.as_deref(), coverage, format)
+        }
+        #[cfg(not(feature = "serve"))]
         Command::Test { files, filter, tags, coverage, format } => {
-            test::run(&files, filter.as_deref(), tags.as_deref(), coverage, format)
+            test::run(&files, filter.as_deref(), tags.as_deref(), None, coverage, format)
         }
         Command::Build { files, output } => build::build(&files, &output),
         Command::Disasm { files } => build::disasm(&files),
         #[cfg(feature = "serve")]
-        Command::Serve { files, store, tags, listen } => serve::run(&files, store.as_deref(), tags.as_deref(), &listen),
+        Command::Serve {
+            files,
+            store,
+            tags,
+            providers,
+            decision_log,
+            decision_log_rotate_bytes,
+            token_file,
+            body_timeout_ms,
+            header_timeout_ms,
+            listen,
+        } => serve::run(serve::Args {
+            paths: &files,
+            store: store.as_deref(),
+            tags: tags.as_deref(),
+            providers: providers.as_deref(),
+            options: ruledeck::serve::Options {
+                listen,
+                decision_log,
+                decision_log_rotate_bytes,
+                token_file,
+                body_timeout_ms,
+                header_timeout_ms,
+            },
+        }),
         #[cfg(feature = "lsp")]
         Command::Lsp => match ruledeck::lsp::run_stdio() {
             Ok(()) => Ok(ExitCode::SUCCESS),

@@ -1,38 +1,55 @@
 //! `ruledeck serve`: the decision service over files or a release store.
 //!
 //! Exit codes: 0 after a clean drain on SIGTERM or SIGINT; 1 the deck does not compile;
-//! 2 usage or I/O errors (cannot listen, not a store, an unreadable `--tags`).
+//! 2 usage or I/O errors (cannot listen, not a store, an unreadable `--tags` or
+//! `--providers`, a tag whose provider nothing serves).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use ruledeck::serve::{Deck, SharedTags};
+use ruledeck::serve::{Deck, Metrics, Options, SharedTags, TagSources};
 
 use crate::eval::tags_provider;
 use crate::files::{load_program, read_json_file, Fatal};
 
-pub fn run(paths: &[PathBuf], store: Option<&Path>, tags: Option<&Path>, listen: &str) -> Result<ExitCode, Fatal> {
-    let deck = match store {
+pub struct Args<'a> {
+    pub paths: &'a [PathBuf],
+    pub store: Option<&'a Path>,
+    pub tags: Option<&'a Path>,
+    pub providers: Option<&'a Path>,
+    pub options: Options,
+}
+
+pub fn run(args: Args<'_>) -> Result<ExitCode, Fatal> {
+    let metrics = Arc::new(Metrics::new());
+    let providers = match args.providers {
+        Some(path) => Some(Arc::new(ruledeck::serve::providers::load(path).map_err(Fatal)?)),
+        None => None,
+    };
+    let mut sources = TagSources { tags: None, providers, metrics: metrics.clone() };
+    let deck = match args.store {
         Some(dir) => {
             let store = ruledeck::release::Store::open(dir).map_err(|e| Fatal(e.to_string()))?;
             // Warnings about the file's names come when the first release loads.
-            let file = match tags {
-                Some(path) => ruledeck::TagsFile::from_json(read_json_file(path)?)
-                    .map_err(|e| Fatal(format!("`{}`: {e}", path.display())))?,
-                None => ruledeck::TagsFile::from_json(serde_json::json!({})).expect("an empty tags file is valid"),
-            };
-            Deck::store(store, SharedTags(Arc::new(file)))
+            if let Some(path) = args.tags {
+                let file = ruledeck::TagsFile::from_json(read_json_file(path)?)
+                    .map_err(|e| Fatal(format!("`{}`: {e}", path.display())))?;
+                sources.tags = Some(SharedTags(Arc::new(file)));
+            }
+            Deck::store(store, sources)
         }
         None => {
-            let program = match load_program(paths)? {
+            let program = match load_program(args.paths)? {
                 Ok(p) => p,
                 Err(code) => return Ok(code),
             };
-            let file = tags_provider(tags, &program)?;
-            Deck::files(program, SharedTags(Arc::new(file)))
+            if let Some(path) = args.tags {
+                sources.tags = Some(SharedTags(Arc::new(tags_provider(Some(path), &program)?)));
+            }
+            Deck::files(program, &sources).map_err(Fatal)?
         }
     };
-    ruledeck::serve::serve(deck, listen).map_err(Fatal)?;
+    ruledeck::serve::serve(deck, metrics, args.options).map_err(Fatal)?;
     Ok(ExitCode::SUCCESS)
 }
