@@ -43,3 +43,7 @@ pub const CACHE_CAPACITY: u64 = 1_000_000;
 pub const MAX_HTTP_BODY_BYTES: usize = 4 * 1024 * 1024;
 /// Most requests in one `POST /v1/decide/batch` (413 above it).
 pub const MAX_BATCH_REQUESTS: usize = 10_000;
+/// Longest window of a window tag (`within D`) and longest allowed lateness (`late D`) and
+/// cap, dedup or quiet window, in seconds: 400 days (E0802, E0805). Runtime state per unit is
+/// kept for at most this long plus the lateness.
+pub const MAX_WINDOW_SECONDS: i64 = 400 * 86_400;
