@@ -83,6 +83,8 @@ pub mod limits;
 pub mod lsp;
 #[doc(hidden)]
 pub mod ops;
+#[cfg(feature = "outreach")]
+pub mod outreach;
 pub mod release;
 #[cfg(feature = "serve")]
 pub mod serve;

@@ -47,3 +47,6 @@ pub const MAX_BATCH_REQUESTS: usize = 10_000;
 /// cap, dedup or quiet window, in seconds: 400 days (E0802, E0805). Runtime state per unit is
 /// kept for at most this long plus the lateness.
 pub const MAX_WINDOW_SECONDS: i64 = 400 * 86_400;
+/// Entries one unit keeps for one window tag (its events inside the window). When an entry
+/// is evicted to make room, windows that reach back to it read as missing until it ages out.
+pub const MAX_WINDOW_ENTRIES: usize = 10_000;

@@ -26,7 +26,7 @@ fn the_documented_limits_are_the_code_limits() {
             .find(|l| l.starts_with(&format!("| {label} |")))
             .unwrap_or_else(|| panic!("docs/language.md §7 has no row `{label}`"))
     };
-    let cases: [(&str, u64); 19] = [
+    let cases: [(&str, u64); 20] = [
         ("source file size", MAX_SOURCE_BYTES as u64),
         ("nesting depth", MAX_NESTING as u64),
         ("token length", MAX_TOKEN_BYTES as u64),
@@ -46,6 +46,7 @@ fn the_documented_limits_are_the_code_limits() {
         ("HTTP body (`serve`)", MAX_HTTP_BODY_BYTES as u64),
         ("batch size (`serve`)", MAX_BATCH_REQUESTS as u64),
         ("outreach windows", MAX_WINDOW_SECONDS as u64),
+        ("window entries", MAX_WINDOW_ENTRIES as u64),
     ];
     for (label, value) in cases {
         let row = row(label);
