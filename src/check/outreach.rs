@@ -360,7 +360,8 @@ impl<'a> Checker<'a> {
                     return self.not_a_filter(subject.span, "list fields cannot be compared in a `where`");
                 }
                 let arg = args.first()?;
-                let value = self.value(arg, Some(&ty), &mut uses)?;
+                let hint = if cmp.is_some() { ty.clone() } else { Type::List(Box::new(ty.clone())) };
+                let value = self.value(arg, Some(&hint), &mut uses)?;
                 let Some(constant) = value.as_const().cloned() else {
                     return self.not_a_filter(arg.span, "a `where` compares fields with literals only");
                 };

@@ -61,8 +61,12 @@ pub fn run(
             continue;
         }
         let records = outreach.ingest_line(&text).map_err(|e| Fatal(e.to_string()))?;
-        for r in records {
-            writeln!(out, "{r}").map_err(write_err)?;
+        if !records.is_empty() {
+            for r in records {
+                writeln!(out, "{r}").map_err(write_err)?;
+            }
+            // Out as soon as durable: a crash later in the log loses no printed record.
+            out.flush().map_err(write_err)?;
         }
     }
     for r in outreach.commit().map_err(|e| Fatal(e.to_string()))? {
