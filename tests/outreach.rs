@@ -411,3 +411,34 @@ fn a_replay_killed_mid_batch_resumes_to_the_same_reaches_as_an_uninterrupted_one
     assert!(ok);
     assert!(again.is_empty(), "a second replay into the same state reaches nobody: {again}");
 }
+
+#[test]
+fn the_price_drop_example_reaches_as_its_readme_says() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/outreach");
+    let (events, deck, tags) = (root.join("price_events.jsonl"), root.join("price_alert.rule"), root.join("tags.json"));
+    let (ok, out) =
+        ruledeck(&["replay", events.to_str().unwrap(), deck.to_str().unwrap(), "--tags", tags.to_str().unwrap()], None);
+    assert!(ok);
+    let got: Vec<String> = out
+        .lines()
+        .map(|l| {
+            let r: Value = serde_json::from_str(l).unwrap();
+            format!("{} {} {} {}", r["event"], r["outcome"], r["reason"], r["at"])
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            // Shanghai: 14:00 local, sent at once.
+            r#""d1" "sent" null "2026-11-21T06:00:00Z""#,
+            // Berlin: 07:00 local, held to the end of quiet hours (08:00 local).
+            r#""d2" "held" null "2026-11-21T07:00:00Z""#,
+            // u-3 favorited another item: no decision. A second drop within a day: dedup.
+            r#""d4" "suppressed" "dedup" "2026-11-21T09:00:00Z""#,
+            // Out of order but within the 10m lateness: decided, and deduplicated.
+            r#""d5" "suppressed" "dedup" "2026-11-21T05:50:00Z""#,
+            // An hour behind the unit's latest event: late, traced, never reached.
+            r#""d6" "late" null "2026-11-21T05:00:00Z""#,
+        ]
+    );
+}
