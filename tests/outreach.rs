@@ -305,6 +305,12 @@ fn budgets_are_never_exceeded_by_count_or_by_amount() {
     assert_eq!(sent(&r).len(), 2);
     assert_eq!(o.summary().filtered["budget"], 10);
 
+    // A negative amount cannot refill the budget.
+    let deck = filter_deck("channel push", r#"reach push "coin" { amount: 0 - 4 }"#);
+    let mut o = open(&deck, json!({}), None);
+    let r = replay(&mut o, &taps("a", &times[..1]));
+    assert_eq!(outcomes(&r)[0].1, "budget");
+
     let deck = filter_deck("channel push", r#"reach push "counted" { amount: 0 }"#);
     let mut o = open(&deck, json!({}), None);
     let mut lines = taps("a", &times);

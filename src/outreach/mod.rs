@@ -553,7 +553,8 @@ impl Outreach {
                 Some(f) => payload.get(f).and_then(Value::as_i64).unwrap_or(0),
             };
             let spent = self.spent(action)?;
-            match spent.checked_add(cost) {
+            // A negative amount would give budget back: refused like an overspend.
+            match spent.checked_add(cost).filter(|_| cost >= 0) {
                 Some(total) if total <= b.amount => {
                     self.batch.budgets.insert(action.to_string(), total);
                 }
