@@ -408,14 +408,14 @@ impl Outreach {
         }
         req.now(now);
         // Window tags of the unit's entity, computed at `now`, supplied before the run.
-        let state = self.batch.units.get(unit_key).cloned().unwrap_or_default();
+        let state = self.batch.units.get(unit_key);
         for (wi, w) in deck.outreach.windows.iter().enumerate() {
             if deck.outreach.events[w.event as usize].entity != ev.entity {
                 continue;
             }
             let Some((tag, _)) = program.tag(&deck.tags[w.tag as usize].name) else { continue };
             let float = deck.tags[w.tag as usize].ty == Type::Float;
-            let value = state.windows.get(&(wi as u32)).map_or_else(
+            let value = state.and_then(|s| s.windows.get(&(wi as u32))).map_or_else(
                 || Entries::default().aggregate(w.agg, w.within_seconds, now, float),
                 |e| e.aggregate(w.agg, w.within_seconds, now, float),
             );
@@ -525,14 +525,15 @@ impl Outreach {
         let caps_ch = ch.caps.clone();
         let caps_act = act.map(|a| a.caps.clone()).unwrap_or_default();
         let budget = act.and_then(|a| a.budget.clone());
-        let state = self.batch.units.get(unit_key).cloned().unwrap_or_default();
+        let no_sends = Vec::new();
+        let sends = self.batch.units.get(unit_key).map_or(&no_sends, |s| &s.sends);
         // 2. Dedup: the same action to this unit within `dedup` of a sent one.
-        if dedup > 0 && state.sends.iter().any(|(t, _, a)| a == action && (t - at).abs() < dedup) {
+        if dedup > 0 && sends.iter().any(|(t, _, a)| a == action && (t - at).abs() < dedup) {
             return Ok(Verdict::Refused("dedup", at));
         }
         // 3. Caps: at most N sends in any window (t − D, t] that would hold the new one.
-        let sends_ch: Vec<i64> = state.sends.iter().filter(|(_, c, _)| c == channel).map(|s| s.0).collect();
-        let sends_act: Vec<i64> = state.sends.iter().filter(|(_, _, a)| a == action).map(|s| s.0).collect();
+        let sends_ch: Vec<i64> = sends.iter().filter(|(_, c, _)| c == channel).map(|s| s.0).collect();
+        let sends_act: Vec<i64> = sends.iter().filter(|(_, _, a)| a == action).map(|s| s.0).collect();
         let over = |caps: &[crate::check::typed::Cap], sends: &[i64]| {
             caps.iter().any(|cap| {
                 let mut all: Vec<i64> = sends.to_vec();
