@@ -143,6 +143,24 @@ codes! {
     ExpectWithoutDecision = "E0700",
     /// `expect tag` names a pass-through tag, which no provider loads.
     NotATagTest = "E0701",
+    /// A scene's `on` or a window aggregate names an event kind that is not declared.
+    UnknownEvent = "E0800",
+    /// An event has no field of that name (`event.FIELD`, an aggregate's field, a `where`).
+    UnknownEventField = "E0801",
+    /// A window tag's aggregate is unknown, misapplied, of the wrong type or entity, or its window is out of range.
+    InvalidWindow = "E0802",
+    /// A window's `where` uses a form other than field comparisons joined by `and`/`or`/`not`.
+    NotAFilter = "E0803",
+    /// `event.FIELD` read outside a scene `on` an event.
+    EventOutsideScene = "E0804",
+    /// An `event`, `channel` or `action` declaration has an invalid option (cap, quiet hours, zone, budget, lateness).
+    InvalidReachDecl = "E0805",
+    /// A reach decision or `none` outside a `reach` instance, a record in one, or a `reach` instance outside a scene `on` an event.
+    ReachMismatch = "E0806",
+    /// A reach decision names a channel that is not declared.
+    UnknownChannel = "E0807",
+    /// A scene `on` an event takes keys other than the event's, or pass-through tags.
+    OnSceneRequest = "E0808",
     /// The compiler failed to verify its own output: a bug in ruledeck, never in the deck.
     Internal = "E0900",
 }

@@ -84,6 +84,8 @@ pub mod load;
 pub mod lsp;
 #[doc(hidden)]
 pub mod ops;
+#[cfg(feature = "outreach")]
+pub mod outreach;
 pub mod release;
 #[cfg(feature = "serve")]
 pub mod serve;

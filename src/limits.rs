@@ -62,3 +62,10 @@ pub const MAX_PROVIDERS_FILE_BYTES: usize = 1024 * 1024;
 /// Largest answer an `http` tag provider may send for one batch, in bytes (above it the
 /// batch's tags are unknown).
 pub const MAX_PROVIDER_ANSWER_BYTES: usize = 16 * 1024 * 1024;
+/// Longest window of a window tag (`within D`) and longest allowed lateness (`late D`) and
+/// cap, dedup or quiet window, in seconds: 400 days (E0802, E0805). Runtime state per unit is
+/// kept for at most this long plus the lateness.
+pub const MAX_WINDOW_SECONDS: i64 = 400 * 86_400;
+/// Entries one unit keeps for one window tag (its events inside the window). When an entry
+/// is evicted to make room, windows that reach back to it read as missing until it ages out.
+pub const MAX_WINDOW_ENTRIES: usize = 10_000;

@@ -26,7 +26,7 @@ fn the_documented_limits_are_the_code_limits() {
             .find(|l| l.starts_with(&format!("| {label} |")))
             .unwrap_or_else(|| panic!("docs/language.md §7 has no row `{label}`"))
     };
-    let cases: [(&str, u64); 25] = [
+    let cases: [(&str, u64); 27] = [
         ("source file size", MAX_SOURCE_BYTES as u64),
         ("nesting depth", MAX_NESTING as u64),
         ("token length", MAX_TOKEN_BYTES as u64),
@@ -52,6 +52,8 @@ fn the_documented_limits_are_the_code_limits() {
         ("token file (`serve`)", MAX_TOKEN_FILE_BYTES as u64),
         ("providers file (`serve`)", MAX_PROVIDERS_FILE_BYTES as u64),
         ("provider answer (`serve`)", MAX_PROVIDER_ANSWER_BYTES as u64),
+        ("outreach windows", MAX_WINDOW_SECONDS as u64),
+        ("window entries", MAX_WINDOW_ENTRIES as u64),
     ];
     for (label, value) in cases {
         let row = row(label);

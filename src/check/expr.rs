@@ -238,7 +238,7 @@ impl<'a> Checker<'a> {
         }
     }
 
-    fn expect_comparable(&mut self, lhs: &Value, rhs: &Value) -> Option<()> {
+    pub(super) fn expect_comparable(&mut self, lhs: &Value, rhs: &Value) -> Option<()> {
         if lhs.ty.comparable_with(&rhs.ty) {
             return Some(());
         }

@@ -9,6 +9,7 @@
 //! layers → scenes → layer overlaps → tests. Each step only needs the ones before it.
 
 pub(crate) mod expr;
+mod outreach;
 mod print;
 mod scenes;
 pub mod status;
@@ -118,6 +119,12 @@ pub(crate) struct Checker<'a> {
     items: Vec<String>,
     /// `scene.instance` or `scene.instance.strategy` being checked, for fingerprints.
     place: String,
+    /// Events, window tags, channels and actions checked so far.
+    outreach: Outreach,
+    event_by_name: HashMap<&'a str, EventId>,
+    channel_by_name: HashMap<&'a str, u32>,
+    /// The event of the scene being checked, when it is `on` one (`event.FIELD` reads it).
+    scene_event: Option<EventId>,
 }
 
 impl<'a> Checker<'a> {
@@ -133,6 +140,8 @@ impl<'a> Checker<'a> {
                 self.tag(t);
             }
         }
+        let all: Vec<&ast::Item> = items().collect();
+        self.outreach_items(&all);
         for item in items() {
             if let ast::Item::Rule(r) = item {
                 self.declare_rule(r);
@@ -185,6 +194,7 @@ impl<'a> Checker<'a> {
             layers: self.layers,
             scenes,
             tests,
+            outreach: self.outreach,
         };
         Ok((deck, self.diags, self.items))
     }
@@ -217,6 +227,17 @@ impl<'a> Checker<'a> {
     // -----------------------------------------------------------------------------------
 
     fn entity(&mut self, e: &'a ast::EntityDecl<'a>) {
+        if e.name.name == "event" {
+            self.error(
+                Diagnostic::error(
+                    Code::Duplicate,
+                    e.name.span,
+                    "`event` is built in and cannot be declared as an entity",
+                )
+                .with_note("`event.FIELD` reads a field of the event that triggered a scene"),
+            );
+            return;
+        }
         if e.name.name == "ctx" {
             self.error(
                 Diagnostic::error(
@@ -415,6 +436,9 @@ impl<'a> Checker<'a> {
     }
 
     fn lookup_tag(&mut self, path: &ast::Path) -> Option<TagId> {
+        if path.first.name == "event" {
+            return self.event_tag(path);
+        }
         let name = path.to_dotted();
         if let Some(&id) = self.tag_by_name.get(&name) {
             return Some(id);

@@ -47,6 +47,7 @@ pub fn print_deck(deck: &Deck, sources: &Sources) -> String {
     for l in &deck.layers {
         p.line(&mut out, 0, format!("layer {} by {}", l.name, p.unit(l.unit)), l.span);
     }
+    p.outreach(&mut out);
     for s in &deck.scenes {
         p.scene(&mut out, s);
     }
@@ -225,8 +226,87 @@ impl Printer<'_> {
         self.decision(d.values.iter().map(|v| self.value(v)), fields)
     }
 
+    fn outreach(&self, out: &mut String) {
+        let o = &self.deck.outreach;
+        let caps =
+            |caps: &[Cap]| caps.iter().map(|c| format!(" cap {} per {}s", c.count, c.per_seconds)).collect::<String>();
+        for e in &o.events {
+            let fields: Vec<String> = e
+                .fields
+                .iter()
+                .map(|f| format!("{}: {} as {}", f.name, self.ty(&f.ty), self.tag_name(f.tag)))
+                .collect();
+            let entity = &self.deck.entities[e.entity as usize].name;
+            self.line(
+                out,
+                0,
+                format!("event {} of {entity} late {}s {{ {} }}", e.name, e.late_seconds, fields.join(", ")),
+                e.span,
+            );
+        }
+        for w in &o.windows {
+            let ev = &o.events[w.event as usize];
+            let field = w.field.map_or(String::new(), |f| format!(".{}", ev.fields[f as usize].name));
+            let filter = w.filter.as_ref().map_or(String::new(), |f| format!(" where {}", self.filter(f, ev)));
+            let tag = &self.deck.tags[w.tag as usize];
+            let text = format!(
+                "window {} = {}({}{field}{filter}) within {}s",
+                tag.name,
+                w.agg.as_str(),
+                ev.name,
+                w.within_seconds
+            );
+            self.line(out, 0, text, tag.span);
+        }
+        for c in &o.channels {
+            let mut text = format!("channel {}{}", c.name, caps(&c.caps));
+            if let Some(q) = c.quiet {
+                let hm = |m: u32| format!("{:02}:{:02}", m / 60, m % 60);
+                text += &format!(
+                    " quiet {}..{} {}",
+                    hm(q.from_minute),
+                    hm(q.to_minute),
+                    if q.drop { "drop" } else { "hold" }
+                );
+            }
+            if let Some(z) = c.zone {
+                text += &format!(" zone {}", self.tag_name(z));
+            }
+            self.line(out, 0, text, c.span);
+        }
+        for a in &o.actions {
+            let mut text = format!("action {:?}{}", a.name, caps(&a.caps));
+            if let Some(b) = &a.budget {
+                text += &format!(" budget {}", b.amount);
+                if let Some(f) = &b.field {
+                    text += &format!(" of {f}");
+                }
+            }
+            self.line(out, 0, text, a.span);
+        }
+    }
+
+    fn filter(&self, f: &Filter, ev: &Event) -> String {
+        let name = |i: &u32| ev.fields[*i as usize].name.as_str();
+        let ty = |i: &u32| &ev.fields[*i as usize].ty;
+        match f {
+            Filter::And(fs) => fs.iter().map(|f| format!("({})", self.filter(f, ev))).collect::<Vec<_>>().join(" and "),
+            Filter::Or(fs) => fs.iter().map(|f| format!("({})", self.filter(f, ev))).collect::<Vec<_>>().join(" or "),
+            Filter::Not(f) => format!("not ({})", self.filter(f, ev)),
+            Filter::Compare { field, op, value } => {
+                format!("{} {} {}", name(field), op.as_str(), self.constant(value, ty(field)))
+            }
+            Filter::InSet { field, set, negated } => {
+                format!("{} {}in {}", name(field), if *negated { "not " } else { "" }, self.consts(set, ty(field)))
+            }
+        }
+    }
+
     fn scene(&self, out: &mut String, s: &Scene) {
         let mut head = format!("scene {}", s.name);
+        if let Some(e) = s.on {
+            let _ = write!(head, " on {}", self.deck.outreach.events[e as usize].name);
+        }
         if !s.keys.is_empty() {
             let keys: Vec<&str> = s.keys.iter().map(|&e| self.deck.entities[e as usize].key.as_str()).collect();
             let _ = write!(head, " keys {}", keys.join(", "));

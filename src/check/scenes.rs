@@ -25,6 +25,10 @@ pub(super) struct SceneCtx<'s> {
     name: &'s str,
     keys: Vec<EntityId>,
     passes: Vec<TagId>,
+    /// `on EVENT` (outreach).
+    on: Option<EventId>,
+    /// Whether the scene has an `on` at all (the event may be unknown, already reported).
+    on_written: bool,
 }
 
 fn percent_text(hundredths: u32) -> String {
@@ -98,7 +102,9 @@ impl<'a> Checker<'a> {
     }
 
     pub(super) fn scene(&mut self, s: &'a ast::SceneDecl<'a>) -> Scene {
-        let mut ctx = SceneCtx { name: s.name.name, keys: Vec::new(), passes: Vec::new() };
+        let on = self.scene_on(s);
+        let mut ctx =
+            SceneCtx { name: s.name.name, keys: Vec::new(), passes: Vec::new(), on, on_written: s.on.is_some() };
         let mut key_spans: HashMap<&str, Span> = HashMap::new();
         for key in s.keys {
             if let Some(prev) = key_spans.insert(key.name, key.span) {
@@ -139,6 +145,15 @@ impl<'a> Checker<'a> {
             }
             ctx.passes.push(tag);
         }
+        if let Some(event) = on {
+            // The event's fields come with it, as pass-through tags.
+            ctx.passes.extend(self.outreach.events[event as usize].fields.iter().map(|f| f.tag));
+            let entity = self.outreach.events[event as usize].entity;
+            if !ctx.keys.contains(&entity) {
+                ctx.keys.push(entity);
+            }
+        }
+        self.scene_event = on;
         let mut instance_names: HashMap<&str, Span> = HashMap::new();
         let mut instances = Vec::new();
         for inst in s.instances {
@@ -148,7 +163,8 @@ impl<'a> Checker<'a> {
             }
             instances.push(self.instance(inst, &ctx));
         }
-        Scene { name: s.name.name.into(), keys: ctx.keys, passes: ctx.passes, instances, span: s.span }
+        self.scene_event = None;
+        Scene { name: s.name.name.into(), keys: ctx.keys, passes: ctx.passes, instances, on, span: s.span }
     }
 
     fn instance(&mut self, inst: &'a ast::InstanceDecl<'a>, ctx: &SceneCtx) -> Instance {
@@ -169,6 +185,12 @@ impl<'a> Checker<'a> {
             ));
         }
         let mut fields: Vec<Field> = Vec::new();
+        if inst.reach.is_some() || ctx.on.is_some() {
+            let head = self.reach_fields(inst, ctx.on, ctx.on_written, ctx.name);
+            if inst.reach.is_some() {
+                fields = head;
+            }
+        }
         let mut field_spans: HashMap<&str, Span> = HashMap::new();
         for f in inst.fields {
             if let Some(prev) = field_spans.insert(f.name.name, f.name.span) {
@@ -204,7 +226,8 @@ impl<'a> Checker<'a> {
             decision
         });
         self.check_reachability(inst, &strategies, fields.len());
-        Instance { name: inst.name.name.into(), fields, strategies, default, span: inst.span }
+        let reach = inst.reach.is_some();
+        Instance { name: inst.name.name.into(), fields, strategies, default, reach, span: inst.span }
     }
 
     fn strategy(&mut self, st: &'a ast::StrategyDecl<'a>, fields: &[Field], ctx: &SceneCtx) -> Strategy {
@@ -231,6 +254,26 @@ impl<'a> Checker<'a> {
     /// A decision against the instance's decision type. `ctx` is `None` for the expected
     /// decisions of tests, which are literals and read no request data.
     pub(super) fn decision(&mut self, d: &ast::Decision<'a>, fields: &[Field], ctx: Option<&SceneCtx>) -> Decision {
+        let head = match self.reach_head(d, fields) {
+            Ok(head) => head,
+            Err(()) => return Decision { values: Vec::new(), span: d.span },
+        };
+        let Some(head) = head else { return self.record_decision(d, fields, ctx) };
+        let payload = &fields[REACH_FIELDS.len()..];
+        let rest = if matches!(d.kind, ast::DecisionKind::Control) {
+            self.control_payload(payload, d.span)
+        } else {
+            let record = self.record_decision(d, payload, ctx);
+            if record.values.len() != payload.len() {
+                return Decision { values: Vec::new(), span: d.span };
+            }
+            record.values
+        };
+        Decision { values: head.into_iter().chain(rest).collect(), span: d.span }
+    }
+
+    /// A record `{ … }` against exactly `fields`; no values when it does not match them.
+    fn record_decision(&mut self, d: &ast::Decision<'a>, fields: &[Field], ctx: Option<&SceneCtx>) -> Decision {
         let mut values: Vec<Option<Value>> = fields.iter().map(|_| None).collect();
         let mut seen: HashMap<&str, Span> = HashMap::new();
         let mut complete = true;

@@ -27,6 +27,8 @@ pub struct Deck {
     pub layers: Vec<Layer>,
     pub scenes: Vec<Scene>,
     pub tests: Vec<Test>,
+    /// Events, window tags, channels and actions (empty for decks without outreach).
+    pub outreach: Outreach,
 }
 
 #[derive(Debug)]
@@ -229,6 +231,8 @@ pub struct Scene {
     pub keys: Vec<EntityId>,
     pub passes: Vec<TagId>,
     pub instances: Vec<Instance>,
+    /// `on EVENT`: the event kind that triggers it. Its fields are then in `passes`.
+    pub on: Option<EventId>,
     pub span: Span,
 }
 
@@ -246,6 +250,9 @@ pub struct Instance {
     /// Tried top to bottom; the first whose `when` holds decides.
     pub strategies: Vec<Strategy>,
     pub default: Option<Decision>,
+    /// A `reach` instance: its first [`REACH_FIELDS`] fields are the reach's channel,
+    /// action and dedup, the rest the payload (see [`Outreach`]).
+    pub reach: bool,
     pub span: Span,
 }
 
@@ -333,4 +340,145 @@ pub enum StrategyRef {
     Named(u32),
     /// The instance's `default`.
     Default,
+}
+
+// ---------------------------------------------------------------------------------------
+// Outreach
+// ---------------------------------------------------------------------------------------
+
+pub type EventId = u32;
+
+/// A reach instance's decision carries these fields first, then the payload's: the
+/// channel's name (empty for the control group `none`), the action's name (empty for
+/// `none`), and the dedup window in seconds (0: none). Their names hold a dot, which no
+/// written field name can, so they never collide with the payload.
+pub const REACH_FIELDS: [&str; 3] = ["reach.channel", "reach.action", "reach.dedup"];
+
+/// Everything outreach adds to a deck.
+#[derive(Debug, Default)]
+pub struct Outreach {
+    pub events: Vec<Event>,
+    pub windows: Vec<Window>,
+    pub channels: Vec<Channel>,
+    pub actions: Vec<Action>,
+}
+
+/// `event browse by uid late 5m { sku: text }`.
+#[derive(Debug)]
+pub struct Event {
+    pub name: String,
+    /// The entity whose key the event carries.
+    pub entity: EntityId,
+    /// Allowed lateness, seconds.
+    pub late_seconds: i64,
+    pub fields: Vec<EventField>,
+    pub span: Span,
+}
+
+#[derive(Debug)]
+pub struct EventField {
+    pub name: String,
+    pub ty: Type,
+    /// The pass-through tag `event.EVENT.FIELD` that carries it into a scene `on` the event.
+    pub tag: TagId,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Aggregate {
+    Count,
+    Sum,
+    Min,
+    Max,
+    Last,
+    Distinct,
+}
+
+impl Aggregate {
+    pub const ALL: [(&'static str, Aggregate); 6] = [
+        ("count", Aggregate::Count),
+        ("sum", Aggregate::Sum),
+        ("min", Aggregate::Min),
+        ("max", Aggregate::Max),
+        ("last", Aggregate::Last),
+        ("distinct", Aggregate::Distinct),
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        Self::ALL.iter().find(|(_, a)| *a == self).map_or("count", |(n, _)| n)
+    }
+}
+
+/// `tag user.x: int = AGG(EVENT[.FIELD] [where FILTER]) within D`.
+#[derive(Debug)]
+pub struct Window {
+    /// The tag it computes (owned by the event's entity, no provider).
+    pub tag: TagId,
+    pub event: EventId,
+    pub agg: Aggregate,
+    /// Index into the event's fields; `None` for `count`.
+    pub field: Option<u32>,
+    pub filter: Option<Filter>,
+    pub within_seconds: i64,
+}
+
+/// A window's `where`: a condition over the event's fields (which are always present).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Filter {
+    And(Vec<Filter>),
+    Or(Vec<Filter>),
+    Not(Box<Filter>),
+    /// `field OP literal`; numbers compare across int and float.
+    Compare {
+        field: u32,
+        op: CmpOp,
+        value: Const,
+    },
+    /// `field in [..]`, `field not in [..]`.
+    InSet {
+        field: u32,
+        set: Vec<Const>,
+        negated: bool,
+    },
+}
+
+/// `cap N per D`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Cap {
+    pub count: u32,
+    pub per_seconds: i64,
+}
+
+/// `quiet HH:MM..HH:MM [hold | drop]`, minutes after local midnight; `from > to` wraps
+/// around midnight.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct QuietHours {
+    pub from_minute: u32,
+    pub to_minute: u32,
+    pub drop: bool,
+}
+
+#[derive(Debug)]
+pub struct Channel {
+    pub name: String,
+    pub caps: Vec<Cap>,
+    pub quiet: Option<QuietHours>,
+    /// A text tag of the user holding an IANA time zone; UTC without.
+    pub zone: Option<TagId>,
+    pub span: Span,
+}
+
+/// `action "name" cap … budget …`.
+#[derive(Debug)]
+pub struct Action {
+    pub name: String,
+    pub caps: Vec<Cap>,
+    pub budget: Option<Budget>,
+    pub span: Span,
+}
+
+/// `budget N` (count of sent reaches) or `budget N of FIELD` (sum of an int payload field).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Budget {
+    pub amount: i64,
+    pub field: Option<String>,
 }

@@ -483,9 +483,17 @@ impl<'s> Layout<'s> {
                 self.tok();
                 self.text(" ");
                 self.name()?;
+                if self.peek() == "on" {
+                    self.text(" ");
+                    self.tok();
+                    self.text(" ");
+                    self.name()?;
+                }
                 self.text(" ");
                 self.braced(|l| l.block_items(true, Self::item))
             }
+            "event" => self.event_decl(),
+            "channel" | "action" => self.reach_decl(),
             "keys" => {
                 self.tok();
                 self.text(" ");
@@ -503,7 +511,19 @@ impl<'s> Layout<'s> {
                 self.text(" ");
                 self.expect("->")?;
                 self.text(" ");
-                self.record(Self::field_decl)?;
+                if self.peek() == "reach" {
+                    self.tok();
+                    // `reach { sku: text } { … }` or `reach { … }`: a payload type opens
+                    // with a field or is empty (then the body's `{` follows).
+                    let payload = self.peek() == "{"
+                        && (self.peek_at(2) == ":" || (self.peek_at(1) == "}" && self.peek_at(2) == "{"));
+                    if payload {
+                        self.text(" ");
+                        self.record(Self::field_decl)?;
+                    }
+                } else {
+                    self.record(Self::field_decl)?;
+                }
                 self.text(" ");
                 self.braced(|l| l.block_items(true, Self::item))
             }
@@ -513,7 +533,7 @@ impl<'s> Layout<'s> {
                 self.text(" ");
                 self.expect("=>")?;
                 self.text(" ");
-                self.record(Self::field_init)
+                self.any_decision()
             }
             "experiment" => self.experiment(),
             "test" => {
@@ -540,6 +560,26 @@ impl<'s> Layout<'s> {
         self.expect(":")?;
         self.text(" ");
         self.type_expr()?;
+        if self.peek() == "=" {
+            // A window tag: `= AGG(SOURCE [where FILTER]) within D`.
+            self.text(" ");
+            self.tok();
+            self.text(" ");
+            self.name()?;
+            self.expect("(")?;
+            self.unit()?;
+            if self.peek() == "where" {
+                self.text(" ");
+                self.tok();
+                self.text(" ");
+                self.condition()?;
+            }
+            self.expect(")")?;
+            self.text(" ");
+            self.expect("within")?;
+            self.text(" ");
+            self.tok();
+        }
         loop {
             match self.peek() {
                 "from" | "cache" => {
@@ -589,7 +629,7 @@ impl<'s> Layout<'s> {
             self.emit(Doc::Line);
             self.tok();
             self.text(" ");
-            self.record(Self::field_init)?;
+            self.any_decision()?;
             self.close();
         } else {
             self.text(" ");
@@ -638,7 +678,14 @@ impl<'s> Layout<'s> {
                 "{" => depth += 1,
                 "}" if depth == 0 => break,
                 "}" => depth -= 1,
-                name if depth == 0 && self.toks[i].kind == Token::Ident => width = width.max(name.chars().count()),
+                // A group's name is the identifier before its percentage (decisions such as
+                // `reach push "x"` hold identifiers at this depth too).
+                name if depth == 0
+                    && self.toks[i].kind == Token::Ident
+                    && self.toks.get(i + 1).is_some_and(|t| t.kind == Token::Percent) =>
+                {
+                    width = width.max(name.chars().count())
+                }
                 _ => {}
             }
             i += 1;
@@ -654,7 +701,117 @@ impl<'s> Layout<'s> {
         self.text(" ");
         self.expect("=>")?;
         self.text(" ");
-        self.record(Self::field_init)
+        self.any_decision()
+    }
+
+    /// A record, `none`, or `reach CHANNEL "action" [{ payload }] [dedup D]`.
+    fn any_decision(&mut self) -> R {
+        match self.peek() {
+            "none" => {
+                self.tok();
+                Ok(())
+            }
+            "reach" => {
+                self.tok();
+                self.text(" ");
+                self.name()?;
+                self.text(" ");
+                self.tok();
+                if self.peek() == "{" {
+                    self.text(" ");
+                    self.record(Self::field_init)?;
+                }
+                if self.peek() == "dedup" {
+                    self.text(" ");
+                    self.tok();
+                    self.text(" ");
+                    self.tok();
+                }
+                Ok(())
+            }
+            _ => self.record(Self::field_init),
+        }
+    }
+
+    /// An int literal outside expressions; `-5` is two tokens printed touching.
+    fn int_literal(&mut self) {
+        if self.peek() == "-" {
+            self.tok();
+        }
+        self.tok();
+    }
+
+    /// `event NAME by KEY [late D] { fields }`.
+    fn event_decl(&mut self) -> R {
+        self.tok();
+        self.text(" ");
+        self.name()?;
+        self.text(" ");
+        self.expect("by")?;
+        self.text(" ");
+        self.name()?;
+        if self.peek() == "late" {
+            self.text(" ");
+            self.tok();
+            self.text(" ");
+            self.tok();
+        }
+        self.text(" ");
+        self.record(Self::field_decl)
+    }
+
+    /// `channel NAME options…` and `action "NAME" options…`, options on one line.
+    fn reach_decl(&mut self) -> R {
+        self.tok();
+        self.text(" ");
+        self.tok();
+        loop {
+            match self.peek() {
+                "cap" => {
+                    // `cap N per D`
+                    self.text(" ");
+                    self.tok();
+                    self.text(" ");
+                    self.int_literal();
+                    for _ in 0..2 {
+                        self.text(" ");
+                        self.tok();
+                    }
+                }
+                "quiet" => {
+                    self.text(" ");
+                    self.tok();
+                    self.text(" ");
+                    // `22:00..08:00`: seven tokens printed touching.
+                    for _ in 0..7 {
+                        self.tok();
+                    }
+                    if matches!(self.peek(), "hold" | "drop") {
+                        self.text(" ");
+                        self.tok();
+                    }
+                }
+                "zone" => {
+                    self.text(" ");
+                    self.tok();
+                    self.text(" ");
+                    self.path()?;
+                }
+                "budget" => {
+                    self.text(" ");
+                    self.tok();
+                    self.text(" ");
+                    self.int_literal();
+                    if self.peek() == "of" {
+                        self.text(" ");
+                        self.tok();
+                        self.text(" ");
+                        self.name()?;
+                    }
+                }
+                _ => return Ok(()),
+            }
+        }
     }
 
     fn expect_item(&mut self) -> R {

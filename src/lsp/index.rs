@@ -204,6 +204,24 @@ impl Builder<'_> {
             }
             Item::Scene(s) => self.scene(s),
             Item::Test(t) => self.test(t),
+            Item::WindowTag(w) => {
+                // A window tag is a tag like any other to rules: definition, hover, outline.
+                let name = w.path.to_dotted();
+                self.reference(SymbolId::Entity(w.path.first.name.to_string()), w.path.first);
+                let hover = format!("{}\n\nwindow tag over the unit's own events", self.quote(w.span));
+                let (ty, _) = shape(w.ty);
+                self.occ(SymbolId::Tag(name.clone()), w.path.span, w.path.second.span, true);
+                self.index.defs.push(Def {
+                    id: SymbolId::Tag(name.clone()),
+                    name_span: w.path.span,
+                    hover,
+                    ty,
+                    members: Vec::new(),
+                });
+                self.outline(&name, OutlineKind::Tag, w.span, w.path.span, Vec::new());
+            }
+            // Events, channels and actions have no symbols of their own in the index yet.
+            Item::Event(_) | Item::Channel(_) | Item::Action(_) => {}
         }
     }
 

@@ -45,6 +45,87 @@ pub enum Item<'a> {
     Layer(&'a LayerDecl<'a>),
     Scene(&'a SceneDecl<'a>),
     Test(&'a TestDecl<'a>),
+    /// `event NAME by KEY [late D] { fields }` (outreach).
+    Event(&'a EventDecl<'a>),
+    /// `tag PATH: TYPE = AGG(…) within D` (outreach).
+    WindowTag(&'a WindowTagDecl<'a>),
+    /// `channel NAME options…` (outreach).
+    Channel(&'a ChannelDecl<'a>),
+    /// `action "NAME" options…` (outreach).
+    Action(&'a ActionDecl<'a>),
+}
+
+/// `event browse by uid late 5m { sku: text }`
+#[derive(Debug)]
+pub struct EventDecl<'a> {
+    pub name: Ident<'a>,
+    pub key: Ident<'a>,
+    /// Allowed lateness in seconds, with its span.
+    pub late: Option<(i64, Span)>,
+    pub fields: &'a [FieldDecl<'a>],
+    pub span: Span,
+}
+
+/// `tag user.phone_browses: int = count(browse where category == "phone") within 10m`
+#[derive(Debug)]
+pub struct WindowTagDecl<'a> {
+    pub path: Path<'a>,
+    pub ty: &'a TypeExpr<'a>,
+    /// `count`, `sum`, … as written (the checker rejects other names).
+    pub agg: Ident<'a>,
+    /// `browse` or `order.amount_cents`.
+    pub source: Unit<'a>,
+    pub filter: Option<&'a Expr<'a>>,
+    /// Seconds, with the span of the duration.
+    pub within: (i64, Span),
+    pub status: Option<(Status, Span)>,
+    pub span: Span,
+}
+
+/// `cap N per D`
+#[derive(Clone, Copy, Debug)]
+pub struct Cap {
+    pub count: i64,
+    /// Seconds.
+    pub per: i64,
+    pub span: Span,
+}
+
+/// `channel push cap 3 per 1d quiet 22:00..08:00 drop zone user.tz`
+#[derive(Debug)]
+pub struct ChannelDecl<'a> {
+    pub name: Ident<'a>,
+    pub caps: &'a [Cap],
+    pub quiet: &'a [Quiet],
+    pub zones: &'a [Path<'a>],
+    pub span: Span,
+}
+
+/// `quiet 22:00..08:00 [hold | drop]`: minutes after midnight.
+#[derive(Clone, Copy, Debug)]
+pub struct Quiet {
+    /// Minutes after midnight; `None` where the clock was not a valid time of day.
+    pub from: Option<u32>,
+    pub to: Option<u32>,
+    pub drop: bool,
+    pub span: Span,
+}
+
+/// `action "red_packet" cap 1 per 30d budget 100_000 of amount_cents`
+#[derive(Debug)]
+pub struct ActionDecl<'a> {
+    pub name: StrLit<'a>,
+    pub caps: &'a [Cap],
+    pub budgets: &'a [Budget<'a>],
+    pub span: Span,
+}
+
+/// `budget N [of FIELD]`
+#[derive(Clone, Copy, Debug)]
+pub struct Budget<'a> {
+    pub amount: i64,
+    pub of: Option<Ident<'a>>,
+    pub span: Span,
 }
 
 /// `entity user key uid`
@@ -139,6 +220,8 @@ impl Unit<'_> {
 #[derive(Debug)]
 pub struct SceneDecl<'a> {
     pub name: Ident<'a>,
+    /// `on EVENT`: the event kind that triggers the scene (outreach).
+    pub on: Option<Ident<'a>>,
     pub keys: &'a [Ident<'a>],
     pub passes: &'a [Path<'a>],
     pub instances: &'a [InstanceDecl<'a>],
@@ -148,6 +231,8 @@ pub struct SceneDecl<'a> {
 #[derive(Debug)]
 pub struct InstanceDecl<'a> {
     pub name: Ident<'a>,
+    /// `-> reach { payload }`: the span of `reach`; `fields` are then the payload's.
+    pub reach: Option<Span>,
     pub fields: &'a [FieldDecl<'a>],
     pub strategies: &'a [StrategyDecl<'a>],
     pub default: Option<DefaultDecl<'a>>,
@@ -215,11 +300,24 @@ pub struct GroupDecl<'a> {
     pub span: Span,
 }
 
-/// `{ count: 3, label: "x" }`
+/// `{ count: 3, label: "x" }`, `reach push "action" { … } dedup 1d`, or `none`.
 #[derive(Debug)]
 pub struct Decision<'a> {
+    pub kind: DecisionKind<'a>,
+    /// The record's fields (a reach action's payload).
     pub fields: &'a [FieldInit<'a>],
     pub span: Span,
+}
+
+/// Which kind of decision was written.
+#[derive(Clone, Copy, Debug)]
+pub enum DecisionKind<'a> {
+    /// `{ … }`
+    Record,
+    /// `reach CHANNEL "action" [{ … }] [dedup D]`; dedup in seconds.
+    Reach { channel: Ident<'a>, action: StrLit<'a>, dedup: Option<(i64, Span)> },
+    /// `none` in a reach instance: the tracked control group.
+    Control,
 }
 
 #[derive(Debug)]

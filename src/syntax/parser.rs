@@ -83,7 +83,10 @@ fn item_starts(src: &str) -> Vec<usize> {
             Token::LParen | Token::LBracket | Token::LBrace => depth += 1,
             Token::RParen | Token::RBracket | Token::RBrace => depth = depth.saturating_sub(1),
             Token::Ident if depth == 0 && line_start => {
-                if matches!(&src[range.clone()], "entity" | "tag" | "rule" | "layer" | "scene" | "test") {
+                if matches!(
+                    &src[range.clone()],
+                    "entity" | "tag" | "rule" | "layer" | "scene" | "test" | "event" | "channel" | "action"
+                ) {
                     starts.push(range.start);
                 }
             }
@@ -111,6 +114,26 @@ fn describe(rule: Rule) -> Option<&'static str> {
         Rule::layer_decl | Rule::kw_layer => "`layer`",
         Rule::scene_decl | Rule::kw_scene => "`scene`",
         Rule::test_decl | Rule::kw_test => "`test`",
+        Rule::event_decl | Rule::kw_event => "`event`",
+        Rule::window_tag_decl => "`tag`",
+        Rule::window_agg => "an aggregate like `count(browse)`",
+        Rule::window_where | Rule::kw_where => "`where`",
+        Rule::kw_within => "`within`",
+        Rule::event_late | Rule::kw_late => "`late`",
+        Rule::channel_decl | Rule::kw_channel => "`channel`",
+        Rule::reach_cap | Rule::kw_cap => "`cap`",
+        Rule::kw_per => "`per`",
+        Rule::channel_quiet | Rule::kw_quiet => "`quiet`",
+        Rule::kw_hold | Rule::kw_drop => "`hold` or `drop`",
+        Rule::channel_zone | Rule::kw_zone => "`zone`",
+        Rule::clock => "a time of day like `22:00`",
+        Rule::action_decl | Rule::kw_action => "`action`",
+        Rule::action_budget | Rule::kw_budget => "`budget`",
+        Rule::kw_of => "`of`",
+        Rule::scene_on | Rule::kw_on => "`on`",
+        Rule::reach_type | Rule::reach_decision | Rule::kw_reach => "`reach`",
+        Rule::reach_dedup | Rule::kw_dedup => "`dedup`",
+        Rule::control_decision => "`none`",
         Rule::ident | Rule::type_name => "a name",
         Rule::tag_path => "a tag like `user.name`",
         Rule::unit => "a key or tag",
@@ -263,7 +286,16 @@ fn parse_in_detail(rule: Rule, src: &str) -> Result<pest::iterators::Pairs<'_, R
 fn is_item(rule: Rule) -> bool {
     matches!(
         rule,
-        Rule::entity_decl | Rule::tag_decl | Rule::rule_decl | Rule::layer_decl | Rule::scene_decl | Rule::test_decl
+        Rule::entity_decl
+            | Rule::tag_decl
+            | Rule::rule_decl
+            | Rule::layer_decl
+            | Rule::scene_decl
+            | Rule::test_decl
+            | Rule::event_decl
+            | Rule::window_tag_decl
+            | Rule::channel_decl
+            | Rule::action_decl
     )
 }
 
@@ -393,7 +425,156 @@ impl<'a> Builder<'a> {
             }
             Rule::scene_decl => Item::Scene(self.scene(p)),
             Rule::test_decl => Item::Test(self.test(p)),
+            Rule::event_decl => Item::Event(self.event_decl(p)),
+            Rule::window_tag_decl => Item::WindowTag(self.window_tag_decl(p)),
+            Rule::channel_decl => Item::Channel(self.channel_decl(p)),
+            Rule::action_decl => Item::Action(self.action_decl(p)),
             other => unreachable!("grammar item alternatives are exhaustive, got {other:?}"),
+        }
+    }
+
+    fn field_decl(&mut self, f: P) -> FieldDecl<'a> {
+        let mut parts = f.into_inner();
+        let name = self.ident(parts.next().expect("field name"));
+        let ty = self.type_expr(parts.next().expect("field type"));
+        FieldDecl { name, ty }
+    }
+
+    fn duration(&self, p: &P) -> (i64, Span) {
+        (lexer::duration_seconds(p.as_str()).unwrap_or(0), self.span(p))
+    }
+
+    fn event_decl(&mut self, p: P) -> &'a EventDecl<'a> {
+        let span = self.span(&p);
+        let mut inner = p.into_inner().skip(1);
+        let name = self.ident(inner.next().expect("event name"));
+        let key = self.ident(inner.nth(1).expect("event key"));
+        let (mut late, mut fields) = (None, Vec::new());
+        for part in inner {
+            match part.as_rule() {
+                Rule::event_late => late = Some(self.duration(&part.into_inner().nth(1).expect("lateness"))),
+                Rule::field_decl => fields.push(self.field_decl(part)),
+                other => unreachable!("event part {other:?}"),
+            }
+        }
+        self.alloc(EventDecl { name, key, late, fields: self.slice(fields), span })
+    }
+
+    fn window_tag_decl(&mut self, p: P) -> &'a WindowTagDecl<'a> {
+        let span = self.span(&p);
+        let mut inner = p.into_inner().skip(1);
+        let path = self.path(inner.next().expect("tag path"));
+        let ty = self.type_expr(inner.next().expect("tag type"));
+        let mut agg_parts = inner.next().expect("aggregate").into_inner();
+        let agg = self.ident(agg_parts.next().expect("aggregate name"));
+        let src = agg_parts.next().expect("aggregate source");
+        let source = match src.as_rule() {
+            Rule::tag_path => Unit::Tag(self.path(src)),
+            _ => Unit::Key(self.ident(src)),
+        };
+        let filter = agg_parts.next().map(|w| self.expr(w.into_inner().nth(1).expect("filter")));
+        let within = self.duration(&inner.nth(1).expect("window length"));
+        let status = inner.next().map(|st| {
+            let span = self.span(&st);
+            let status = match st.into_inner().next().map(|k| k.as_rule()) {
+                Some(Rule::kw_draft) => Status::Draft,
+                Some(Rule::kw_disabled) => Status::Disabled,
+                _ => Status::Online,
+            };
+            (status, span)
+        });
+        self.alloc(WindowTagDecl { path, ty, agg, source, filter, within, status, span })
+    }
+
+    fn cap(&mut self, p: P) -> Cap {
+        let span = self.span(&p);
+        let mut parts = p.into_inner().skip(1);
+        let count = self.int_literal(parts.next().expect("cap count"));
+        let per = self.duration(&parts.nth(1).expect("cap window")).0;
+        Cap { count, per, span }
+    }
+
+    /// An `int` literal outside expressions (caps, budgets); the pre-scan bounded its range.
+    fn int_literal(&mut self, p: P) -> i64 {
+        p.as_str().replace('_', "").parse().unwrap_or(i64::MAX)
+    }
+
+    fn channel_decl(&mut self, p: P) -> &'a ChannelDecl<'a> {
+        let span = self.span(&p);
+        let mut inner = p.into_inner().skip(1);
+        let name = self.ident(inner.next().expect("channel name"));
+        let (mut caps, mut quiet, mut zones) = (Vec::new(), Vec::new(), Vec::new());
+        for opt in inner {
+            match opt.as_rule() {
+                Rule::reach_cap => caps.push(self.cap(opt)),
+                Rule::channel_quiet => {
+                    let span = self.span(&opt);
+                    let mut parts = opt.into_inner().skip(1);
+                    let clock = |c: P| {
+                        let (h, m) = c.as_str().split_once(':')?;
+                        let (h, m): (u32, u32) = (h.parse().ok()?, m.parse().ok()?);
+                        (h < 24 && m < 60).then_some(h * 60 + m)
+                    };
+                    let from = clock(parts.next().expect("quiet start"));
+                    let to = clock(parts.next().expect("quiet end"));
+                    let drop = parts.next().is_some_and(|k| k.as_rule() == Rule::kw_drop);
+                    quiet.push(Quiet { from, to, drop, span });
+                }
+                Rule::channel_zone => zones.push(self.path(opt.into_inner().nth(1).expect("zone tag"))),
+                other => unreachable!("channel option {other:?}"),
+            }
+        }
+        self.alloc(ChannelDecl {
+            name,
+            caps: self.slice(caps),
+            quiet: self.slice(quiet),
+            zones: self.slice(zones),
+            span,
+        })
+    }
+
+    fn action_decl(&mut self, p: P) -> &'a ActionDecl<'a> {
+        let span = self.span(&p);
+        let mut inner = p.into_inner().skip(1);
+        let name = self.string(inner.next().expect("action name"));
+        let (mut caps, mut budgets) = (Vec::new(), Vec::new());
+        for opt in inner {
+            match opt.as_rule() {
+                Rule::reach_cap => caps.push(self.cap(opt)),
+                Rule::action_budget => {
+                    let span = self.span(&opt);
+                    let mut parts = opt.into_inner().skip(1);
+                    let amount = self.int_literal(parts.next().expect("budget amount"));
+                    let of = parts.nth(1).map(|f| self.ident(f));
+                    budgets.push(Budget { amount, of, span });
+                }
+                other => unreachable!("action option {other:?}"),
+            }
+        }
+        self.alloc(ActionDecl { name, caps: self.slice(caps), budgets: self.slice(budgets), span })
+    }
+
+    /// A strategy's, default's or group's decision: a record, a reach action or `none`.
+    fn any_decision(&mut self, p: P) -> &'a Decision<'a> {
+        let span = self.span(&p);
+        match p.as_rule() {
+            Rule::decision => self.decision(p),
+            Rule::control_decision => self.alloc(Decision { kind: DecisionKind::Control, fields: &[], span }),
+            Rule::reach_decision => {
+                let mut parts = p.into_inner().skip(1);
+                let channel = self.ident(parts.next().expect("reach channel"));
+                let action = self.string(parts.next().expect("reach action"));
+                let (mut fields, mut dedup): (&'a [FieldInit<'a>], _) = (&[], None);
+                for part in parts {
+                    match part.as_rule() {
+                        Rule::decision => fields = self.decision(part).fields,
+                        Rule::reach_dedup => dedup = Some(self.duration(&part.into_inner().nth(1).expect("dedup"))),
+                        other => unreachable!("reach part {other:?}"),
+                    }
+                }
+                self.alloc(Decision { kind: DecisionKind::Reach { channel, action, dedup }, fields, span })
+            }
+            other => unreachable!("decision {other:?}"),
         }
     }
 
@@ -458,9 +639,10 @@ impl<'a> Builder<'a> {
         let span = self.span(&p);
         let mut inner = p.into_inner().skip(1);
         let name = self.ident(inner.next().expect("scene name"));
-        let (mut keys, mut passes, mut instances) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut keys, mut passes, mut instances, mut on) = (Vec::new(), Vec::new(), Vec::new(), None);
         for member in inner {
             match member.as_rule() {
+                Rule::scene_on => on = Some(self.ident(member.into_inner().nth(1).expect("scene event"))),
                 Rule::scene_keys => {
                     keys.extend(member.into_inner().filter(|p| p.as_rule() == Rule::ident).map(|p| self.ident(p)))
                 }
@@ -473,6 +655,7 @@ impl<'a> Builder<'a> {
         }
         self.alloc(SceneDecl {
             name,
+            on,
             keys: self.slice(keys),
             passes: self.slice(passes),
             instances: self.slice(instances),
@@ -484,30 +667,47 @@ impl<'a> Builder<'a> {
         let span = self.span(&p);
         let mut inner = p.into_inner().skip(1);
         let name = self.ident(inner.next().expect("instance name"));
-        let fields = inner
-            .next()
-            .expect("decision type")
-            .into_inner()
-            .map(|f| {
-                let mut parts = f.into_inner();
-                let name = self.ident(parts.next().expect("field name"));
-                let ty = self.type_expr(parts.next().expect("field type"));
-                FieldDecl { name, ty }
-            })
-            .collect();
+        let mut ty = inner.next().expect("decision type");
+        let mut reach = None;
+        if ty.as_rule() == Rule::reach_type {
+            let mut parts = ty.into_inner();
+            let kw = parts.next().expect("`reach`");
+            reach = Some(self.span(&kw));
+            match parts.next() {
+                Some(payload) => ty = payload,
+                None => {
+                    // `-> reach` with no payload: an empty decision type.
+                    let strategies_and_default = inner.collect::<Vec<_>>();
+                    return self.instance_body(name, reach, Vec::new(), strategies_and_default, span);
+                }
+            }
+        }
+        let fields = ty.into_inner().map(|f| self.field_decl(f)).collect();
+        let rest = inner.collect::<Vec<_>>();
+        self.instance_body(name, reach, fields, rest, span)
+    }
+
+    fn instance_body(
+        &mut self,
+        name: Ident<'a>,
+        reach: Option<Span>,
+        fields: Vec<FieldDecl<'a>>,
+        inner: Vec<P>,
+        span: Span,
+    ) -> InstanceDecl<'a> {
         let (mut strategies, mut default) = (Vec::new(), None);
         for member in inner {
             match member.as_rule() {
                 Rule::strategy_decl => strategies.push(self.strategy(member)),
                 Rule::default_decl => {
                     let span = self.span(&member);
-                    let d = member.into_inner().find(|p| p.as_rule() == Rule::decision).expect("default decision");
-                    default = Some(DefaultDecl { decision: self.decision(d), span });
+                    let d = member.into_inner().nth(1).expect("default decision");
+                    default = Some(DefaultDecl { decision: self.any_decision(d), span });
                 }
                 other => unreachable!("instance member {other:?}"),
             }
         }
-        InstanceDecl { name, fields: self.slice(fields), strategies: self.slice(strategies), default, span }
+        InstanceDecl { name, reach, fields: self.slice(fields), strategies: self.slice(strategies), default, span }
     }
 
     fn strategy(&mut self, p: P) -> StrategyDecl<'a> {
@@ -519,7 +719,9 @@ impl<'a> Builder<'a> {
         for part in inner {
             match part.as_rule() {
                 Rule::strategy_when => when = Some(self.expr(part.into_inner().nth(1).expect("when expr"))),
-                Rule::decision => body = Some(StrategyBody::Decision(self.decision(part))),
+                Rule::decision | Rule::reach_decision | Rule::control_decision => {
+                    body = Some(StrategyBody::Decision(self.any_decision(part)))
+                }
                 Rule::experiment_decl => body = Some(StrategyBody::Experiment(self.experiment(part))),
                 other => unreachable!("strategy part {other:?}"),
             }
@@ -561,7 +763,7 @@ impl<'a> Builder<'a> {
                     let mut parts = part.into_inner();
                     let name = self.ident(parts.next().expect("group name"));
                     let percent = self.percent(parts.next().expect("group percent"));
-                    let decision = self.decision(parts.next().expect("group decision"));
+                    let decision = self.any_decision(parts.next().expect("group decision"));
                     groups.push(GroupDecl { name, percent, decision, span });
                 }
                 other => unreachable!("experiment part {other:?}"),
@@ -581,7 +783,7 @@ impl<'a> Builder<'a> {
                 FieldInit { name, value }
             })
             .collect();
-        self.alloc(Decision { fields: self.slice(fields), span })
+        self.alloc(Decision { kind: DecisionKind::Record, fields: self.slice(fields), span })
     }
 
     fn test(&mut self, p: P) -> &'a TestDecl<'a> {

@@ -12,6 +12,8 @@ mod files;
 mod fmt;
 mod refs;
 mod release;
+#[cfg(feature = "outreach")]
+mod replay;
 #[cfg(feature = "serve")]
 mod serve;
 mod test;
@@ -217,6 +219,27 @@ enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Run outreach over a behavior-event log (JSON Lines): one JSON line per tracking
+    /// record on stdout, a summary on stderr.
+    #[cfg(feature = "outreach")]
+    Replay {
+        /// The event log: one JSON object a line with `event`, `time`, the unit key, the
+        /// fields and an optional `id`.
+        events: PathBuf,
+        /// `.rule` files or directories.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Keep state (windows, caps, dedup, budgets, ingested ids, tracking) in this
+        /// directory across runs; in memory without.
+        #[arg(long)]
+        state: Option<PathBuf>,
+        /// File-backed provider for loaded tags (and channel zones).
+        #[arg(long)]
+        tags: Option<PathBuf>,
+        /// Events per durable commit.
+        #[arg(long, default_value_t = 1000)]
+        batch: usize,
+    },
     /// The language server, speaking LSP on stdin/stdout (started by editors).
     #[cfg(feature = "lsp")]
     Lsp,
@@ -298,6 +321,10 @@ fn main() -> ExitCode {
                 header_timeout_ms,
             },
         }),
+        #[cfg(feature = "outreach")]
+        Command::Replay { events, files, state, tags, batch } => {
+            replay::run(&events, &files, state.as_deref(), tags.as_deref(), batch)
+        }
         #[cfg(feature = "lsp")]
         Command::Lsp => match ruledeck::lsp::run_stdio() {
             Ok(()) => Ok(ExitCode::SUCCESS),

@@ -1,0 +1,78 @@
+//! `ruledeck replay`: run outreach over a behavior-event log.
+//!
+//! Prints one JSON line per tracking record (reaches sent, held, suppressed, dropped;
+//! control-group decisions; late and invalid events) once it is durable in the state, then
+//! a summary on stderr. Exit codes: 0 done (invalid lines are counted, not fatal); 1 the
+//! deck does not compile; 2 usage, I/O or state errors.
+
+use std::io::{BufReader, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use ruledeck::files::{read_line_bounded, Line};
+use ruledeck::limits::MAX_REQUEST_BYTES;
+use ruledeck::outreach::Outreach;
+use serde_json::json;
+
+use crate::files::{read_sources, report, Fatal};
+
+pub fn run(
+    events: &Path,
+    paths: &[PathBuf],
+    state: Option<&Path>,
+    tags: Option<&Path>,
+    batch: usize,
+) -> Result<ExitCode, Fatal> {
+    let (sources, read_errors) = read_sources(paths)?;
+    if !read_errors.is_empty() {
+        return Ok(report(&sources, &read_errors).unwrap_or(ExitCode::from(1)));
+    }
+    let checked = match ruledeck::check_sources(sources) {
+        Ok(c) => c,
+        Err(errors) => return Ok(report(&errors.sources, &errors.diagnostics).unwrap_or(ExitCode::from(1))),
+    };
+    // Compiling consumes the checked deck; the runtime needs both, so check once more
+    // for the copy it keeps (cheap next to a replay, and keeps `Checked` free of `Clone`).
+    let (sources2, _) = read_sources(paths)?;
+    let program = match ruledeck::check_sources(sources2).and_then(ruledeck::compile_checked) {
+        Ok(p) => p,
+        Err(errors) => return Ok(report(&errors.sources, &errors.diagnostics).unwrap_or(ExitCode::from(1))),
+    };
+    let tags = crate::eval::tags_provider(tags, &program)?;
+    let mut outreach = Outreach::open(checked, program, tags, state).map_err(|e| Fatal(e.to_string()))?;
+    outreach.batch_size = batch.max(1);
+    let file = std::fs::File::open(events).map_err(|e| Fatal(format!("cannot read `{}`: {e}", events.display())))?;
+    let mut reader = BufReader::new(file);
+    let stdout = std::io::stdout();
+    let mut out = BufWriter::new(stdout.lock());
+    let write_err = |e: std::io::Error| Fatal(format!("cannot write output: {e}"));
+    let mut buf = Vec::new();
+    let mut line_no = 0usize;
+    loop {
+        let read = read_line_bounded(&mut reader, &mut buf, MAX_REQUEST_BYTES)
+            .map_err(|e| Fatal(format!("cannot read `{}`: {e}", events.display())))?;
+        line_no += 1;
+        let text = match read {
+            Line::End => break,
+            Line::TooLong => format!("{{\"too_long_line\": {line_no}}}"),
+            Line::Read => String::from_utf8_lossy(&buf).into_owned(),
+        };
+        if text.trim().is_empty() {
+            continue;
+        }
+        let records = outreach.ingest_line(&text).map_err(|e| Fatal(e.to_string()))?;
+        if !records.is_empty() {
+            for r in records {
+                writeln!(out, "{r}").map_err(write_err)?;
+            }
+            // Out as soon as durable: a crash later in the log loses no printed record.
+            out.flush().map_err(write_err)?;
+        }
+    }
+    for r in outreach.commit().map_err(|e| Fatal(e.to_string()))? {
+        writeln!(out, "{r}").map_err(write_err)?;
+    }
+    out.flush().map_err(write_err)?;
+    eprintln!("summary: {}", json!(outreach.summary()));
+    Ok(ExitCode::SUCCESS)
+}

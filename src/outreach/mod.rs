@@ -1,0 +1,643 @@
+//! The outreach runtime: behavior events in, reach actions (and tracking records) out.
+//!
+//! Owns: event ingestion in event time (ids, lateness), the window tags' state per unit,
+//! running the scenes `on` each event through the [`Engine`], the reach filters in their
+//! documented order (quiet hours, dedup, caps, budget) and the durable state they judge by,
+//! kept in an embedded redb database. Must not: parse or check decks (it takes a checked
+//! deck and its compiled program), nor evaluate rules itself (the VM does, through the
+//! engine; window tags are supplied to it as ordinary tag values).
+//!
+//! Crash safety: events are processed in batches; a batch's state changes *and* its
+//! tracking records are committed in one redb transaction, and records are handed to the
+//! caller only after the commit. A crash before a commit loses the whole batch (state and
+//! records), so a restart processes those events again as if for the first time; a crash
+//! after it leaves them ingested (their ids are stored), so they are skipped. Either way no
+//! reach is recorded twice and no cap or budget is lost.
+
+pub mod window;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::Path;
+use std::sync::Arc;
+
+use redb::{Database, ReadableTable, TableDefinition};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value};
+
+use crate::check::typed::{Aggregate, Deck, Type, REACH_FIELDS};
+use crate::engine::{Engine, Loaded, Provider, TagQuery, TagsFile};
+use crate::vm::{FieldValue, Input};
+use crate::Program;
+use window::{AggValue, Entries, FieldVal};
+
+const SEEN: TableDefinition<&str, ()> = TableDefinition::new("seen");
+const UNITS: TableDefinition<&str, &[u8]> = TableDefinition::new("units");
+const BUDGETS: TableDefinition<&str, i64> = TableDefinition::new("budgets");
+const TRACKING: TableDefinition<u64, &str> = TableDefinition::new("tracking");
+
+/// Why the runtime could not go on (bad input lines are not errors: they are counted).
+#[derive(Debug)]
+pub struct OutreachError(pub String);
+
+impl std::fmt::Display for OutreachError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for OutreachError {}
+
+fn store_err(e: impl std::fmt::Display) -> OutreachError {
+    OutreachError(format!("outreach state: {e}"))
+}
+
+/// What replaying a log did, for the summary.
+#[derive(Debug, Default, Clone, PartialEq, Serialize)]
+pub struct Summary {
+    /// Event lines read (including invalid and already ingested ones).
+    pub events: u64,
+    /// Events skipped because their id was already ingested.
+    pub duplicates: u64,
+    /// Lines refused (not JSON, unknown kind, missing key or field, bad time), with reasons.
+    pub invalid: u64,
+    /// Late events (they entered windows but triggered nothing).
+    pub late: u64,
+    /// Decisions made (reach actions and control groups).
+    pub decisions: u64,
+    /// Control-group decisions (`none`).
+    pub control: u64,
+    /// Sent reaches by channel (held reaches included, at their send time).
+    pub reaches: BTreeMap<String, u64>,
+    /// Filtered reaches by reason (`cap`, `dedup`, `budget`, `quiet`).
+    pub filtered: BTreeMap<String, u64>,
+}
+
+/// Serialized per-unit state: its latest event time, its windows and its sends.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+struct UnitState {
+    latest: Option<i64>,
+    /// Window index → entries.
+    windows: BTreeMap<u32, Entries>,
+    /// Sent (or held, at their send time) reaches, oldest first: (time, channel, action).
+    sends: Vec<(i64, String, String)>,
+}
+
+/// The state a batch works on: loaded from the store as touched, written back at commit.
+struct Batch {
+    units: HashMap<String, UnitState>,
+    seen: HashSet<String>,
+    budgets: HashMap<String, i64>,
+    records: Vec<Value>,
+    events: usize,
+}
+
+/// The outreach runtime over one deck and one state store.
+pub struct Outreach {
+    deck: Deck,
+    engine: Engine,
+    tags: Arc<TagsFile>,
+    db: Database,
+    batch: Batch,
+    next_seq: u64,
+    /// Events per commit.
+    pub batch_size: usize,
+    /// Longest span of event time any state is needed for (windows, caps, dedup) plus the
+    /// longest lateness: older entries and sends are pruned.
+    keep_seconds: i64,
+    max_late: i64,
+    summary: Summary,
+    /// Test hook: abort the process (no unwinding, no commit) after this many events.
+    fail_after: Option<u64>,
+}
+
+/// A provider over a shared tags file (the engine's fallback for every named provider).
+struct SharedTags(Arc<TagsFile>);
+
+impl Provider for SharedTags {
+    fn load(&self, queries: &[TagQuery<'_>]) -> Vec<Loaded> {
+        self.0.load(queries)
+    }
+}
+
+impl Outreach {
+    /// Opens (or creates) the state in `state_dir` (`None`: in memory, gone at the end).
+    pub fn open(
+        checked: crate::Checked,
+        program: Program,
+        tags: TagsFile,
+        state_dir: Option<&Path>,
+    ) -> Result<Outreach, OutreachError> {
+        let db = match state_dir {
+            Some(dir) => {
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| OutreachError(format!("cannot create state directory {}: {e}", dir.display())))?;
+                Database::create(dir.join("outreach.redb")).map_err(store_err)?
+            }
+            None => {
+                Database::builder().create_with_backend(redb::backends::InMemoryBackend::new()).map_err(store_err)?
+            }
+        };
+        let w = db.begin_write().map_err(store_err)?;
+        let next_seq;
+        {
+            w.open_table(SEEN).map_err(store_err)?;
+            w.open_table(UNITS).map_err(store_err)?;
+            w.open_table(BUDGETS).map_err(store_err)?;
+            let t = w.open_table(TRACKING).map_err(store_err)?;
+            next_seq = t.last().map_err(store_err)?.map_or(0, |(k, _)| k.value() + 1);
+        }
+        w.commit().map_err(store_err)?;
+        let deck = checked.deck;
+        let o = &deck.outreach;
+        let max_late = o.events.iter().map(|e| e.late_seconds).max().unwrap_or(0);
+        let mut keep = o.windows.iter().map(|w| w.within_seconds).max().unwrap_or(0);
+        for c in o.channels.iter().flat_map(|c| &c.caps).chain(o.actions.iter().flat_map(|a| &a.caps)) {
+            keep = keep.max(c.per_seconds);
+        }
+        keep = keep.max(crate::limits::MAX_WINDOW_SECONDS.min(dedup_max(&deck)));
+        let tags = Arc::new(tags);
+        let engine = Engine::new(program).with_fallback(SharedTags(tags.clone()));
+        let fail_after = std::env::var("RULEDECK_OUTREACH_FAIL_AFTER").ok().and_then(|v| v.parse().ok());
+        Ok(Outreach {
+            deck,
+            engine,
+            tags,
+            db,
+            batch: Batch {
+                units: HashMap::new(),
+                seen: HashSet::new(),
+                budgets: HashMap::new(),
+                records: Vec::new(),
+                events: 0,
+            },
+            next_seq,
+            batch_size: 1000,
+            keep_seconds: keep + max_late,
+            max_late,
+            summary: Summary::default(),
+            fail_after,
+        })
+    }
+
+    /// The summary so far.
+    pub fn summary(&self) -> &Summary {
+        &self.summary
+    }
+
+    /// Ingests one event line (a JSON object); returns the records made durable by it
+    /// (empty until a batch commits).
+    pub fn ingest_line(&mut self, line: &str) -> Result<Vec<Value>, OutreachError> {
+        self.summary.events += 1;
+        if let Err(reason) = self.ingest(line) {
+            self.summary.invalid += 1;
+            self.batch.records.push(json!({"outcome": "invalid", "reason": reason}));
+        }
+        self.batch.events += 1;
+        if self.fail_after.is_some_and(|n| self.summary.events >= n) {
+            // Simulates a crash: no unwinding, no commit, no flush.
+            std::process::abort();
+        }
+        if self.batch.events >= self.batch_size {
+            return self.commit();
+        }
+        Ok(Vec::new())
+    }
+
+    /// Commits the current batch and returns its records, now durable.
+    pub fn commit(&mut self) -> Result<Vec<Value>, OutreachError> {
+        let w = self.db.begin_write().map_err(store_err)?;
+        {
+            let mut seen = w.open_table(SEEN).map_err(store_err)?;
+            for id in &self.batch.seen {
+                seen.insert(id.as_str(), ()).map_err(store_err)?;
+            }
+            let mut units = w.open_table(UNITS).map_err(store_err)?;
+            for (key, state) in &self.batch.units {
+                let bytes = postcard::to_allocvec(state).map_err(store_err)?;
+                units.insert(key.as_str(), bytes.as_slice()).map_err(store_err)?;
+            }
+            let mut budgets = w.open_table(BUDGETS).map_err(store_err)?;
+            for (action, spent) in &self.batch.budgets {
+                budgets.insert(action.as_str(), *spent).map_err(store_err)?;
+            }
+            let mut tracking = w.open_table(TRACKING).map_err(store_err)?;
+            for (i, r) in self.batch.records.iter().enumerate() {
+                tracking.insert(self.next_seq + i as u64, r.to_string().as_str()).map_err(store_err)?;
+            }
+        }
+        w.commit().map_err(store_err)?;
+        self.next_seq += self.batch.records.len() as u64;
+        self.batch.seen.clear();
+        self.batch.units.clear();
+        self.batch.budgets.clear();
+        self.batch.events = 0;
+        Ok(std::mem::take(&mut self.batch.records))
+    }
+
+    fn seen(&self, id: &str) -> Result<bool, String> {
+        if self.batch.seen.contains(id) {
+            return Ok(true);
+        }
+        let r = self.db.begin_read().map_err(|e| e.to_string())?;
+        let t = r.open_table(SEEN).map_err(|e| e.to_string())?;
+        Ok(t.get(id).map_err(|e| e.to_string())?.is_some())
+    }
+
+    fn unit(&mut self, key: &str) -> Result<&mut UnitState, String> {
+        if !self.batch.units.contains_key(key) {
+            let r = self.db.begin_read().map_err(|e| e.to_string())?;
+            let t = r.open_table(UNITS).map_err(|e| e.to_string())?;
+            let state = match t.get(key).map_err(|e| e.to_string())? {
+                Some(v) => postcard::from_bytes(v.value()).map_err(|e| format!("corrupt unit state: {e}"))?,
+                None => UnitState::default(),
+            };
+            self.batch.units.insert(key.to_string(), state);
+        }
+        Ok(self.batch.units.get_mut(key).expect("just inserted"))
+    }
+
+    fn spent(&mut self, action: &str) -> Result<i64, String> {
+        if let Some(s) = self.batch.budgets.get(action) {
+            return Ok(*s);
+        }
+        let r = self.db.begin_read().map_err(|e| e.to_string())?;
+        let t = r.open_table(BUDGETS).map_err(|e| e.to_string())?;
+        let spent = t.get(action).map_err(|e| e.to_string())?.map_or(0, |v| v.value());
+        self.batch.budgets.insert(action.to_string(), spent);
+        Ok(spent)
+    }
+
+    /// One event; `Err` is the reason the line was refused.
+    fn ingest(&mut self, line: &str) -> Result<(), String> {
+        let v: Value = serde_json::from_str(line).map_err(|e| format!("not JSON: {e}"))?;
+        let obj = v.as_object().ok_or("an event is a JSON object")?;
+        let kind = obj.get("event").and_then(Value::as_str).ok_or("missing `event` (the event's kind)")?;
+        let (ev_id, ev) = self
+            .deck
+            .outreach
+            .events
+            .iter()
+            .enumerate()
+            .find(|(_, e)| e.name == kind)
+            .ok_or_else(|| format!("unknown event kind `{kind}`"))?;
+        let time_text = obj.get("time").and_then(Value::as_str).ok_or("missing `time` (RFC 3339)")?;
+        let time = crate::time::parse_data(time_text).ok_or_else(|| format!("invalid time `{time_text}`"))?;
+        let key_name = &self.deck.entities[ev.entity as usize].key;
+        let unit = match obj.get(key_name.as_str()) {
+            Some(Value::String(s)) => s.clone(),
+            Some(Value::Number(n)) if n.is_i64() => n.to_string(),
+            _ => return Err(format!("missing `{key_name}` (the event's unit, text or int)")),
+        };
+        let mut fields = Vec::new();
+        for f in &ev.fields {
+            let raw = obj.get(&f.name).ok_or_else(|| format!("missing field `{}`", f.name))?;
+            let val = match (&f.ty, raw) {
+                (Type::Int, Value::Number(n)) if n.is_i64() => FieldVal::Int(n.as_i64().unwrap_or(0)),
+                (Type::Float, Value::Number(n)) => FieldVal::Float(n.as_f64().unwrap_or(0.0)),
+                (Type::Text, Value::String(s)) => FieldVal::Text(s.clone()),
+                (Type::Enum(e), Value::String(s)) if self.deck.enums[*e as usize].members.contains(s) => {
+                    FieldVal::Text(s.clone())
+                }
+                (Type::Bool, Value::Bool(b)) => FieldVal::Bool(*b),
+                (Type::Time, Value::String(s)) => FieldVal::Time(
+                    crate::time::parse_data(s).ok_or_else(|| format!("field `{}`: invalid time", f.name))?,
+                ),
+                _ => return Err(format!("field `{}` is not a valid `{}`", f.name, type_name(&self.deck, &f.ty))),
+            };
+            fields.push(val);
+        }
+        let id = match obj.get("id") {
+            Some(Value::String(s)) => s.clone(),
+            Some(Value::Number(n)) => n.to_string(),
+            _ => {
+                use sha2::{Digest, Sha256};
+                let digest = Sha256::digest(line.trim().as_bytes());
+                digest.iter().take(16).map(|b| format!("{b:02x}")).collect()
+            }
+        };
+        if self.seen(&id)? {
+            self.summary.duplicates += 1;
+            return Ok(());
+        }
+        self.batch.seen.insert(id.clone());
+        let ev_id = ev_id as u32;
+        let late_seconds = ev.late_seconds;
+        let entity = ev.entity;
+        let unit_key = format!("{}\u{0}{unit}", self.deck.entities[entity as usize].name);
+        let keep = self.keep_seconds;
+        // Windows: the event enters every window over its kind whose filter it passes.
+        let windows: Vec<(u32, Option<FieldVal>)> = self
+            .deck
+            .outreach
+            .windows
+            .iter()
+            .enumerate()
+            .filter(|(_, w)| w.event == ev_id)
+            .filter(|(_, w)| {
+                w.filter.as_ref().is_none_or(|f| {
+                    let members = |field: u32, m: u32| match &ev.fields[field as usize].ty {
+                        Type::Enum(e) => self.deck.enums[*e as usize].members.get(m as usize).cloned(),
+                        _ => None,
+                    };
+                    window::passes(f, &fields, &members)
+                })
+            })
+            .map(|(i, w)| (i as u32, w.field.map(|f| fields[f as usize].clone())))
+            .collect();
+        let state = self.unit(&unit_key)?;
+        let latest = state.latest;
+        let is_late = latest.is_some_and(|l| time < l.saturating_sub(late_seconds));
+        for (w, value) in windows {
+            state.windows.entry(w).or_default().insert(time, value);
+        }
+        let newest = latest.map_or(time, |l| l.max(time));
+        state.latest = Some(newest);
+        let horizon = newest.saturating_sub(keep);
+        for entries in state.windows.values_mut() {
+            entries.prune(horizon);
+        }
+        let n = state.sends.partition_point(|(t, _, _)| *t < horizon);
+        state.sends.drain(..n);
+        if is_late {
+            self.summary.late += 1;
+            self.batch.records.push(json!({
+                "event": id, "unit": unit, "kind": kind, "outcome": "late", "at": crate::time::format(time),
+            }));
+            return Ok(());
+        }
+        let scenes: Vec<usize> =
+            (0..self.deck.scenes.len()).filter(|&s| self.deck.scenes[s].on == Some(ev_id)).collect();
+        for s in scenes {
+            for i in 0..self.deck.scenes[s].instances.len() {
+                self.decide(s, i, ev_id, &id, &unit, &unit_key, time, &fields)?;
+            }
+        }
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn decide(
+        &mut self,
+        scene: usize,
+        instance: usize,
+        ev_id: u32,
+        id: &str,
+        unit: &str,
+        unit_key: &str,
+        now: i64,
+        fields: &[FieldVal],
+    ) -> Result<(), String> {
+        let deck = &self.deck;
+        let sc = &deck.scenes[scene];
+        let inst = &sc.instances[instance];
+        let ev = &deck.outreach.events[ev_id as usize];
+        let program = self.engine.program().clone();
+        let mut req = program.request(&sc.name, &inst.name).map_err(|e| e.to_string())?;
+        let key_name = &deck.entities[ev.entity as usize].key;
+        req.key(key_name, unit).map_err(|e| e.to_string())?;
+        for (f, v) in ev.fields.iter().zip(fields) {
+            let name = &deck.tags[f.tag as usize].name;
+            let input = match v {
+                FieldVal::Int(i) => Input::Int(*i),
+                FieldVal::Float(x) => Input::Float(*x),
+                FieldVal::Text(t) => Input::Text(t),
+                FieldVal::Bool(b) => Input::Bool(*b),
+                FieldVal::Time(t) => Input::Time(*t),
+            };
+            req.pass(name, input).map_err(|e| e.to_string())?;
+        }
+        req.now(now);
+        // Window tags of the unit's entity, computed at `now`, supplied before the run.
+        let state = self.batch.units.get(unit_key);
+        for (wi, w) in deck.outreach.windows.iter().enumerate() {
+            if deck.outreach.events[w.event as usize].entity != ev.entity {
+                continue;
+            }
+            let Some((tag, _)) = program.tag(&deck.tags[w.tag as usize].name) else { continue };
+            let float = deck.tags[w.tag as usize].ty == Type::Float;
+            let value = state.and_then(|s| s.windows.get(&(wi as u32))).map_or_else(
+                || Entries::default().aggregate(w.agg, w.within_seconds, now, float),
+                |e| e.aggregate(w.agg, w.within_seconds, now, float),
+            );
+            let value = match (&value, w.agg) {
+                (AggValue::Int(i), _) => Some(Input::Int(*i)),
+                (AggValue::Float(f), _) => Some(Input::Float(*f)),
+                (AggValue::Val(v), Aggregate::Min | Aggregate::Max | Aggregate::Last) => Some(match v {
+                    FieldVal::Int(i) => Input::Int(*i),
+                    FieldVal::Float(x) => Input::Float(*x),
+                    FieldVal::Text(t) => Input::Text(t),
+                    FieldVal::Bool(b) => Input::Bool(*b),
+                    FieldVal::Time(t) => Input::Time(*t),
+                }),
+                _ => None,
+            };
+            req.supply(tag, value);
+        }
+        self.engine.run(&mut req).map_err(|e| format!("deciding {}.{}: {e}", sc.name, inst.name))?;
+        let outcome = req.outcome();
+        if !outcome.decided() {
+            return Ok(());
+        }
+        let mut channel = String::new();
+        let mut action = String::new();
+        let mut dedup = 0i64;
+        let mut payload = Map::new();
+        for (name, value) in outcome.fields() {
+            match (name, &value) {
+                (n, FieldValue::Text(t)) if n == REACH_FIELDS[0] => channel = t.to_string(),
+                (n, FieldValue::Text(t)) if n == REACH_FIELDS[1] => action = t.to_string(),
+                (n, FieldValue::Int(i)) if n == REACH_FIELDS[2] => dedup = *i,
+                (n, v) => {
+                    payload.insert(n.to_string(), field_json(v));
+                }
+            }
+        }
+        let mut record = json!({
+            "event": id, "unit": unit, "scene": sc.name, "instance": inst.name,
+            "strategy": outcome.strategy(), "experiment": outcome.experiment(),
+            "group": outcome.group(), "bucket": outcome.bucket(),
+        });
+        self.summary.decisions += 1;
+        if channel.is_empty() {
+            self.summary.control += 1;
+            record["outcome"] = json!("control");
+            record["at"] = json!(crate::time::format(now));
+            self.batch.records.push(record);
+            return Ok(());
+        }
+        record["channel"] = json!(channel);
+        record["action"] = json!(action);
+        record["payload"] = Value::Object(payload.clone());
+        let verdict = self.filter(unit, unit_key, &channel, &action, dedup, &payload, now)?;
+        let (outcome, reason, at) = match verdict {
+            Verdict::Sent(at) if at == now => ("sent", None, at),
+            Verdict::Sent(at) => ("held", None, at),
+            Verdict::Refused(reason, at) => {
+                *self.summary.filtered.entry(reason.to_string()).or_default() += 1;
+                (if reason == "quiet" { "dropped" } else { "suppressed" }, Some(reason), at)
+            }
+        };
+        if matches!(outcome, "sent" | "held") {
+            *self.summary.reaches.entry(channel.clone()).or_default() += 1;
+        }
+        record["outcome"] = json!(outcome);
+        record["reason"] = json!(reason);
+        record["at"] = json!(crate::time::format(at));
+        self.batch.records.push(record);
+        Ok(())
+    }
+
+    /// The filters, in order: quiet hours fix the send time, then dedup, caps (channel,
+    /// then action) and the budget, each judged at the send time. The first that refuses
+    /// gives the reason; a reach that passes is recorded as sent (counted by caps and budget).
+    #[allow(clippy::too_many_arguments)]
+    fn filter(
+        &mut self,
+        unit: &str,
+        unit_key: &str,
+        channel: &str,
+        action: &str,
+        dedup: i64,
+        payload: &Map<String, Value>,
+        now: i64,
+    ) -> Result<Verdict, String> {
+        let ch = self.deck.outreach.channels.iter().find(|c| c.name == channel).ok_or("unknown channel")?;
+        let act = self.deck.outreach.actions.iter().find(|a| a.name == action);
+        // 1. Quiet hours in the user's zone.
+        let mut at = now;
+        if let Some(q) = ch.quiet {
+            let zone = ch.zone.and_then(|z| {
+                let name = &self.deck.tags[z as usize].name;
+                let (entity, field) = name.split_once('.')?;
+                let query = TagQuery { tag: name, entity, field, key: unit };
+                match self.tags.load(&[query]).pop() {
+                    Some(Loaded::Value(Value::String(s))) => s.parse::<chrono_tz::Tz>().ok(),
+                    _ => None,
+                }
+            });
+            if let Some(end) = quiet_end(now, q.from_minute, q.to_minute, zone.unwrap_or(chrono_tz::UTC)) {
+                if q.drop {
+                    return Ok(Verdict::Refused("quiet", now));
+                }
+                at = end;
+            }
+        }
+        let caps_ch = ch.caps.clone();
+        let caps_act = act.map(|a| a.caps.clone()).unwrap_or_default();
+        let budget = act.and_then(|a| a.budget.clone());
+        let no_sends = Vec::new();
+        let sends = self.batch.units.get(unit_key).map_or(&no_sends, |s| &s.sends);
+        // 2. Dedup: the same action to this unit within `dedup` of a sent one.
+        if dedup > 0 && sends.iter().any(|(t, _, a)| a == action && (t - at).abs() < dedup) {
+            return Ok(Verdict::Refused("dedup", at));
+        }
+        // 3. Caps: at most N sends in any window (t − D, t] that would hold the new one.
+        let sends_ch: Vec<i64> = sends.iter().filter(|(_, c, _)| c == channel).map(|s| s.0).collect();
+        let sends_act: Vec<i64> = sends.iter().filter(|(_, _, a)| a == action).map(|s| s.0).collect();
+        let over = |caps: &[crate::check::typed::Cap], sends: &[i64]| {
+            caps.iter().any(|cap| {
+                let mut all: Vec<i64> = sends.to_vec();
+                all.push(at);
+                // Windows ending at the new send or at a later one that would also hold it.
+                all.iter().filter(|&&end| end >= at && end - cap.per_seconds < at).any(|&end| {
+                    all.iter().filter(|&&t| t > end - cap.per_seconds && t <= end).count() > cap.count as usize
+                })
+            })
+        };
+        if over(&caps_ch, &sends_ch) || over(&caps_act, &sends_act) {
+            return Ok(Verdict::Refused("cap", at));
+        }
+        // 4. Budget: count of sends, or the sum of a payload field; never exceeded.
+        if let Some(b) = &budget {
+            let cost = match &b.field {
+                None => 1,
+                Some(f) => payload.get(f).and_then(Value::as_i64).unwrap_or(0),
+            };
+            let spent = self.spent(action)?;
+            // A negative amount would give budget back: refused like an overspend.
+            match spent.checked_add(cost).filter(|_| cost >= 0) {
+                Some(total) if total <= b.amount => {
+                    self.batch.budgets.insert(action.to_string(), total);
+                }
+                _ => return Ok(Verdict::Refused("budget", at)),
+            }
+        }
+        let state = self.unit(unit_key)?;
+        let pos = state.sends.partition_point(|(t, _, _)| *t <= at);
+        state.sends.insert(pos, (at, channel.to_string(), action.to_string()));
+        Ok(Verdict::Sent(at))
+    }
+
+    /// The longest allowed lateness of the deck's events.
+    pub fn max_late(&self) -> i64 {
+        self.max_late
+    }
+}
+
+enum Verdict {
+    /// Sent at this time (later than the event when held through quiet hours).
+    Sent(i64),
+    /// Refused by this filter, judged at this time.
+    Refused(&'static str, i64),
+}
+
+fn dedup_max(deck: &Deck) -> i64 {
+    // Dedup windows are in the decisions' constants; bound by the language's limit.
+    let mut max = 0;
+    for s in &deck.scenes {
+        for i in s.instances.iter().filter(|i| i.reach) {
+            let decisions = i
+                .strategies
+                .iter()
+                .flat_map(|st| match &st.outcome {
+                    crate::check::typed::Outcome::Decision(d) => vec![d],
+                    crate::check::typed::Outcome::Experiment(x) => x.groups.iter().map(|g| &g.decision).collect(),
+                })
+                .chain(i.default.as_ref());
+            for d in decisions {
+                if let Some(crate::check::typed::Const::Int(secs)) = d.values.get(2).and_then(|v| v.as_const()) {
+                    max = max.max(*secs);
+                }
+            }
+        }
+    }
+    max
+}
+
+/// When `now` falls in quiet hours `from..to` (minutes after local midnight, wrapping when
+/// `from > to`) in `zone`, the instant they end; `None` outside them.
+pub fn quiet_end(now: i64, from: u32, to: u32, zone: chrono_tz::Tz) -> Option<i64> {
+    use chrono::{Duration, TimeZone, Timelike};
+    let utc = chrono::DateTime::from_timestamp(now, 0)?;
+    let local = utc.with_timezone(&zone);
+    let minute = local.hour() * 60 + local.minute();
+    let inside = if from < to { minute >= from && minute < to } else { minute >= from || minute < to };
+    if !inside {
+        return None;
+    }
+    // The end is `to` today if still ahead, else `to` tomorrow (local wall clock).
+    let date = local.date_naive();
+    let end_date = if minute < to { date } else { date + Duration::days(1) };
+    let end_naive = end_date.and_hms_opt(to / 60, to % 60, 0)?;
+    // A wall time skipped by a DST change: the first instant after the gap.
+    let end = zone
+        .from_local_datetime(&end_naive)
+        .earliest()
+        .or_else(|| zone.from_local_datetime(&(end_naive + Duration::hours(1))).earliest())?;
+    Some(end.timestamp())
+}
+
+fn type_name(deck: &Deck, ty: &Type) -> String {
+    crate::check::types::TypeDisplay { ty, enums: &deck.enums }.to_string()
+}
+
+fn field_json(v: &FieldValue<'_>) -> Value {
+    match v {
+        FieldValue::Int(i) => json!(i),
+        FieldValue::Float(f) => json!(f),
+        FieldValue::Text(t) | FieldValue::Enum(t) => json!(t),
+        FieldValue::Bool(b) => json!(b),
+        FieldValue::Time(t) => json!(crate::time::format(*t)),
+        FieldValue::List(items) => Value::Array(items.iter().map(field_json).collect()),
+    }
+}
