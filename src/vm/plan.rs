@@ -108,8 +108,8 @@ pub(crate) fn build(p: &Program) -> Plans {
                         .map(|st| StrategyPlan {
                             when: match st.when {
                                 None => When::Always,
-                                Some(block) => match p.block_code(block) {
-                                    &[Instr::CallRule(rule), Instr::Return] => When::Rule(rule),
+                                Some(block) => match *p.block_code(block) {
+                                    [Instr::CallRule(rule), Instr::Return] => When::Rule(rule),
                                     _ => When::Cond(cond(p, block)),
                                 },
                             },
@@ -143,13 +143,13 @@ pub(crate) fn build(p: &Program) -> Plans {
 }
 
 fn cond(p: &Program, block: Block) -> Cond {
-    match p.block_code(block) {
-        &[instr @ (Instr::CmpTagConst { .. }
+    match *p.block_code(block) {
+        [instr @ (Instr::CmpTagConst { .. }
         | Instr::CmpTagInt { .. }
         | Instr::CmpTagEnum { .. }
         | Instr::CmpTagFloat { .. }
         | Instr::CmpTagText { .. }), Instr::Return] => Cond::Compare(instr),
-        &[Instr::LoadTag(slot), Instr::InSet { set, negated }, Instr::Return] => Cond::TagInSet { slot, set, negated },
+        [Instr::LoadTag(slot), Instr::InSet { set, negated }, Instr::Return] => Cond::TagInSet { slot, set, negated },
         _ => Cond::Block(block),
     }
 }
