@@ -173,3 +173,71 @@ fn constant_fields(p: &Program, block: Block) -> Option<Vec<Val>> {
     }
     None
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::vm::{Input, RequestError, Step};
+
+    const DECK: &str = r#"
+entity user key uid
+tag user.age: int from "profile"
+tag user.tier: enum(a, b, c) from "crm"
+tag user.title: text from "profile"
+rule user adult = user.age > 18
+scene s {
+  keys uid
+  instance i -> { n: int } {
+    strategy one when adult => { n: 1 }
+    strategy two when user.tier in [a, c] => { n: user.age }
+    strategy three when user.title contains "phone" => { n: 3 }
+    default => { n: 0 }
+  }
+}
+"#;
+
+    fn decide(p: &Program, age: i64, tier: &str, title: &str) -> Result<Option<String>, RequestError> {
+        let mut req = p.request("s", "i")?;
+        req.key("uid", "u-1")?;
+        for (name, value) in
+            [("user.age", Input::Int(age)), ("user.tier", Input::Text(tier)), ("user.title", Input::Text(title))]
+        {
+            req.supply(p.tag(name).unwrap().0, Some(value));
+        }
+        assert_eq!(p.run(&mut req)?, Step::Done);
+        Ok(req.outcome().strategy().map(str::to_string))
+    }
+
+    #[test]
+    fn plans_pick_the_shapes_they_can_run_without_the_interpreter() {
+        let p = crate::compile(&[("deck.rule", DECK)]).unwrap();
+        let inst = &p.plans.scenes[0][0];
+        assert!(matches!(inst.strategies[0].when, When::Rule(0)));
+        assert!(matches!(p.plans.rules[0], Cond::Compare(Instr::CmpTagInt { .. })));
+        assert!(matches!(inst.strategies[1].when, When::Cond(Cond::TagInSet { negated: false, .. })));
+        assert!(matches!(inst.strategies[1].decision, Some(Decision::Block(_))), "reads a tag");
+        assert!(matches!(inst.strategies[2].when, When::Cond(Cond::Block(_))));
+        assert!(matches!(inst.strategies[0].decision, Some(Decision::Const { len: 1, .. })));
+        assert!(matches!(inst.default, Some(Decision::Const { len: 1, .. })));
+        assert_eq!(p.plans.enum_masks, vec![Some(0b101)]);
+        assert!(p.plans.finders.iter().flatten().any(|f| f.needle() == b"phone"));
+        assert_eq!(decide(&p, 30, "b", "").unwrap().as_deref(), Some("one"));
+        assert_eq!(decide(&p, 10, "c", "").unwrap().as_deref(), Some("two"));
+        assert_eq!(decide(&p, 10, "b", "a Smartphone").unwrap().as_deref(), Some("three"));
+        let long = format!("{}phone", "x".repeat(100));
+        assert_eq!(decide(&p, 10, "b", &long).unwrap().as_deref(), Some("three"), "the finder, past 64 bytes");
+        assert_eq!(decide(&p, 10, "b", "phon").unwrap().as_deref(), Some("default"));
+    }
+
+    #[test]
+    fn a_bundle_is_planned_when_loaded_and_an_unverified_program_is_refused() {
+        let p = crate::compile(&[("deck.rule", DECK)]).unwrap();
+        let loaded = Program::from_bundle(&p.to_bundle()).unwrap();
+        assert_eq!(decide(&loaded, 30, "b", "").unwrap().as_deref(), Some("one"));
+        let unverified: Program = serde_json::from_value(serde_json::to_value(&p).unwrap()).unwrap();
+        match decide(&unverified, 30, "b", "") {
+            Err(RequestError::InvalidInput(message)) => assert!(message.contains("not verified"), "{message}"),
+            other => panic!("an unverified program ran: {other:?}"),
+        }
+    }
+}
