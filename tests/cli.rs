@@ -188,6 +188,47 @@ fn eval_many_requests_keeps_order_and_reports_bad_lines() {
     );
 }
 
+/// Past one chunk of lines (4,096), decided by several workers: output line N still answers
+/// input line N, refusals name their own line, and every answer equals the one `--input` gives.
+#[test]
+fn eval_many_chunks_keeps_order() {
+    let dir = temp_dir("chunks");
+    let requests = [
+        PAYMENT_1001,
+        r#"{"uid": "u-1003", "orderid": "o-2", "ctx.channel": "h5", "now": "2026-11-21T08:00:00Z"}"#,
+        r#"{"uid": "u-9", "orderid": "o-3", "ctx.channel": "mini", "now": "2026-11-21T08:00:00Z"}"#,
+        r#"{"uid": "u-1002"}"#,
+        "",
+    ];
+    let n = 9_001;
+    let lines: Vec<&str> = (0..n).map(|i| requests[(i * 7 + i / 13) % requests.len()]).collect();
+    std::fs::write(dir.join("in.jsonl"), lines.join("\n")).unwrap();
+    let args = ["eval", "examples/deck", "--scene", "payment", "--instance", "installments"];
+    let tags = ["--tags", "examples/deck/tags.json"];
+    let expected: Vec<serde_json::Value> = requests
+        .iter()
+        .map(|r| {
+            if r.is_empty() {
+                return serde_json::Value::Null;
+            }
+            let (_, out, _) = ruledeck(&[&args[..], &tags[..], &["--input", r]].concat());
+            serde_json::from_str(out.trim()).unwrap()
+        })
+        .collect();
+    let path = dir.join("in.jsonl");
+    let (code, out, _) = ruledeck(&[&args[..], &tags[..], &["--inputs", path.to_str().unwrap()]].concat());
+    assert_eq!(code, 3, "the request without `orderid` is refused");
+    let results: Vec<serde_json::Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(results.len(), n);
+    for (i, result) in results.iter().enumerate() {
+        let mut want = expected[(i * 7 + i / 13) % requests.len()].clone();
+        if want.get("error").is_some() {
+            want["line"] = serde_json::json!(i + 1);
+        }
+        assert_eq!(result, &want, "line {}", i + 1);
+    }
+}
+
 #[test]
 fn eval_reads_requests_from_stdin() {
     let mut child = Command::new(env!("CARGO_BIN_EXE_ruledeck"))

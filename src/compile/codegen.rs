@@ -64,6 +64,7 @@ pub fn generate(deck: &Deck, sources: &Sources) -> Program {
         max_stack: 0,
         max_calls: 0,
         regexes: Vec::new(),
+        plans: Default::default(),
     }
 }
 

@@ -239,6 +239,9 @@ pub struct Program {
     pub max_calls: u32,
     #[serde(skip)]
     pub(crate) regexes: Vec<regex::Regex>,
+    /// What the VM precomputes from the verified program (built by the verifier).
+    #[serde(skip)]
+    pub(crate) plans: crate::vm::plan::Plans,
 }
 
 impl Program {

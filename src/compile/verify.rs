@@ -40,7 +40,8 @@ enum BlockKind {
     Decision(u16),
 }
 
-/// Verifies `p` and fills in what the VM needs (compiled regexes, stack and call depths).
+/// Verifies `p` and fills in what the VM needs (compiled regexes, stack and call depths,
+/// the VM's plans).
 pub fn verify(p: &mut Program) -> Result<(), VerifyError> {
     if p.spans.len() != p.code.len() {
         return fail(format!("{} spans for {} instructions", p.spans.len(), p.code.len()));
@@ -97,6 +98,8 @@ pub fn verify(p: &mut Program) -> Result<(), VerifyError> {
                 .or_else(|e| fail(format!("regex {src:?}: {e}")))
         })
         .collect::<Result<_, _>>()?;
+    // Last: plans are derived from code the checks above accepted.
+    p.plans = crate::vm::plan::build(p);
     Ok(())
 }
 

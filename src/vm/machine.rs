@@ -6,6 +6,7 @@
 
 use std::cmp::Ordering;
 
+use super::plan::{Cond, When};
 use super::request::{Request, TagSlot, PROVISIONAL, RULE_STATE_BITS};
 use super::value::*;
 use crate::compile::instr::Instr;
@@ -30,30 +31,49 @@ pub(crate) struct Frame {
 }
 
 impl Request<'_> {
-    /// Runs `block`. Condition blocks leave their result in `value`; decision blocks leave
-    /// their field values in `self.outcome.values`.
+    /// Runs `block` in the interpreter. Condition blocks leave their result in `value`;
+    /// decision blocks leave their field values in `self.outcome.values`. (A block that is
+    /// one tag comparison is planned as [`Cond::Compare`] and never comes here.)
+    #[inline(never)]
     pub(crate) fn exec(&mut self, block: Block) -> BlockResult {
         let pending_before = self.pending_reads;
         self.blocks_run += 1;
-        // One comparison of a tag with a constant, the commonest `when` and rule body: the
-        // same evaluation as inside the loop, without entering the interpreter.
-        let single = match self.program.code.get(block.start as usize..block.end as usize) {
-            Some(&[instr, Instr::Return]) => self.compare_tag(instr),
-            _ => None,
-        };
-        let value = match single {
-            Some(value) => value,
-            None => {
-                let value = self.interpret(block.start as usize);
-                // Empty already unless the block was cut short.
-                self.frames.clear();
-                value
-            }
-        };
+        let value = self.interpret(block.start as usize);
+        // Empty already unless the block was cut short.
+        self.frames.clear();
         BlockResult { value, saw_pending: self.pending_reads > pending_before }
     }
 
+    /// Evaluates a planned condition: a lone tag comparison without the interpreter (the
+    /// same evaluation as inside the loop, counted as a block entered), or a block.
+    #[inline(always)]
+    fn cond(&mut self, cond: Cond) -> BlockResult {
+        match cond {
+            Cond::Compare(instr) => {
+                let pending_before = self.pending_reads;
+                self.blocks_run += 1;
+                let value = self.compare_tag(instr).unwrap_or(Val::MISSING);
+                BlockResult { value, saw_pending: self.pending_reads > pending_before }
+            }
+            Cond::TagInSet { slot, set, negated } => {
+                let pending_before = self.pending_reads;
+                self.blocks_run += 1;
+                let v = self.load(slot);
+                let value = in_set(self.program, &self.slots, v, set, negated);
+                BlockResult { value, saw_pending: self.pending_reads > pending_before }
+            }
+            Cond::Block(block) => self.exec(block),
+        }
+    }
+
+    /// [`Request::compare_tag`] out of line, for the interpreter (whose frame stays small).
+    #[inline(never)]
+    fn compare_tag_outlined(&mut self, instr: Instr) -> Option<Val> {
+        self.compare_tag(instr)
+    }
+
     /// Evaluates a compare-tag-with-constant instruction; `None` for any other instruction.
+    #[inline(always)]
     fn compare_tag(&mut self, instr: Instr) -> Option<Val> {
         Some(match instr {
             Instr::CmpTagConst { op, slot, konst } => self.cmp_tag_const(op, slot, konst),
@@ -110,54 +130,33 @@ impl Request<'_> {
         }
     }
 
-    /// Evaluates a `when` block. The common shape, a `when` naming one rule, runs the rule's
-    /// block directly: same result, cache and trace as the `CallRule` it holds, one block
-    /// entry instead of two.
-    pub(crate) fn condition(&mut self, block: Block) -> BlockResult {
-        match self.program.code.get(block.start as usize..block.end as usize) {
-            Some(&[Instr::CallRule(rule), Instr::Return]) => self.rule_result(rule),
-            _ => self.exec(block),
+    /// Evaluates a planned `when`. The common shape, a `when` naming one rule, runs the
+    /// rule's body directly: same result, cache and trace as the `CallRule` it holds, one
+    /// block entry instead of two.
+    #[inline(always)]
+    pub(crate) fn condition(&mut self, when: When) -> BlockResult {
+        match when {
+            When::Always => BlockResult { value: Val::TRUE, saw_pending: false },
+            When::Rule(rule) => self.rule_result(rule),
+            When::Cond(cond) => self.cond(cond),
         }
     }
 
+    #[inline(always)]
     fn rule_result(&mut self, rule: u32) -> BlockResult {
         let pending_before = self.pending_reads;
         match self.cached_rule(rule) {
             // A provisional hit counts as a pending read, so it reports `saw_pending` too.
             Some(value) => BlockResult { value, saw_pending: self.pending_reads > pending_before },
-            None => match self.program.rules.get(rule as usize) {
-                Some(info) => {
-                    let r = self.exec(info.block);
+            None => match self.program.plans.rules.get(rule as usize) {
+                Some(&cond) => {
+                    let r = self.cond(cond);
                     self.cache_rule(rule, r.value, r.saw_pending);
                     r
                 }
                 None => BlockResult { value: Val::MISSING, saw_pending: false },
             },
         }
-    }
-
-    /// Writes the fields of a decision made only of constants (most are) straight into the
-    /// outcome, skipping the interpreter; `false`, with nothing written, for any other block.
-    pub(crate) fn constant_decision(&mut self, block: Block) -> bool {
-        let program = self.program;
-        let Some(code) = program.code.get(block.start as usize..block.end as usize) else { return false };
-        let values = &mut self.outcome.values;
-        values.clear();
-        for &instr in code {
-            let v = match instr {
-                Instr::PushBool(b) => Val::bool(b),
-                Instr::PushInt(i) => Val::int(i64::from(i)),
-                Instr::PushConst(k) => const_val(program, k),
-                Instr::Decide(_) => return true,
-                _ => break,
-            };
-            if v.is_unknown() {
-                break;
-            }
-            values.push(v);
-        }
-        values.clear();
-        false
     }
 
     /// The interpreter loop. The stack is a fixed buffer sized by the verifier with the top
@@ -217,12 +216,7 @@ impl Request<'_> {
                     let le = compare(program, &self.slots, CmpOp::Le, v, high);
                     top = if truth(ge).is_some() && truth(le).is_some() { kleene_and(ge, le) } else { Val::MISSING };
                 }
-                Instr::InSet { set, negated } => {
-                    top = match (scalar_of(program, &self.slots, top), program.sets.get(set as usize)) {
-                        (Some(s), Some(set)) => Val::bool(s.in_set(set) != negated),
-                        _ => Val::MISSING,
-                    };
-                }
+                Instr::InSet { set, negated } => top = in_set(program, &self.slots, top, set, negated),
                 Instr::TextContains | Instr::StartsWith | Instr::EndsWith => {
                     let a = pop!();
                     top = text_test(program, &self.slots, instr, a, top);
@@ -314,12 +308,23 @@ impl Request<'_> {
                 }
                 Instr::CallRule(rule) => match self.cached_rule(rule) {
                     Some(result) => push!(result),
-                    None => match program.rules.get(rule as usize) {
-                        Some(info) => {
+                    None => match program.plans.rules.get(rule as usize) {
+                        // A rule that is one tag comparison: evaluated here, no call frame.
+                        Some(&Cond::Compare(cmp)) => {
                             self.blocks_run += 1;
-                            self.frames.push(Frame { ret: pc as u32, rule, pending_at_call: self.pending_reads });
-                            pc = info.block.start as usize;
+                            let pending_at_call = self.pending_reads;
+                            let v = self.compare_tag_outlined(cmp).unwrap_or(Val::MISSING);
+                            self.cache_rule(rule, v, self.pending_reads != pending_at_call);
+                            push!(v)
                         }
+                        Some(_) => match program.rules.get(rule as usize) {
+                            Some(info) => {
+                                self.blocks_run += 1;
+                                self.frames.push(Frame { ret: pc as u32, rule, pending_at_call: self.pending_reads });
+                                pc = info.block.start as usize;
+                            }
+                            None => push!(Val::MISSING),
+                        },
                         None => push!(Val::MISSING),
                     },
                 },
@@ -372,7 +377,7 @@ impl Request<'_> {
     /// out of range); `None` if it still has to run. A provisional result (one that read a
     /// tag still pending) counts as a pending read again, so whatever uses it is provisional
     /// too and is never cached as final.
-    #[inline]
+    #[inline(always)]
     fn cached_rule(&mut self, rule: u32) -> Option<Val> {
         let Some(&entry) = self.rule_cache.get(rule as usize) else { return Some(Val::MISSING) };
         if entry >> RULE_STATE_BITS != self.rule_epoch {
@@ -392,6 +397,7 @@ impl Request<'_> {
     /// the tags now pending are supplied (see [`Request::release_pending`]). Either way a
     /// rule body runs at most once per evaluation of a block, which keeps shared rule DAGs
     /// linear: `r1 = r0 and r0`, `r2 = r1 and r1`, … would otherwise double at every level.
+    #[inline(always)]
     fn cache_rule(&mut self, rule: u32, result: Val, provisional: bool) {
         let state = match truth(result) {
             Some(false) => 1,
@@ -448,16 +454,61 @@ fn trace_read(trace: &mut Vec<super::TraceEvent>, s: &mut TagSlot, slot: u16) {
 // The less common instructions run out of line: inlined, their code (substring search, list
 // walks, the clock) made the interpreter's frame larger and every block's entry slower.
 
+/// `in` / `not in` a constant set: enum members by the plan's bit mask, anything else by
+/// a binary search of the set.
+#[inline]
+fn in_set(p: &Program, slots: &[TagSlot], v: Val, set: u32, negated: bool) -> Val {
+    if let View::Enum(e) = v.view() {
+        if let (Some(&Some(mask)), true) = (p.plans.enum_masks.get(set as usize), e < 64) {
+            return Val::bool((mask >> e & 1 == 1) != negated);
+        }
+    }
+    match (scalar_of(p, slots, v), p.sets.get(set as usize)) {
+        (Some(s), Some(set)) => Val::bool(s.in_set(set) != negated),
+        _ => Val::MISSING,
+    }
+}
+
+/// Whether `needle` occurs in `hay`. Short texts (most tag values) are scanned for the
+/// needle's first byte with `memchr`, which costs less than entering the finder's vector
+/// search; longer ones use the finder.
+#[inline]
+fn find(finder: &memchr::memmem::Finder<'_>, hay: &[u8]) -> bool {
+    const SHORT: usize = 64;
+    let needle = finder.needle();
+    if hay.len() >= SHORT {
+        return finder.find(hay).is_some();
+    }
+    let Some((&first, rest)) = needle.split_first() else { return true };
+    let mut at = 0;
+    while let Some(i) = hay.get(at..).and_then(|h| memchr::memchr(first, h)) {
+        let start = at + i;
+        if hay.get(start + 1..).is_some_and(|h| h.starts_with(rest)) {
+            return true;
+        }
+        at = start + 1;
+    }
+    false
+}
+
 /// `contains`, `starts_with`, `ends_with` on two texts.
 #[inline(never)]
 fn text_test(p: &Program, slots: &[TagSlot], instr: Instr, text_val: Val, arg: Val) -> Val {
-    match (text(p, slots, text_val), text(p, slots, arg)) {
-        (Some(a), Some(b)) => Val::bool(match instr {
+    let Some(a) = text(p, slots, text_val) else { return Val::MISSING };
+    // A constant needle (the usual case) has a finder built with the plan: no searcher is
+    // set up per evaluation. Texts are valid UTF-8 already, so bytes compare as they are.
+    if let (Instr::TextContains, View::Text(Ref::Const(k))) = (instr, arg.view()) {
+        if let Some(Some(finder)) = p.plans.finders.get(k as usize) {
+            return Val::bool(find(finder, a.as_bytes()));
+        }
+    }
+    match text(p, slots, arg) {
+        Some(b) => Val::bool(match instr {
             Instr::TextContains => a.contains(b),
-            Instr::StartsWith => a.starts_with(b),
-            _ => a.ends_with(b),
+            Instr::StartsWith => a.as_bytes().starts_with(b.as_bytes()),
+            _ => a.as_bytes().ends_with(b.as_bytes()),
         }),
-        _ => Val::MISSING,
+        None => Val::MISSING,
     }
 }
 

@@ -14,6 +14,7 @@
 
 pub mod ab;
 mod machine;
+pub(crate) mod plan;
 pub mod request;
 pub mod value;
 
@@ -122,25 +123,28 @@ impl Program {
         // The last suspension's tags have been supplied (or not): start a fresh list, and let
         // evaluation rediscover anything still missing.
         req.release_pending();
-        let scene = &self.scenes[req.scene as usize];
-        let inst = &scene.instances[req.instance as usize];
-        while (req.strategy as usize) < inst.strategies.len() {
+        // Made by the verifier; a program deserialized without it has none and is refused.
+        let Some(plan) = self.plans.scenes.get(req.scene as usize).and_then(|s| s.get(req.instance as usize)) else {
+            return Err(RequestError::InvalidInput(
+                "this program was not verified: load it with `Program::from_bundle` or build it with `compile`".into(),
+            ));
+        };
+        while let Some(sp) = plan.strategies.get(req.strategy as usize) {
             let index = req.strategy;
-            let st = &inst.strategies[index as usize];
             if req.phase == Phase::When {
-                let when = match st.when {
-                    Some(block) => {
-                        let r = req.condition(block);
+                let when = match sp.when {
+                    plan::When::Always => Val::TRUE,
+                    when => {
+                        let r = req.condition(when);
                         // Suspend only with something to ask for, so every `NeedTags` lets the
                         // host make progress.
-                        if value::truth(r.value).is_none() && r.saw_pending && !req.pending.is_empty() {
+                        if r.saw_pending && value::truth(r.value).is_none() && !req.pending.is_empty() {
                             return Ok(Step::NeedTags);
                         }
+                        req.release_pending();
                         r.value
                     }
-                    None => Val::TRUE,
                 };
-                req.release_pending();
                 if !when.is_true() {
                     req.note(index, Kleene::from(when), StrategyNote::NotTaken, None);
                     req.strategy += 1;
@@ -148,53 +152,23 @@ impl Program {
                 }
                 req.phase = Phase::Outcome;
             }
-            let (note, bucket) = match &st.outcome {
-                OutcomeInfo::Decision(block) => match req.decide(*block) {
+            let (note, bucket) = match sp.decision {
+                Some(decision) => match req.decide(decision) {
                     None => return Ok(Step::NeedTags),
                     Some(true) => (StrategyNote::Decided, None),
                     Some(false) => (StrategyNote::DecisionUnknown, None),
                 },
-                OutcomeInfo::Experiment(x) => {
-                    // The unit as text: an entity key, or a text/int tag (loaded on demand).
-                    let unit_ok = match x.unit {
-                        Unit::Key(e) => {
-                            req.unit_buf.clear();
-                            let key = &req.keys[e as usize];
-                            req.unit_buf.push_str(key);
-                            true
-                        }
-                        Unit::Tag(t) => match req.unit_from_tag(t) {
-                            None => return Ok(Step::NeedTags),
-                            Some(ok) => ok,
-                        },
-                    };
-                    if !unit_ok {
-                        (StrategyNote::UnitMissing, None)
-                    } else if x.layer.as_ref().is_some_and(|c| {
-                        let layer = &self.layers[c.layer as usize];
-                        !ab::in_range(ab::bucket(&layer.name, &req.unit_buf), c.start, c.end)
-                    }) {
-                        (StrategyNote::OutsideLayerRange, None)
-                    } else {
-                        let bucket = ab::bucket(&x.salt, &req.unit_buf);
-                        let group = x.groups.iter().map(|g| g.buckets).scan(0u32, |end, b| {
-                            *end += b;
-                            Some(*end)
-                        });
-                        match group.enumerate().find(|&(_, end)| bucket < end).map(|(g, _)| g) {
-                            None => (StrategyNote::NotInExperiment, Some(bucket)),
-                            Some(g) => match req.decide(x.groups[g].decision) {
-                                None => return Ok(Step::NeedTags),
-                                Some(true) => {
-                                    req.outcome.group = Some(g as u32);
-                                    req.outcome.bucket = Some(bucket);
-                                    (StrategyNote::Decided, Some(bucket))
-                                }
-                                Some(false) => (StrategyNote::DecisionUnknown, Some(bucket)),
-                            },
-                        }
-                    }
-                }
+                None => match &self.scenes[req.scene as usize].instances[req.instance as usize].strategies
+                    [index as usize]
+                    .outcome
+                {
+                    OutcomeInfo::Experiment(x) => match self.experiment(req, x, &sp.groups) {
+                        None => return Ok(Step::NeedTags),
+                        Some(result) => result,
+                    },
+                    // Planned with a decision; not reached.
+                    OutcomeInfo::Decision(_) => (StrategyNote::DecisionUnknown, None),
+                },
             };
             req.note(index, Kleene::True, note, bucket);
             if note == StrategyNote::Decided {
@@ -205,8 +179,8 @@ impl Program {
             req.strategy += 1;
             req.phase = Phase::When;
         }
-        if let Some(block) = inst.default {
-            match req.decide(block) {
+        if let Some(decision) = plan.default {
+            match req.decide(decision) {
                 None => return Ok(Step::NeedTags),
                 Some(true) => {
                     req.outcome.decider = Some(Decider::Default);
@@ -217,6 +191,54 @@ impl Program {
         }
         req.done = true;
         Ok(Step::Done)
+    }
+
+    /// An experiment strategy whose `when` held: the unit, the layer's range, the group, and
+    /// the group's decision. `None` when it suspended for tags.
+    #[inline(never)]
+    fn experiment(
+        &self,
+        req: &mut Request<'_>,
+        x: &crate::compile::program::ExperimentInfo,
+        groups: &[plan::Decision],
+    ) -> Option<(StrategyNote, Option<u32>)> {
+        // The unit as text: an entity key, or a text/int tag (loaded on demand).
+        let unit_ok = match x.unit {
+            Unit::Key(e) => {
+                req.unit_buf.clear();
+                let key = &req.keys[e as usize];
+                req.unit_buf.push_str(key);
+                true
+            }
+            Unit::Tag(t) => req.unit_from_tag(t)?,
+        };
+        Some(if !unit_ok {
+            (StrategyNote::UnitMissing, None)
+        } else if x.layer.as_ref().is_some_and(|c| {
+            let layer = &self.layers[c.layer as usize];
+            !ab::in_range(ab::bucket(&layer.name, &req.unit_buf), c.start, c.end)
+        }) {
+            (StrategyNote::OutsideLayerRange, None)
+        } else {
+            let bucket = ab::bucket(&x.salt, &req.unit_buf);
+            let group = x.groups.iter().map(|g| g.buckets).scan(0u32, |end, b| {
+                *end += b;
+                Some(*end)
+            });
+            match group.enumerate().find(|&(_, end)| bucket < end).map(|(g, _)| g) {
+                None => (StrategyNote::NotInExperiment, Some(bucket)),
+                Some(g) => {
+                    match req.decide(groups.get(g).copied().unwrap_or(plan::Decision::Block(x.groups[g].decision)))? {
+                        true => {
+                            req.outcome.group = Some(g as u32);
+                            req.outcome.bucket = Some(bucket);
+                            (StrategyNote::Decided, Some(bucket))
+                        }
+                        false => (StrategyNote::DecisionUnknown, Some(bucket)),
+                    }
+                }
+            }
+        })
     }
 
     fn validate(&self, req: &Request<'_>) -> Result<(), RequestError> {
@@ -242,7 +264,16 @@ impl Request<'_> {
     /// Forgets tags recorded as needed during an evaluation that turned out not to need them,
     /// and the provisional rule results computed while they were pending: the next block
     /// evaluates those rules afresh (and asks for their tags again if it still needs them).
+    #[inline]
     pub(crate) fn release_pending(&mut self) {
+        // Nothing to release on the common path (every tag given, nothing provisional).
+        if !self.pending.is_empty() || !self.provisional_rules.is_empty() {
+            self.release_pending_slow();
+        }
+    }
+
+    #[cold]
+    fn release_pending_slow(&mut self) {
         for &slot in &self.pending {
             self.slots[usize::from(slot)].needed = false;
         }
@@ -254,12 +285,28 @@ impl Request<'_> {
         }
     }
 
-    /// Runs a decision block: `Some(true)` decided, `Some(false)` a value is unknown,
-    /// `None` suspended for pending tags.
-    fn decide(&mut self, block: crate::compile::program::Block) -> Option<bool> {
-        if self.constant_decision(block) {
-            return Some(true);
+    /// Runs a decision: `Some(true)` decided, `Some(false)` a value is unknown, `None`
+    /// suspended for pending tags. A decision made only of constants (most are) is copied
+    /// from the plan, without entering the interpreter.
+    #[inline(always)]
+    fn decide(&mut self, decision: plan::Decision) -> Option<bool> {
+        match decision {
+            plan::Decision::Const { start, len } => {
+                let values = &mut self.outcome.values;
+                values.clear();
+                let (start, len) = (start as usize, len as usize);
+                // Field by field: decisions are a few values, shorter than a memcpy call.
+                for &v in self.program.plans.values.get(start..start + len).unwrap_or(&[]) {
+                    values.push(v);
+                }
+                Some(true)
+            }
+            plan::Decision::Block(block) => self.decide_block(block),
         }
+    }
+
+    #[inline(never)]
+    fn decide_block(&mut self, block: crate::compile::program::Block) -> Option<bool> {
         let r = self.exec(block);
         let complete = self.outcome.values.iter().all(|v| !v.is_unknown());
         if !complete && r.saw_pending && !self.pending.is_empty() {

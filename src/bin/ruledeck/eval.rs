@@ -4,7 +4,7 @@
 //! request was refused (its output line says why, with its line number). From a store, a
 //! release the store refuses (missing, or a corrupt bundle or manifest) exits 1.
 
-use std::io::{BufRead, BufWriter, Write};
+use std::io::{BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -61,52 +61,24 @@ pub fn run(args: Args<'_>) -> Result<ExitCode, Fatal> {
     let tags = tags_provider(args.tags, &program)?;
     let engine = Engine::new(program).with_fallback(tags);
     // The scene and instance are checked once, up front: they are the same for every line.
-    let mut req = match engine.program().request(args.scene, args.instance) {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return Ok(ExitCode::from(REFUSED));
-        }
-    };
-    req.explain(args.explain);
+    if let Err(e) = engine.program().request(args.scene, args.instance) {
+        eprintln!("error: {e}");
+        return Ok(ExitCode::from(REFUSED));
+    }
+    let stamp = stamp.map(|(release, version)| (json!(release), json!(version)));
+    let decider = Decider { engine: &engine, args: &args, stamp };
+    // One request per worker, reused line after line.
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, MAX_WORKERS);
+    let mut reqs = Vec::with_capacity(workers);
+    for _ in 0..workers {
+        let mut req = engine.program().request(args.scene, args.instance).map_err(|e| Fatal(e.to_string()))?;
+        req.explain(args.explain);
+        reqs.push(req);
+    }
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     let mut refused = 0usize;
     let write_err = |e: std::io::Error| Fatal(format!("cannot write output: {e}"));
-    // One output line per input line: a decision, an error naming the line, or `null` for a
-    // blank line, so output line N always answers input line N.
-    // `Err` is a line refused before parsing (too long).
-    let mut answer = |bytes: Result<&[u8], String>, line: Option<usize>, out: &mut dyn Write| -> Result<(), Fatal> {
-        let doc = if bytes.as_ref().is_ok_and(|b| b.iter().all(u8::is_ascii_whitespace)) && line.is_some() {
-            Value::Null
-        } else {
-            req.reset();
-            let result = bytes
-                .and_then(|bytes| parse_json(bytes).map_err(|e| format!("not valid JSON: {e}")))
-                .and_then(|doc| apply_input(&mut req, &doc).map_err(|e| e.to_string()))
-                .and_then(|()| engine.run(&mut req).map_err(|e| e.to_string()));
-            match result {
-                Ok(()) => {
-                    let mut doc = outcome_json(&req.outcome(), args.explain);
-                    if let (Some((release, version)), Value::Object(map)) = (stamp, &mut doc) {
-                        map.insert("release".into(), json!(release));
-                        map.insert("version".into(), json!(version));
-                    }
-                    doc
-                }
-                Err(error) => {
-                    refused += 1;
-                    let mut doc = json!({"scene": args.scene, "instance": args.instance, "error": error});
-                    if let Some(n) = line {
-                        doc["line"] = json!(n);
-                    }
-                    doc
-                }
-            }
-        };
-        serde_json::to_writer(&mut *out, &doc).map_err(|e| Fatal(format!("cannot write output: {e}")))?;
-        out.write_all(b"\n").map_err(write_err)
-    };
     match (args.input, args.inputs) {
         (Some(one), _) => {
             if one.len() > MAX_REQUEST_BYTES {
@@ -115,34 +87,65 @@ pub fn run(args: Args<'_>) -> Result<ExitCode, Fatal> {
                     one.len()
                 )));
             }
-            answer(Ok(one.as_bytes()), None, &mut out)?
+            let mut answer = Vec::new();
+            refused += usize::from(decider.answer(&mut reqs[0], Ok(one.as_bytes()), None, &mut answer));
+            out.write_all(&answer).map_err(write_err)?;
         }
         (None, Some(path)) => {
             let name = path.display().to_string();
-            let mut reader: Box<dyn BufRead> = if name == "-" {
-                Box::new(std::io::stdin().lock())
+            let source: Box<dyn Read> = if name == "-" {
+                Box::new(std::io::stdin())
             } else {
                 let meta = std::fs::metadata(path).map_err(|e| Fatal(format!("cannot read `{name}`: {e}")))?;
                 if meta.is_dir() {
                     return Err(Fatal(format!("`{name}` is a directory: give a JSON Lines file, or - for stdin")));
                 }
-                let file = std::fs::File::open(path).map_err(|e| Fatal(format!("cannot read `{name}`: {e}")))?;
-                Box::new(std::io::BufReader::new(file))
+                Box::new(std::fs::File::open(path).map_err(|e| Fatal(format!("cannot read `{name}`: {e}")))?)
             };
+            let mut reader = BufReader::with_capacity(CHUNK_BYTES, source);
+            // Lines are read into one buffer per chunk, decided by the workers (each a
+            // contiguous run of lines, into its own output buffer), then written in input
+            // order: output line N always answers input line N. A chunk is what has been
+            // read already (at most `CHUNK_LINES`), so a line typed on a terminal is
+            // answered at once and a file is decided thousands of lines at a time.
+            let mut chunk = Chunk::default();
+            let mut outputs: Vec<Vec<u8>> = vec![Vec::new(); workers];
             let mut buf = Vec::new();
             let mut number = 0;
-            loop {
-                number += 1;
-                match read_line_bounded(&mut reader, &mut buf, MAX_REQUEST_BYTES)
-                    .map_err(|e| Fatal(format!("cannot read `{name}`: {e}")))?
-                {
-                    Line::End => break,
-                    Line::Read => answer(Ok(&buf), Some(number), &mut out)?,
-                    Line::TooLong => {
-                        let error = format!("line is longer than {MAX_REQUEST_BYTES} bytes, the limit for one request");
-                        answer(Err(error), Some(number), &mut out)?
+            let mut failure = None;
+            while failure.is_none() {
+                chunk.clear();
+                let mut end = false;
+                while chunk.lines.len() < CHUNK_LINES {
+                    number += 1;
+                    match read_line_bounded(&mut reader, &mut buf, MAX_REQUEST_BYTES) {
+                        Err(e) => {
+                            failure = Some(Fatal(format!("cannot read `{name}`: {e}")));
+                            break;
+                        }
+                        Ok(Line::End) => {
+                            end = true;
+                            break;
+                        }
+                        Ok(Line::Read) => chunk.push(number, Some(&buf)),
+                        Ok(Line::TooLong) => chunk.push(number, None),
+                    }
+                    if reader.buffer().is_empty() {
+                        break;
                     }
                 }
+                // The lines before a read error are still answered.
+                refused += decider.chunk(&mut reqs, &chunk, &mut outputs);
+                for output in &outputs {
+                    out.write_all(output).map_err(write_err)?;
+                }
+                out.flush().map_err(write_err)?;
+                if end {
+                    break;
+                }
+            }
+            if let Some(failure) = failure {
+                return Err(failure);
             }
         }
         (None, None) => return Err(Fatal("give a request with --input JSON or --inputs FILE.jsonl".into())),
@@ -154,4 +157,132 @@ pub fn run(args: Args<'_>) -> Result<ExitCode, Fatal> {
         return Ok(ExitCode::from(REFUSED));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Workers deciding `--inputs` lines at most (the machine's cores, up to this).
+const MAX_WORKERS: usize = 16;
+/// Lines per chunk: enough that starting the workers is a small part of a chunk's time.
+const CHUNK_LINES: usize = 4096;
+/// The input buffer's size: a chunk is at most what one refill reads.
+const CHUNK_BYTES: usize = 1 << 20;
+
+/// A chunk of input lines: their bytes back to back, and per line its number and range
+/// (`None` for a line longer than a request may be).
+#[derive(Default)]
+struct Chunk {
+    bytes: Vec<u8>,
+    lines: Vec<(usize, Option<(usize, usize)>)>,
+}
+
+impl Chunk {
+    fn clear(&mut self) {
+        self.bytes.clear();
+        self.lines.clear();
+    }
+
+    fn push(&mut self, number: usize, line: Option<&[u8]>) {
+        let range = line.map(|l| {
+            let start = self.bytes.len();
+            self.bytes.extend_from_slice(l);
+            (start, self.bytes.len())
+        });
+        self.lines.push((number, range));
+    }
+}
+
+/// Answers request lines: what every worker shares.
+struct Decider<'a> {
+    engine: &'a Engine,
+    args: &'a Args<'a>,
+    /// The release and version stamped on results from a store.
+    stamp: Option<(Value, Value)>,
+}
+
+impl Decider<'_> {
+    /// Decides a chunk, one contiguous run of lines per request (worker), each into its
+    /// output buffer; returns how many were refused.
+    fn chunk(&self, reqs: &mut [ruledeck::Request<'_>], chunk: &Chunk, outputs: &mut [Vec<u8>]) -> usize {
+        let per = chunk.lines.len().div_ceil(reqs.len()).max(1);
+        let run = |req: &mut ruledeck::Request<'_>, lines: &[(usize, Option<(usize, usize)>)], out: &mut Vec<u8>| {
+            out.clear();
+            let mut refused = 0;
+            for &(number, range) in lines {
+                let bytes = match range {
+                    Some((start, end)) => Ok(&chunk.bytes[start..end]),
+                    None => Err(format!("line is longer than {MAX_REQUEST_BYTES} bytes, the limit for one request")),
+                };
+                refused += usize::from(self.answer(req, bytes, Some(number), out));
+            }
+            refused
+        };
+        let mut parts = chunk.lines.chunks(per);
+        let mut work: Vec<_> = reqs.iter_mut().zip(outputs.iter_mut()).map(|(r, o)| (r, parts.next(), o)).collect();
+        // One worker: no thread to start.
+        if chunk.lines.len() <= per {
+            return work
+                .into_iter()
+                .map(|(req, lines, out)| {
+                    out.clear();
+                    lines.map_or(0, |lines| run(req, lines, out))
+                })
+                .sum();
+        }
+        std::thread::scope(|scope| {
+            let (first, rest) = work.split_first_mut().expect("at least one worker");
+            let handles: Vec<_> = rest
+                .iter_mut()
+                .map(|(req, lines, out)| {
+                    let lines = lines.unwrap_or(&[]);
+                    scope.spawn(|| run(req, lines, out))
+                })
+                .collect();
+            let mine = run(first.0, first.1.unwrap_or(&[]), first.2);
+            mine + handles.into_iter().map(|h| h.join().expect("an eval worker panicked")).sum::<usize>()
+        })
+    }
+
+    /// Appends the answer to one request line to `out` (a decision, an error naming the
+    /// line, or `null` for a blank line); `true` when the request was refused. `Err` is a
+    /// line refused before parsing (too long). Each line is parsed once.
+    fn answer(
+        &self,
+        req: &mut ruledeck::Request<'_>,
+        bytes: Result<&[u8], String>,
+        line: Option<usize>,
+        out: &mut Vec<u8>,
+    ) -> bool {
+        let args = self.args;
+        let mut refused = false;
+        let doc = if bytes.as_ref().is_ok_and(|b| b.iter().all(u8::is_ascii_whitespace)) && line.is_some() {
+            Value::Null
+        } else {
+            req.reset();
+            let result = bytes
+                .and_then(|bytes| parse_json(bytes).map_err(|e| format!("not valid JSON: {e}")))
+                .and_then(|doc| apply_input(req, &doc).map_err(|e| e.to_string()))
+                .and_then(|()| self.engine.run(req).map_err(|e| e.to_string()));
+            match result {
+                Ok(()) => {
+                    let mut doc = outcome_json(&req.outcome(), args.explain);
+                    if let (Some((release, version)), Value::Object(map)) = (&self.stamp, &mut doc) {
+                        map.insert("release".into(), release.clone());
+                        map.insert("version".into(), version.clone());
+                    }
+                    doc
+                }
+                Err(error) => {
+                    refused = true;
+                    let mut doc = json!({"scene": args.scene, "instance": args.instance, "error": error});
+                    if let Some(n) = line {
+                        doc["line"] = json!(n);
+                    }
+                    doc
+                }
+            }
+        };
+        // Writing JSON into a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut *out, &doc);
+        out.push(b'\n');
+        refused
+    }
 }

@@ -1,0 +1,243 @@
+//! What the VM precomputes from a verified program, so that a decision does not rediscover
+//! it from the bytecode every time.
+//!
+//! Owns: the per-instance plan (how each `when`, rule body and decision is best run: a lone
+//! tag comparison without the interpreter, a decision made only of constants as a ready
+//! slice of values, anything else as a block for the interpreter) and substring finders for
+//! text constants. Must not: change what anything means. Every plan is the same evaluation
+//! as the bytecode it was made from (`tests/differential.rs` holds the VM to the reference
+//! evaluator), and rule bodies still go through the rule cache, so each rule runs at most
+//! once per request whatever its result.
+//!
+//! Built by the verifier as its last step (it is derived data, never serialized), so a
+//! program from a bundle gets the same plan as a freshly compiled one.
+
+use memchr::memmem;
+
+use super::machine::const_val;
+use super::value::Val;
+use crate::compile::instr::Instr;
+use crate::compile::program::{Block, Const, OutcomeInfo, Program};
+
+/// The precomputed plans of a program (empty until the verifier builds them).
+#[derive(Debug, Default)]
+pub(crate) struct Plans {
+    /// Per scene, per instance.
+    pub scenes: Vec<Vec<InstancePlan>>,
+    /// Per rule: how its body runs.
+    pub rules: Vec<Cond>,
+    /// The field values of every constant decision, back to back (see [`Decision::Const`]).
+    pub values: Vec<Val>,
+    /// Per constant of the pool: a substring finder for a text constant, built once, so
+    /// `contains` searches without setting up a searcher per evaluation.
+    pub finders: Vec<Option<memmem::Finder<'static>>>,
+    /// Per constant set: its enum members as a bit mask, when every one is below 64 (an
+    /// enum value is then in the set by one bit test; it never equals a non-enum element).
+    pub enum_masks: Vec<Option<u64>>,
+}
+
+/// One instance: its strategies in order and its default.
+#[derive(Debug, Default)]
+pub(crate) struct InstancePlan {
+    pub strategies: Vec<StrategyPlan>,
+    pub default: Option<Decision>,
+}
+
+/// One strategy: its `when`, and its decision (`None` for an experiment) or its
+/// experiment's group decisions (empty otherwise).
+#[derive(Debug)]
+pub(crate) struct StrategyPlan {
+    pub when: When,
+    pub decision: Option<Decision>,
+    pub groups: Vec<Decision>,
+}
+
+/// How a `when` is evaluated.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum When {
+    /// No `when`: always holds.
+    Always,
+    /// The `when` names one rule: the rule's result (through the rule cache).
+    Rule(u32),
+    /// Anything else.
+    Cond(Cond),
+}
+
+/// How a condition block (a `when` or a rule body) is evaluated.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Cond {
+    /// One comparison of a tag with a constant (the instruction), without the interpreter.
+    Compare(Instr),
+    /// Whether tag `slot` is (`negated`: is not) in constant set `set`.
+    TagInSet { slot: u16, set: u32, negated: bool },
+    /// The interpreter runs the block.
+    Block(Block),
+}
+
+/// How a decision block is evaluated.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Decision {
+    /// Only constants: its field values are `values[start..start + len]`, all known.
+    Const { start: u32, len: u32 },
+    /// The interpreter runs the block.
+    Block(Block),
+}
+
+/// Builds the plans of a verified program.
+pub(crate) fn build(p: &Program) -> Plans {
+    let mut values = Vec::new();
+    let mut decision = |block: Block| match constant_fields(p, block) {
+        Some(fields) => {
+            let start = values.len() as u32;
+            values.extend_from_slice(&fields);
+            Decision::Const { start, len: fields.len() as u32 }
+        }
+        None => Decision::Block(block),
+    };
+    let scenes = p
+        .scenes
+        .iter()
+        .map(|scene| {
+            scene
+                .instances
+                .iter()
+                .map(|inst| InstancePlan {
+                    strategies: inst
+                        .strategies
+                        .iter()
+                        .map(|st| StrategyPlan {
+                            when: match st.when {
+                                None => When::Always,
+                                Some(block) => match *p.block_code(block) {
+                                    [Instr::CallRule(rule), Instr::Return] => When::Rule(rule),
+                                    _ => When::Cond(cond(p, block)),
+                                },
+                            },
+                            decision: match &st.outcome {
+                                OutcomeInfo::Decision(block) => Some(decision(*block)),
+                                OutcomeInfo::Experiment(_) => None,
+                            },
+                            groups: match &st.outcome {
+                                OutcomeInfo::Decision(_) => Vec::new(),
+                                OutcomeInfo::Experiment(x) => x.groups.iter().map(|g| decision(g.decision)).collect(),
+                            },
+                        })
+                        .collect(),
+                    default: inst.default.map(&mut decision),
+                })
+                .collect()
+        })
+        .collect();
+    let rules = p.rules.iter().map(|r| cond(p, r.block)).collect();
+    let finders = p
+        .consts
+        .iter()
+        .map(|c| match c {
+            Const::Text(t) => Some(memmem::Finder::new(t.as_bytes()).into_owned()),
+            _ => None,
+        })
+        .collect();
+    let enum_masks =
+        p.sets.iter().map(|set| set.enums.iter().try_fold(0u64, |mask, &e| (e < 64).then(|| mask | 1 << e))).collect();
+    Plans { scenes, rules, values, finders, enum_masks }
+}
+
+fn cond(p: &Program, block: Block) -> Cond {
+    match *p.block_code(block) {
+        [instr @ (Instr::CmpTagConst { .. }
+        | Instr::CmpTagInt { .. }
+        | Instr::CmpTagEnum { .. }
+        | Instr::CmpTagFloat { .. }
+        | Instr::CmpTagText { .. }), Instr::Return] => Cond::Compare(instr),
+        [Instr::LoadTag(slot), Instr::InSet { set, negated }, Instr::Return] => Cond::TagInSet { slot, set, negated },
+        _ => Cond::Block(block),
+    }
+}
+
+/// The field values of a decision block made only of known constants, `None` otherwise.
+fn constant_fields(p: &Program, block: Block) -> Option<Vec<Val>> {
+    let mut fields = Vec::new();
+    for &instr in p.block_code(block) {
+        let v = match instr {
+            Instr::PushBool(b) => Val::bool(b),
+            Instr::PushInt(i) => Val::int(i64::from(i)),
+            Instr::PushConst(k) => const_val(p, k),
+            // The verifier checked the block leaves exactly `n` values, the fields.
+            Instr::Decide(n) => return (usize::from(n) == fields.len()).then_some(fields),
+            _ => return None,
+        };
+        if v.is_unknown() {
+            return None;
+        }
+        fields.push(v);
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::vm::{Input, RequestError, Step};
+
+    const DECK: &str = r#"
+entity user key uid
+tag user.age: int from "profile"
+tag user.tier: enum(a, b, c) from "crm"
+tag user.title: text from "profile"
+rule user adult = user.age > 18
+scene s {
+  keys uid
+  instance i -> { n: int } {
+    strategy one when adult => { n: 1 }
+    strategy two when user.tier in [a, c] => { n: user.age }
+    strategy three when user.title contains "phone" => { n: 3 }
+    default => { n: 0 }
+  }
+}
+"#;
+
+    fn decide(p: &Program, age: i64, tier: &str, title: &str) -> Result<Option<String>, RequestError> {
+        let mut req = p.request("s", "i")?;
+        req.key("uid", "u-1")?;
+        for (name, value) in
+            [("user.age", Input::Int(age)), ("user.tier", Input::Text(tier)), ("user.title", Input::Text(title))]
+        {
+            req.supply(p.tag(name).unwrap().0, Some(value));
+        }
+        assert_eq!(p.run(&mut req)?, Step::Done);
+        Ok(req.outcome().strategy().map(str::to_string))
+    }
+
+    #[test]
+    fn plans_pick_the_shapes_they_can_run_without_the_interpreter() {
+        let p = crate::compile(&[("deck.rule", DECK)]).unwrap();
+        let inst = &p.plans.scenes[0][0];
+        assert!(matches!(inst.strategies[0].when, When::Rule(0)));
+        assert!(matches!(p.plans.rules[0], Cond::Compare(Instr::CmpTagInt { .. })));
+        assert!(matches!(inst.strategies[1].when, When::Cond(Cond::TagInSet { negated: false, .. })));
+        assert!(matches!(inst.strategies[1].decision, Some(Decision::Block(_))), "reads a tag");
+        assert!(matches!(inst.strategies[2].when, When::Cond(Cond::Block(_))));
+        assert!(matches!(inst.strategies[0].decision, Some(Decision::Const { len: 1, .. })));
+        assert!(matches!(inst.default, Some(Decision::Const { len: 1, .. })));
+        assert_eq!(p.plans.enum_masks, vec![Some(0b101)]);
+        assert!(p.plans.finders.iter().flatten().any(|f| f.needle() == b"phone"));
+        assert_eq!(decide(&p, 30, "b", "").unwrap().as_deref(), Some("one"));
+        assert_eq!(decide(&p, 10, "c", "").unwrap().as_deref(), Some("two"));
+        assert_eq!(decide(&p, 10, "b", "a Smartphone").unwrap().as_deref(), Some("three"));
+        let long = format!("{}phone", "x".repeat(100));
+        assert_eq!(decide(&p, 10, "b", &long).unwrap().as_deref(), Some("three"), "the finder, past 64 bytes");
+        assert_eq!(decide(&p, 10, "b", "phon").unwrap().as_deref(), Some("default"));
+    }
+
+    #[test]
+    fn a_bundle_is_planned_when_loaded_and_an_unverified_program_is_refused() {
+        let p = crate::compile(&[("deck.rule", DECK)]).unwrap();
+        let loaded = Program::from_bundle(&p.to_bundle()).unwrap();
+        assert_eq!(decide(&loaded, 30, "b", "").unwrap().as_deref(), Some("one"));
+        let unverified: Program = serde_json::from_value(serde_json::to_value(&p).unwrap()).unwrap();
+        match decide(&unverified, 30, "b", "") {
+            Err(RequestError::InvalidInput(message)) => assert!(message.contains("not verified"), "{message}"),
+            other => panic!("an unverified program ran: {other:?}"),
+        }
+    }
+}
