@@ -347,3 +347,35 @@ fn tag_status_is_judged_per_item() {
     assert_eq!(err.diagnostics.len(), 1, "{err}");
     insta::assert_snapshot!("status_changed_when", err.to_string());
 }
+
+/// Processes that publish the first release of a store at the same moment all create it:
+/// one of them finding the store's folders half made must not call it "not a store".
+#[test]
+fn concurrent_first_creations_of_a_store_all_open_it() {
+    for round in 0..40 {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join(format!("store-{round}"));
+        let start = Arc::new(std::sync::Barrier::new(8));
+        let openers: Vec<_> = (0..8)
+            .map(|_| {
+                let (dir, start) = (dir.clone(), start.clone());
+                std::thread::spawn(move || {
+                    start.wait();
+                    Store::create(&dir).map(|_| ()).map_err(|e| e.to_string())
+                })
+            })
+            .collect();
+        for opener in openers {
+            opener.join().unwrap().unwrap_or_else(|e| panic!("round {round}: {e}"));
+        }
+    }
+}
+
+#[test]
+fn a_folder_holding_other_files_is_not_made_a_store() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("notes.txt"), "mine").unwrap();
+    let e = Store::create(tmp.path()).map(|_| ()).unwrap_err().to_string();
+    assert!(e.contains("not a release store"), "{e}");
+    assert!(!tmp.path().join("releases").exists());
+}

@@ -158,14 +158,20 @@ impl Store {
     }
 
     /// Opens a store, creating an empty one if `dir` does not exist or is empty.
+    ///
+    /// Concurrent first publishes race here before any of them holds the store's lock: a
+    /// directory holding nothing but some of the store's own folders is one another process
+    /// is creating, so this one creates the rest too (creating a folder that exists is a
+    /// no-op) rather than calling it "not a store".
     pub fn create(dir: impl Into<PathBuf>) -> Result<Store, StoreError> {
+        const FOLDERS: [&str; 3] = ["bundles", "releases", "tmp"];
         let dir = dir.into();
-        let empty = match fs::read_dir(&dir) {
-            Ok(mut entries) => entries.next().is_none(),
+        let being_created = match fs::read_dir(&dir) {
+            Ok(entries) => entries.filter_map(Result::ok).all(|e| FOLDERS.iter().any(|f| e.file_name() == *f)),
             Err(_) => true,
         };
-        if empty {
-            for sub in ["bundles", "releases", "tmp"] {
+        if being_created {
+            for sub in FOLDERS {
                 fs::create_dir_all(dir.join(sub)).map_err(|e| io(&dir.join(sub), e))?;
             }
             sync_dir(&dir)?;
