@@ -3,11 +3,16 @@
 //!
 //! Owns: a read-only view of a [`Program`]'s tables — the scene's keys, its pass-through
 //! tags, the loaded tags its keys can load, the instance's decision fields — with their
-//! value types. Must not: decide anything or expose the program's internal representation
-//! (types are described by [`ValueType`], not by the compiler's runtime type tags).
+//! value types; and the positional way to give keys and pass-through values
+//! ([`Request::key_at`], [`Request::pass_tag`]) for hosts that resolve each column to its
+//! place once per batch instead of looking a name up on every row.
+//! Must not: decide anything or expose the program's internal representation (types are
+//! described by [`ValueType`], not by the compiler's runtime type tags); the positional
+//! setters validate and coerce exactly as [`Request::key`] and [`Request::pass`] do.
 
 use crate::compile::program::{Elem, Program, Ty};
-use crate::vm::RequestError;
+use crate::vm::request::{coerce, refusal, SlotState};
+use crate::vm::{Input, Request, RequestError};
 
 /// The kind of a scalar value (or of a list's elements).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -130,6 +135,45 @@ impl Program {
     }
 }
 
+impl Request<'_> {
+    /// Gives the scene's `index`-th key, in [`Signature::keys`] order: what
+    /// [`Request::key`] does, without looking the name up (a host reading many rows resolves
+    /// each key column's index once). An index past the scene's keys is refused.
+    pub fn key_at(&mut self, index: usize, value: &str) -> Result<&mut Self, RequestError> {
+        let program = self.program;
+        let scene = &program.scenes[self.scene as usize];
+        let Some(&entity) = scene.keys.get(index) else {
+            return Err(RequestError::UnknownKey { scene: scene.name.clone(), key: format!("#{index}") });
+        };
+        let slot = &mut self.keys[entity as usize];
+        slot.clear();
+        slot.push_str(value);
+        self.key_set[entity as usize] = true;
+        Ok(self)
+    }
+
+    /// Gives the pass-through tag `tag` (its [`TagSignature::id`] in [`Signature::passes`]):
+    /// what [`Request::pass`] does, without looking the name up. The value is checked and
+    /// coerced as `pass` checks it (same errors); a tag the scene does not take is refused.
+    pub fn pass_tag(&mut self, tag: u32, value: Input<'_>) -> Result<&mut Self, RequestError> {
+        let program = self.program;
+        let scene = &program.scenes[self.scene as usize];
+        if !scene.passes.contains(&tag) {
+            let name = program.tags.get(tag as usize).map_or_else(|| format!("#{tag}"), |t| t.name.clone());
+            return Err(RequestError::UnknownPass { scene: scene.name.clone(), tag: name });
+        }
+        let info = &program.tags[tag as usize];
+        let slot = &mut self.slots[tag as usize];
+        coerce(program, &info.ty, value, &mut slot.value).map_err(|found| RequestError::InvalidPass {
+            tag: info.name.clone(),
+            problem: refusal(program, &info.ty, value, found),
+        })?;
+        slot.state = SlotState::Loaded;
+        self.sync_val(tag as usize);
+        Ok(self)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -162,5 +206,36 @@ mod tests {
         assert_eq!(p.instance_names(), [("s", "i")]);
         assert!(matches!(p.signature("nope", "i"), Err(RequestError::UnknownScene { .. })));
         assert!(matches!(p.signature("s", "nope"), Err(RequestError::UnknownInstance { .. })));
+    }
+
+    /// The positional setters decide exactly as the named ones, and refuse what they refuse.
+    #[test]
+    fn positional_keys_and_passes_equal_named_ones() {
+        let src = "entity user key uid\ntag user.risk: int from \"r\"\ntag ctx.ch: enum(app, h5) passthrough\n\
+                   scene s { keys uid passes ctx.ch instance i -> { n: int } {\n\
+                   strategy a when ctx.ch == app and user.risk < 30 => { n: 1 }\n default => { n: 0 } } }\n";
+        let p = crate::compile(&[("deck.rule", src)]).expect("deck compiles");
+        let sig = p.signature("s", "i").expect("known");
+        let (ch, risk) = (sig.passes[0].id, sig.tags[0].id);
+        for (channel, score) in [("app", 10), ("app", 50), ("h5", 10)] {
+            let mut named = p.request("s", "i").expect("request");
+            named.key("uid", "u-1").unwrap().pass("ctx.ch", Input::Text(channel)).unwrap();
+            let mut positional = p.request("s", "i").expect("request");
+            positional.key_at(0, "u-1").unwrap().pass_tag(ch, Input::Text(channel)).unwrap();
+            for req in [&mut named, &mut positional] {
+                req.now(0).supply(risk, Some(Input::Int(score)));
+                assert_eq!(p.run(req), Ok(crate::Step::Done));
+            }
+            assert_eq!(named.outcome().strategy(), positional.outcome().strategy());
+            assert_eq!(named.outcome().fields().collect::<Vec<_>>(), positional.outcome().fields().collect::<Vec<_>>());
+        }
+        let mut req = p.request("s", "i").expect("request");
+        assert!(matches!(req.key_at(1, "x"), Err(RequestError::UnknownKey { .. })));
+        assert!(matches!(req.pass_tag(risk, Input::Int(1)), Err(RequestError::UnknownPass { .. })));
+        assert!(matches!(req.pass_tag(99, Input::Int(1)), Err(RequestError::UnknownPass { .. })));
+        let named = p.request("s", "i").unwrap().pass("ctx.ch", Input::Text("tv")).map(|_| ()).unwrap_err();
+        let positional = req.pass_tag(ch, Input::Text("tv")).map(|_| ()).unwrap_err();
+        assert_eq!(named, positional);
+        assert_eq!(positional.to_string(), "invalid value for `ctx.ch`: \"tv\" is not a member of enum(app, h5)");
     }
 }

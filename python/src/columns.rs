@@ -39,8 +39,10 @@ pub struct Plan {
     program: Arc<Program>,
     scene: String,
     instance: String,
-    keys: Vec<String>,
+    /// Pass-through tag names (for errors) and ids (what [`ruledeck::Request::pass_tag`]
+    /// takes), by the scene's order: resolved once per schema, not looked up per row.
     passes: Vec<String>,
+    pass_ids: Vec<u32>,
     /// The input schema's column names.
     column_names: Vec<String>,
     roles: Vec<(usize, Role)>,
@@ -289,14 +291,14 @@ impl Plan {
         if let Some(clash) = OUTCOME_COLUMNS.iter().find(|c| schema.fields().iter().any(|f| f.name() == *c)) {
             return Err(format!("input column `{clash}` has the name of an output column; rename it"));
         }
-        let keys = sig.keys.iter().map(|k| k.to_string()).collect();
         let passes = sig.passes.iter().map(|p| p.name.to_string()).collect();
+        let pass_ids = sig.passes.iter().map(|p| p.id).collect();
         Ok(Plan {
             program: program.clone(),
             scene: scene.to_string(),
             instance: instance.to_string(),
-            keys,
             passes,
+            pass_ids,
             column_names: schema.fields().iter().map(|f| f.name().clone()).collect(),
             roles,
             fields,
@@ -353,14 +355,14 @@ impl Plan {
             match *role {
                 Role::Key(k) => {
                     if let Some(v) = reader.key(row, &mut st.key) {
-                        if let Err(e) = req.key(&self.keys[k], v) {
+                        if let Err(e) = req.key_at(k, v) {
                             return Some(e.to_string());
                         }
                     }
                 }
                 Role::Pass(p) => match reader.get(row, &mut st.list) {
                     Ok(Some(v)) => {
-                        if let Err(e) = req.pass(&self.passes[p], v) {
+                        if let Err(e) = req.pass_tag(self.pass_ids[p], v) {
                             return Some(e.to_string());
                         }
                     }
@@ -386,9 +388,14 @@ impl Plan {
                 },
                 // Every tag column is supplied before the run, so the VM never suspends for
                 // it (a suspension per condition cost more than the supplies it saves).
-                Role::Tag(tag) => match reader.get(row, &mut st.list) {
-                    Ok(v) => req.supply(tag, v),
-                    Err(found) => req.supply_wrong_type(tag, found),
+                Role::Tag(tag) => match reader {
+                    // The commonest column types, read straight from the typed array.
+                    Reader::I64(a) => req.supply(tag, a.is_valid(row).then(|| Input::Int(a.value(row)))),
+                    Reader::F64(a) => req.supply(tag, a.is_valid(row).then(|| Input::Float(a.value(row)))),
+                    _ => match reader.get(row, &mut st.list) {
+                        Ok(v) => req.supply(tag, v),
+                        Err(found) => req.supply_wrong_type(tag, found),
+                    },
                 },
             }
         }
@@ -552,10 +559,17 @@ enum Reader<'a> {
     LargeUtf8(&'a arrow_array::LargeStringArray),
     View(&'a arrow_array::StringViewArray),
     Bool(&'a BooleanArray),
+    /// `int64` and `double` columns, downcast once per batch: no call through a closure.
+    I64(&'a arrow_array::Int64Array),
+    F64(&'a arrow_array::Float64Array),
     Int(Box<dyn Fn(usize) -> Option<Result<i64, &'static str>> + Send + Sync + 'a>),
     Float(Box<dyn Fn(usize) -> Option<f64> + Send + Sync + 'a>),
     Time(Box<dyn Fn(usize) -> Option<i64> + Send + Sync + 'a>),
-    List { offsets: Vec<(usize, usize)>, valid: Box<dyn Fn(usize) -> bool + Send + Sync + 'a>, items: Box<Reader<'a>> },
+    List {
+        offsets: Vec<(usize, usize)>,
+        valid: Box<dyn Fn(usize) -> bool + Send + Sync + 'a>,
+        items: Box<Reader<'a>>,
+    },
 }
 
 fn ints<'a, T: ArrowPrimitiveType>(a: &'a dyn Array) -> Reader<'a>
@@ -582,7 +596,7 @@ impl<'a> Reader<'a> {
             DataType::Int8 => ints::<Int8Type>(a),
             DataType::Int16 => ints::<Int16Type>(a),
             DataType::Int32 => ints::<Int32Type>(a),
-            DataType::Int64 => ints::<Int64Type>(a),
+            DataType::Int64 => Reader::I64(a.as_primitive::<Int64Type>()),
             DataType::UInt8 => ints::<UInt8Type>(a),
             DataType::UInt16 => ints::<UInt16Type>(a),
             DataType::UInt32 => ints::<UInt32Type>(a),
@@ -591,10 +605,7 @@ impl<'a> Reader<'a> {
                 let a = a.as_primitive::<Float32Type>();
                 Reader::Float(Box::new(move |i| a.is_valid(i).then(|| f64::from(a.value(i)))))
             }
-            DataType::Float64 => {
-                let a = a.as_primitive::<Float64Type>();
-                Reader::Float(Box::new(move |i| a.is_valid(i).then(|| a.value(i))))
-            }
+            DataType::Float64 => Reader::F64(a.as_primitive::<Float64Type>()),
             DataType::Timestamp(TimeUnit::Second, _) => times::<TimestampSecondType>(a, 1),
             DataType::Timestamp(TimeUnit::Millisecond, _) => times::<TimestampMillisecondType>(a, 1_000),
             DataType::Timestamp(TimeUnit::Microsecond, _) => times::<TimestampMicrosecondType>(a, 1_000_000),
@@ -627,6 +638,12 @@ impl<'a> Reader<'a> {
             Reader::Utf8(a) => a.is_valid(row).then(|| a.value(row)),
             Reader::LargeUtf8(a) => a.is_valid(row).then(|| a.value(row)),
             Reader::View(a) => a.is_valid(row).then(|| a.value(row)),
+            Reader::I64(a) => {
+                let i = a.is_valid(row).then(|| a.value(row))?;
+                buf.clear();
+                let _ = write!(buf, "{i}");
+                Some(buf.as_str())
+            }
             Reader::Int(f) => match f(row)? {
                 Ok(i) => {
                     buf.clear();
@@ -647,6 +664,8 @@ impl<'a> Reader<'a> {
             Reader::LargeUtf8(a) => a.is_valid(row).then(|| Input::Text(a.value(row))),
             Reader::View(a) => a.is_valid(row).then(|| Input::Text(a.value(row))),
             Reader::Bool(a) => a.is_valid(row).then(|| Input::Bool(a.value(row))),
+            Reader::I64(a) => a.is_valid(row).then(|| Input::Int(a.value(row))),
+            Reader::F64(a) => a.is_valid(row).then(|| Input::Float(a.value(row))),
             Reader::Int(f) => f(row).transpose()?.map(Input::Int),
             Reader::Float(f) => f(row).map(Input::Float),
             Reader::Time(f) => f(row).map(Input::Time),

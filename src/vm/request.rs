@@ -456,7 +456,7 @@ impl<'p> Request<'p> {
     }
 
     /// Brings `vals` (what `LoadTag` pushes) in line with a slot's state after a change.
-    fn sync_val(&mut self, tag: usize) {
+    pub(crate) fn sync_val(&mut self, tag: usize) {
         if let (Some(slot), Some(val)) = (self.slots.get(tag), self.vals.get_mut(tag)) {
             *val = match slot.state {
                 SlotState::NotLoaded => Val::PENDING,
@@ -501,7 +501,7 @@ pub struct Need<'a> {
 
 /// Why `value` is not a `ty`, naming the value: `"tv" is not a member of enum(app, h5)`, or
 /// `expected int, found text`.
-fn refusal(p: &Program, ty: &Ty, value: Input<'_>, found: &str) -> String {
+pub(crate) fn refusal(p: &Program, ty: &Ty, value: Input<'_>, found: &str) -> String {
     let enum_miss = |e: u32, s: &str| {
         member(p, e, s).is_none().then(|| format!("{s:?} is not a member of {}", p.type_name(Ty::Enum(e), ", ")))
     };
@@ -551,7 +551,7 @@ fn scalar(p: &Program, ty: &Ty, v: Input<'_>) -> Result<Scalar, &'static str> {
 }
 
 /// Coerces `v` to `ty` into `out`, reusing `out`'s text buffer. `Err` names what was found.
-fn coerce(p: &Program, ty: &Ty, v: Input<'_>, out: &mut TagValue) -> Result<(), &'static str> {
+pub(crate) fn coerce(p: &Program, ty: &Ty, v: Input<'_>, out: &mut TagValue) -> Result<(), &'static str> {
     match (ty, v) {
         (Ty::Text, Input::Text(s)) => {
             if let TagValue::Text(buf) = out {
