@@ -519,7 +519,6 @@ pub(crate) fn refusal(p: &Program, ty: &Ty, value: Input<'_>, found: &str) -> St
     named.unwrap_or_else(|| format!("expected {}, found {found}", p.type_name(*ty, ", ")))
 }
 
-
 fn input_kind(v: Input<'_>) -> &'static str {
     match v {
         Input::Int(_) => "an int",
