@@ -51,6 +51,19 @@ pub fn report(sources: &Sources, diagnostics: &[Diagnostic]) -> Option<ExitCode>
     Some(ExitCode::from(1))
 }
 
+/// Rule files read and checked. `Err(Ok(code))`: diagnostics were printed and the command
+/// should exit with `code` (1).
+pub fn check_files(paths: &[PathBuf]) -> Result<Result<ruledeck::Checked, ExitCode>, Fatal> {
+    let (sources, read_errors) = read_sources(paths)?;
+    if !read_errors.is_empty() {
+        return Ok(Err(report(&sources, &read_errors).unwrap_or(ExitCode::from(1))));
+    }
+    match ruledeck::check_sources(sources) {
+        Ok(checked) => Ok(Ok(checked)),
+        Err(errors) => Ok(Err(report(&errors.sources, &errors.diagnostics).unwrap_or(ExitCode::from(1)))),
+    }
+}
+
 /// A program from one bundle, or compiled from rule files. `Err(Ok(code))`: diagnostics
 /// were printed and the command should exit with `code`.
 pub fn load_program(paths: &[PathBuf]) -> Result<Result<Program, ExitCode>, Fatal> {

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use ruledeck::diagnostics::did_you_mean;
 use ruledeck::release::{refs, Store};
 
-use crate::files::{read_sources, report, store_refused, Fatal};
+use crate::files::{check_files, store_refused, Fatal};
 use crate::Format;
 
 pub fn run(
@@ -29,13 +29,9 @@ pub fn run(
             (manifest.usage.get(tag).cloned(), names)
         }
         None => {
-            let (sources, read_errors) = read_sources(paths)?;
-            if !read_errors.is_empty() {
-                return Ok(report(&sources, &read_errors).unwrap_or(ExitCode::from(1)));
-            }
-            let checked = match ruledeck::check_sources(sources) {
-                Ok(c) => c,
-                Err(errors) => return Ok(report(&errors.sources, &errors.diagnostics).unwrap_or(ExitCode::from(1))),
+            let checked = match check_files(paths)? {
+                Ok(checked) => checked,
+                Err(code) => return Ok(code),
             };
             let names = checked.deck.tags.iter().map(|t| t.name.clone()).collect();
             (refs::refs(&checked, tag), names)

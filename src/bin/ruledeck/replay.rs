@@ -14,7 +14,7 @@ use ruledeck::limits::MAX_REQUEST_BYTES;
 use ruledeck::outreach::Outreach;
 use serde_json::json;
 
-use crate::files::{read_sources, report, Fatal};
+use crate::files::{check_files, Fatal};
 
 pub fn run(
     events: &Path,
@@ -23,21 +23,11 @@ pub fn run(
     tags: Option<&Path>,
     batch: usize,
 ) -> Result<ExitCode, Fatal> {
-    let (sources, read_errors) = read_sources(paths)?;
-    if !read_errors.is_empty() {
-        return Ok(report(&sources, &read_errors).unwrap_or(ExitCode::from(1)));
-    }
-    let checked = match ruledeck::check_sources(sources) {
-        Ok(c) => c,
-        Err(errors) => return Ok(report(&errors.sources, &errors.diagnostics).unwrap_or(ExitCode::from(1))),
+    let checked = match check_files(paths)? {
+        Ok(checked) => checked,
+        Err(code) => return Ok(code),
     };
-    // Compiling consumes the checked deck; the runtime needs both, so check once more
-    // for the copy it keeps (cheap next to a replay, and keeps `Checked` free of `Clone`).
-    let (sources2, _) = read_sources(paths)?;
-    let program = match ruledeck::check_sources(sources2).and_then(ruledeck::compile_checked) {
-        Ok(p) => p,
-        Err(errors) => return Ok(report(&errors.sources, &errors.diagnostics).unwrap_or(ExitCode::from(1))),
-    };
+    let program = ruledeck::compile::compile(&checked).map_err(|e| Fatal(format!("internal compiler error: {e}")))?;
     let tags = crate::eval::tags_provider(tags, &program)?;
     let mut outreach = Outreach::open(checked, program, tags, state).map_err(|e| Fatal(e.to_string()))?;
     outreach.batch_size = batch.max(1);
