@@ -1,8 +1,10 @@
 //! The language's operators, shared by every stage: the parser reads them, the checker
 //! types them, the compiler emits them and the VM runs them, all as these same values.
 //!
-//! Owns: what each operator is and how it is written. Must not: know about types or values
-//! (each stage gives operators their meaning in its own terms).
+//! Owns: what each operator is and how it is written, and the small plain values outreach
+//! declarations carry unchanged from the checker to the runtime (aggregates, caps, quiet
+//! hours, budgets, the reach fields). Must not: know about types or values (each stage
+//! gives operators their meaning in its own terms).
 
 use serde::{Deserialize, Serialize};
 
@@ -73,4 +75,63 @@ impl ArithOp {
             ArithOp::Rem => "%",
         }
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// Outreach: the aggregates of window tags and what channels and actions declare
+// ---------------------------------------------------------------------------------------
+
+/// A reach instance's decision carries these fields first, then the payload's: the
+/// channel's name (empty for the control group `none`), the action's name (empty for
+/// `none`), and the dedup window in seconds (0: none). Their names hold a dot, which no
+/// written field name can, so they never collide with the payload.
+pub const REACH_FIELDS: [&str; 3] = ["reach.channel", "reach.action", "reach.dedup"];
+
+/// A window tag's aggregate over the events in its window.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Aggregate {
+    Count,
+    Sum,
+    Min,
+    Max,
+    Last,
+    Distinct,
+}
+
+impl Aggregate {
+    pub const ALL: [(&'static str, Aggregate); 6] = [
+        ("count", Aggregate::Count),
+        ("sum", Aggregate::Sum),
+        ("min", Aggregate::Min),
+        ("max", Aggregate::Max),
+        ("last", Aggregate::Last),
+        ("distinct", Aggregate::Distinct),
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        Self::ALL.iter().find(|(_, a)| *a == self).map_or("count", |(n, _)| n)
+    }
+}
+
+/// `cap N per D`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cap {
+    pub count: u32,
+    pub per_seconds: i64,
+}
+
+/// `quiet HH:MM..HH:MM [hold | drop]`, minutes after local midnight; `from > to` wraps
+/// around midnight.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QuietHours {
+    pub from_minute: u32,
+    pub to_minute: u32,
+    pub drop: bool,
+}
+
+/// `budget N` (count of sent reaches) or `budget N of FIELD` (sum of an int payload field).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Budget {
+    pub amount: i64,
+    pub field: Option<String>,
 }

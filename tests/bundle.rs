@@ -283,3 +283,92 @@ fn decisions_lenient(p: &Program) {
         }
     }
 }
+
+/// A deck with events, windows, channels and actions: its outreach tables travel in the
+/// bundle (format 3) and are verified like the bytecode.
+const OUTREACH_DECK: &str = r#"
+entity user key uid
+event browse by uid late 5m { sku: text, category: enum(phone, book) }
+tag user.phones: int = count(browse where category == phone and not sku == "x") within 10m
+tag user.zone: text from "profile"
+channel push cap 3 per 1d quiet 22:00..08:00 zone user.zone
+action "nudge" budget 100
+scene nudge on browse {
+  keys uid
+  instance n -> reach { sku: text } {
+    strategy many when user.phones >= 3 => reach push "nudge" { sku: event.sku } dedup 1d
+  }
+}
+"#;
+
+fn outreach_program() -> Program {
+    ruledeck::compile(&[("deck.rule", OUTREACH_DECK)]).unwrap_or_else(|e| panic!("{e}"))
+}
+
+#[test]
+fn outreach_tables_round_trip_through_bundles() {
+    let p = outreach_program();
+    assert_eq!(p.outreach.events.len(), 1);
+    assert_eq!(p.outreach.windows[0].filter.len(), 4, "two comparisons, a not, an and: {:?}", p.outreach.windows[0]);
+    assert_eq!(p.outreach.scene_events, [Some(0)]);
+    assert_eq!(p.outreach.max_dedup_seconds, 86_400);
+    let loaded = bundle::from_bytes(&bundle::to_bytes(&p)).unwrap();
+    assert_eq!(loaded.outreach, p.outreach);
+}
+
+/// Bundles written before outreach travelled in them (format 2: the program alone) still
+/// load, as programs that take no events: stored releases keep loading and rolling back.
+#[test]
+fn format_2_bundles_still_load() {
+    let p = program();
+    let bytes = bundle::to_bytes(&p);
+    // Format 2 is format 3 without the outreach section.
+    let section = postcard::to_allocvec(&p.outreach).unwrap().len();
+    let payload = &bytes[24..bytes.len() - section];
+    let mut old = Vec::new();
+    old.extend_from_slice(bundle::MAGIC);
+    old.extend_from_slice(&2u32.to_le_bytes());
+    old.extend_from_slice(&(payload.len() as u64).to_le_bytes());
+    old.extend_from_slice(&crc32fast::hash(payload).to_le_bytes());
+    old.extend_from_slice(payload);
+    let loaded = bundle::from_bytes(&old).unwrap();
+    assert!(loaded.outreach.is_empty());
+    assert_eq!(decisions(&loaded), decisions(&p));
+    // A format-2 payload followed by anything is refused, not half read.
+    let mut padded = old.clone();
+    padded.push(0);
+    padded[12..20].copy_from_slice(&((payload.len() + 1) as u64).to_le_bytes());
+    let crc = crc32fast::hash(&padded[24..]);
+    padded[20..24].copy_from_slice(&crc.to_le_bytes());
+    assert!(matches!(bundle::from_bytes(&padded), Err(BundleError::Decode(_))));
+}
+
+fn refused_outreach(edit: impl FnOnce(&mut Program), expected: &str) {
+    let mut p = outreach_program();
+    edit(&mut p);
+    match bundle::from_bytes(&bundle::to_bytes(&p)) {
+        Err(BundleError::Invalid(e)) => assert!(e.message.contains(expected), "{e}: expected {expected:?}"),
+        Err(other) => panic!("refused for another reason: {other}"),
+        Ok(_) => panic!("a forged bundle was accepted (expected {expected:?})"),
+    }
+}
+
+#[test]
+fn forged_outreach_tables_are_refused() {
+    use ruledeck::compile::program::FilterStep;
+    refused_outreach(|p| p.outreach.events[0].entity = 9, "entity 9 out of range");
+    refused_outreach(|p| p.outreach.events[0].fields[0].tag = 0, "has no pass-through tag");
+    refused_outreach(|p| p.outreach.windows[0].event = 4, "event 4 out of range");
+    refused_outreach(|p| p.outreach.windows[0].field = Some(0), "`count` with a wrong field");
+    refused_outreach(|p| p.outreach.windows[0].filter.push(FilterStep::And(2)), "malformed filter");
+    refused_outreach(|p| p.outreach.windows[0].filter.insert(0, FilterStep::Not), "malformed filter");
+    refused_outreach(|p| drop(p.outreach.windows[0].filter.pop()), "malformed filter");
+    refused_outreach(
+        |p| p.outreach.windows[0].filter[0] = FilterStep::Compare { field: 7, op: CmpOp::Eq, value: Const::Int(1) },
+        "filter field out of range",
+    );
+    refused_outreach(|p| p.outreach.windows[0].within_seconds = -1, "negative window");
+    refused_outreach(|p| p.outreach.channels[0].zone = Some(99), "zone tag out of range");
+    refused_outreach(|p| p.outreach.scene_events = vec![Some(0), None], "2 scene events for 1 scenes");
+    refused_outreach(|p| p.outreach.scene_events = vec![Some(3)], "scene event 3 out of range");
+}

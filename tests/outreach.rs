@@ -14,9 +14,8 @@ use ruledeck::outreach::Outreach;
 use serde_json::{json, Value};
 
 fn open(deck: &str, tags: Value, state: Option<&Path>) -> Outreach {
-    let checked = ruledeck::check(&[("deck.rule", deck)]).unwrap_or_else(|e| panic!("{e}"));
-    let program = ruledeck::compile(&[("deck.rule", deck)]).unwrap();
-    let mut o = Outreach::open(checked, program, TagsFile::from_json(tags).unwrap(), state).unwrap();
+    let program = ruledeck::compile(&[("deck.rule", deck)]).unwrap_or_else(|e| panic!("{e}"));
+    let mut o = Outreach::open(program, TagsFile::from_json(tags).unwrap(), state).unwrap();
     o.batch_size = usize::MAX;
     o
 }
@@ -447,4 +446,70 @@ fn the_price_drop_example_reaches_as_its_readme_says() {
             r#""d6" "late" null "2026-11-21T05:00:00Z""#,
         ]
     );
+}
+
+// ---- records ---------------------------------------------------------------------------
+
+#[test]
+fn records_carry_the_tags_read_with_sensitive_values_masked() {
+    let deck = r#"
+entity user key uid
+event tap by uid { n: int }
+tag user.taps: int = count(tap) within 1h
+tag user.score: int from "risk" sensitive
+channel push
+scene s on tap {
+  instance i -> reach { n: int } {
+    strategy hot when user.taps >= 2 and user.score > 5 => reach push "x" { n: event.n }
+  }
+}
+"#;
+    let mut o = open(deck, json!({"user": {"u": {"score": 9}}}), None);
+    let r = replay(&mut o, &taps("u", &["2026-11-21T08:00:00Z", "2026-11-21T08:10:00Z"]));
+    assert_eq!(r.len(), 1, "{r:?}");
+    assert_eq!(r[0]["outcome"], "sent");
+    assert_eq!(r[0]["strategy"], "hot");
+    assert_eq!(r[0]["tags"]["user.taps"], 2);
+    assert_eq!(r[0]["tags"]["user.score"], "<sensitive>");
+    assert_eq!(r[0]["tags"]["event.tap.n"], 1);
+    // From rule files there is no release.
+    assert_eq!(r[0]["release"], Value::Null);
+    assert_eq!(r[0]["version"], Value::Null);
+}
+
+/// `replay --store` runs a published release: the same records as from the rule files, each
+/// stamped with the release and its instance's version.
+#[test]
+fn replay_from_a_store_stamps_the_release_and_version() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let deck = root.join("examples/outreach/lapsed_nudge.rule");
+    let events = root.join("examples/outreach/lapsed_events.jsonl");
+    let (deck, events) = (deck.to_str().unwrap(), events.to_str().unwrap());
+    let store = tempfile::tempdir().unwrap();
+    let store = store.path().join("store");
+    let store = store.to_str().unwrap();
+    let published = Command::new(env!("CARGO_BIN_EXE_ruledeck"))
+        .args(["release", deck, "--store", store])
+        .env("RULEDECK_NOW", "2026-12-01T10:00:00Z")
+        .output()
+        .unwrap();
+    assert!(published.status.success(), "{}", String::from_utf8_lossy(&published.stderr));
+    let (ok, from_files) = ruledeck(&["replay", events, deck], None);
+    assert!(ok);
+    let (ok, from_store) = ruledeck(&["replay", events, "--store", store], None);
+    assert!(ok);
+    let from_files: Vec<Value> = from_files.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let from_store: Vec<Value> = from_store.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert!(from_files.iter().any(|r| r["outcome"] == "sent"));
+    assert_eq!(from_files.len(), from_store.len());
+    for (mut f, s) in from_files.into_iter().zip(from_store) {
+        if f.get("scene").is_some() {
+            assert_eq!((&s["release"], &s["version"]), (&json!(1), &json!(1)), "{s}");
+            f["release"] = json!(1);
+            f["version"] = json!(1);
+        }
+        assert_eq!(f, s);
+    }
+    let (ok, refused) = ruledeck(&["replay", events, "--store", store, "--release", "7"], None);
+    assert!(!ok && refused.is_empty());
 }

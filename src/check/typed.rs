@@ -348,11 +348,7 @@ pub enum StrategyRef {
 
 pub type EventId = u32;
 
-/// A reach instance's decision carries these fields first, then the payload's: the
-/// channel's name (empty for the control group `none`), the action's name (empty for
-/// `none`), and the dedup window in seconds (0: none). Their names hold a dot, which no
-/// written field name can, so they never collide with the payload.
-pub const REACH_FIELDS: [&str; 3] = ["reach.channel", "reach.action", "reach.dedup"];
+pub use crate::ops::{Aggregate, Budget, Cap, QuietHours, REACH_FIELDS};
 
 /// Everything outreach adds to a deck.
 #[derive(Debug, Default)]
@@ -381,31 +377,6 @@ pub struct EventField {
     pub ty: Type,
     /// The pass-through tag `event.EVENT.FIELD` that carries it into a scene `on` the event.
     pub tag: TagId,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Aggregate {
-    Count,
-    Sum,
-    Min,
-    Max,
-    Last,
-    Distinct,
-}
-
-impl Aggregate {
-    pub const ALL: [(&'static str, Aggregate); 6] = [
-        ("count", Aggregate::Count),
-        ("sum", Aggregate::Sum),
-        ("min", Aggregate::Min),
-        ("max", Aggregate::Max),
-        ("last", Aggregate::Last),
-        ("distinct", Aggregate::Distinct),
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        Self::ALL.iter().find(|(_, a)| *a == self).map_or("count", |(n, _)| n)
-    }
 }
 
 /// `tag user.x: int = AGG(EVENT[.FIELD] [where FILTER]) within D`.
@@ -441,22 +412,6 @@ pub enum Filter {
     },
 }
 
-/// `cap N per D`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Cap {
-    pub count: u32,
-    pub per_seconds: i64,
-}
-
-/// `quiet HH:MM..HH:MM [hold | drop]`, minutes after local midnight; `from > to` wraps
-/// around midnight.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct QuietHours {
-    pub from_minute: u32,
-    pub to_minute: u32,
-    pub drop: bool,
-}
-
 #[derive(Debug)]
 pub struct Channel {
     pub name: String,
@@ -474,11 +429,4 @@ pub struct Action {
     pub caps: Vec<Cap>,
     pub budget: Option<Budget>,
     pub span: Span,
-}
-
-/// `budget N` (count of sent reaches) or `budget N of FIELD` (sum of an int payload field).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Budget {
-    pub amount: i64,
-    pub field: Option<String>,
 }

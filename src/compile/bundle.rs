@@ -3,11 +3,15 @@
 //! ```text
 //! offset  size  field
 //! 0       8     magic  "RDECK\0\r\n"  (the \r\n catches text-mode transfers)
-//! 8       4     format version, little endian (currently 1)
+//! 8       4     format version, little endian (currently 3; 2 is still read)
 //! 12      8     payload length in bytes, little endian
 //! 20      4     CRC-32 of the payload, little endian
-//! 24      …     payload: the program, serialized with postcard
+//! 24      …     payload: the program, serialized with postcard, then (format 3) its
+//!               outreach section, serialized with postcard
 //! ```
+//!
+//! Format 2 is format 3 without the outreach section: a program of format 2 takes no
+//! events. Releases stored by an earlier ruledeck therefore keep loading (and rolling back).
 //!
 //! Owns: writing and reading that format. Loading checks the header, length and checksum,
 //! deserializes, then runs the verifier: nothing reaches the VM unverified.
@@ -19,7 +23,9 @@ use super::verify::{verify, VerifyError};
 use crate::limits::MAX_BUNDLE_BYTES;
 
 pub const MAGIC: &[u8; 8] = b"RDECK\0\r\n";
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 3;
+/// The oldest format still read.
+pub const OLDEST_FORMAT_VERSION: u32 = 2;
 const HEADER: usize = 24;
 
 #[derive(Debug)]
@@ -38,7 +44,11 @@ impl fmt::Display for BundleError {
         match self {
             BundleError::NotABundle => f.write_str("not a ruledeck bundle (bad magic bytes)"),
             BundleError::UnsupportedVersion(v) => {
-                write!(f, "bundle format version {v} is not supported; this ruledeck reads version {FORMAT_VERSION}")
+                write!(
+                    f,
+                    "bundle format version {v} is not supported; this ruledeck reads versions \
+                     {OLDEST_FORMAT_VERSION} to {FORMAT_VERSION}"
+                )
             }
             BundleError::TooLarge(n) => write!(f, "bundle is {n} bytes; the limit is {MAX_BUNDLE_BYTES}"),
             BundleError::Truncated { expected, found } => {
@@ -57,7 +67,8 @@ impl std::error::Error for BundleError {}
 
 /// Serializes a program into bundle bytes.
 pub fn to_bytes(program: &Program) -> Vec<u8> {
-    let payload = postcard::to_allocvec(program).expect("programs always serialize");
+    let mut payload = postcard::to_allocvec(program).expect("programs always serialize");
+    payload.extend(postcard::to_allocvec(&program.outreach).expect("outreach tables always serialize"));
     let mut out = Vec::with_capacity(HEADER + payload.len());
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
@@ -77,7 +88,7 @@ pub fn from_bytes(bytes: &[u8]) -> Result<Program, BundleError> {
     }
     let word = |at: usize| u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]);
     let version = word(8);
-    if version != FORMAT_VERSION {
+    if !(OLDEST_FORMAT_VERSION..=FORMAT_VERSION).contains(&version) {
         return Err(BundleError::UnsupportedVersion(version));
     }
     let mut len = [0u8; 8];
@@ -91,7 +102,18 @@ pub fn from_bytes(bytes: &[u8]) -> Result<Program, BundleError> {
     if want != got {
         return Err(BundleError::Checksum { expected: want, found: got });
     }
-    let mut program: Program = postcard::from_bytes(payload).map_err(|e| BundleError::Decode(e.to_string()))?;
+    let decode = |e: postcard::Error| BundleError::Decode(e.to_string());
+    let (mut program, rest): (Program, _) = postcard::take_from_bytes(payload).map_err(decode)?;
+    let rest = if version >= 3 {
+        let (outreach, rest) = postcard::take_from_bytes(rest).map_err(decode)?;
+        program.outreach = outreach;
+        rest
+    } else {
+        rest
+    };
+    if !rest.is_empty() {
+        return Err(BundleError::Decode(format!("{} bytes after the program", rest.len())));
+    }
     verify(&mut program).map_err(BundleError::Invalid)?;
     Ok(program)
 }

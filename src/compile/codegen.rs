@@ -63,8 +63,107 @@ pub fn generate(deck: &Deck, sources: &Sources) -> Program {
         sources: sources.iter().map(|(_, f)| SourceText { name: f.name.clone(), text: f.text.clone() }).collect(),
         max_stack: 0,
         max_calls: 0,
+        outreach: outreach(deck),
         regexes: Vec::new(),
         plans: Default::default(),
+    }
+}
+
+/// The deck's outreach declarations as the runtime takes them.
+fn outreach(deck: &Deck) -> OutreachInfo {
+    let o = &deck.outreach;
+    if o.events.is_empty() {
+        return OutreachInfo::default();
+    }
+    let events = o
+        .events
+        .iter()
+        .map(|e| EventInfo {
+            name: e.name.clone(),
+            entity: e.entity,
+            late_seconds: e.late_seconds,
+            fields: e
+                .fields
+                .iter()
+                .map(|f| EventFieldInfo { name: f.name.clone(), ty: ty(&f.ty), tag: f.tag })
+                .collect(),
+        })
+        .collect();
+    let windows = o
+        .windows
+        .iter()
+        .map(|w| {
+            let mut filter = Vec::new();
+            if let Some(f) = &w.filter {
+                filter_steps(f, &mut filter);
+            }
+            WindowInfo {
+                tag: w.tag,
+                event: w.event,
+                agg: w.agg,
+                field: w.field,
+                filter,
+                within_seconds: w.within_seconds,
+            }
+        })
+        .collect();
+    let channels = o
+        .channels
+        .iter()
+        .map(|c| ChannelInfo { name: c.name.clone(), caps: c.caps.clone(), quiet: c.quiet, zone: c.zone })
+        .collect();
+    let actions = o
+        .actions
+        .iter()
+        .map(|a| ActionInfo { name: a.name.clone(), caps: a.caps.clone(), budget: a.budget.clone() })
+        .collect();
+    // Dedup windows are constants of the reach decisions (the checker requires it).
+    let mut max_dedup_seconds = 0;
+    for inst in deck.scenes.iter().flat_map(|s| &s.instances).filter(|i| i.reach) {
+        let decisions = inst
+            .strategies
+            .iter()
+            .flat_map(|st| match &st.outcome {
+                typed::Outcome::Decision(d) => vec![d],
+                typed::Outcome::Experiment(x) => x.groups.iter().map(|g| &g.decision).collect(),
+            })
+            .chain(inst.default.as_ref());
+        for d in decisions {
+            if let Some(TConst::Int(secs)) = d.values.get(2).and_then(|v| v.as_const()) {
+                max_dedup_seconds = max_dedup_seconds.max(*secs);
+            }
+        }
+    }
+    OutreachInfo {
+        events,
+        windows,
+        channels,
+        actions,
+        scene_events: deck.scenes.iter().map(|s| s.on).collect(),
+        max_dedup_seconds,
+    }
+}
+
+/// A window's `where` in postfix order.
+fn filter_steps(f: &typed::Filter, out: &mut Vec<FilterStep>) {
+    match f {
+        typed::Filter::And(fs) | typed::Filter::Or(fs) => {
+            for x in fs {
+                filter_steps(x, out);
+            }
+            let n = fs.len() as u32;
+            out.push(if matches!(f, typed::Filter::And(_)) { FilterStep::And(n) } else { FilterStep::Or(n) });
+        }
+        typed::Filter::Not(x) => {
+            filter_steps(x, out);
+            out.push(FilterStep::Not);
+        }
+        typed::Filter::Compare { field, op, value } => {
+            out.push(FilterStep::Compare { field: *field, op: *op, value: constant(value) })
+        }
+        typed::Filter::InSet { field, set, negated } => {
+            out.push(FilterStep::InSet { field: *field, set: set.iter().map(constant).collect(), negated: *negated })
+        }
     }
 }
 

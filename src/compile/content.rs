@@ -63,6 +63,22 @@ pub fn instance_content(p: &Program, scene: usize, instance: usize) -> Option<St
     if let Some(b) = inst.default {
         w.block("default", b);
     }
+    if let Some(ev) = p.outreach.scene_event(scene).and_then(|e| p.outreach.events.get(e as usize)) {
+        let _ = write!(w.out, "on {}", event_content(p, ev));
+    }
+    if inst.is_reach() {
+        // The filters its reaches go through: the channels and actions its decisions name.
+        let named = |name: &str| w.out.contains(&format!("{name:?}"));
+        let mut filters = String::new();
+        for c in p.outreach.channels.iter().filter(|c| named(&c.name)) {
+            let zone = c.zone.and_then(|z| p.tags.get(z as usize)).map(|t| t.name.as_str());
+            let _ = writeln!(filters, "channel {} caps {:?} quiet {:?} zone {zone:?}", c.name, c.caps, c.quiet);
+        }
+        for a in p.outreach.actions.iter().filter(|a| named(&a.name)) {
+            let _ = writeln!(filters, "action {:?} caps {:?} budget {:?}", a.name, a.caps, a.budget);
+        }
+        w.out.push_str(&filters);
+    }
     w.called_rules();
     let layers: Vec<u32> = w.layers.iter().copied().collect();
     for l in layers {
@@ -106,14 +122,39 @@ pub fn tag_content(p: &Program, tag: usize) -> Option<String> {
         None => "passthrough".into(),
     };
     // ` sensitive` only when declared, so the fingerprints of existing tags stay the same.
-    Some(format!(
+    let mut out = format!(
         "tag {} {owner} {} from {:?} cache {:?}{}\n",
         t.name,
         w.ty(t.ty),
         t.provider.as_deref().unwrap_or(""),
         t.cache_seconds,
         if t.sensitive { " sensitive" } else { "" }
-    ))
+    );
+    // A window tag's value is its definition: the event, aggregate, field, filter, window.
+    if let Some(win) = p.outreach.windows.iter().find(|win| win.tag as usize == tag) {
+        let ev = p.outreach.events.get(win.event as usize);
+        let field = win.field.and_then(|f| ev?.fields.get(f as usize)).map_or("", |f| f.name.as_str());
+        let _ = writeln!(
+            out,
+            "= {}({}.{field}) where {:?} within {}",
+            win.agg.as_str(),
+            ev.map_or("?", |e| e.name.as_str()),
+            win.filter,
+            win.within_seconds
+        );
+        if let Some(ev) = ev {
+            out.push_str(&event_content(p, ev));
+        }
+    }
+    Some(out)
+}
+
+/// An event declaration: what its lines must carry and how late they may come.
+fn event_content(p: &Program, ev: &EventInfo) -> String {
+    let w = Writer { p, out: String::new(), rules: BTreeSet::new(), tags: BTreeSet::new(), layers: BTreeSet::new() };
+    let entity = p.entities.get(ev.entity as usize).map_or("?", |e| e.key.as_str());
+    let fields: Vec<String> = ev.fields.iter().map(|f| format!("{}: {}", f.name, w.ty(f.ty))).collect();
+    format!("event {} by {entity} late {} {{ {} }}\n", ev.name, ev.late_seconds, fields.join(", "))
 }
 
 struct Writer<'p> {

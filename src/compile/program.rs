@@ -8,6 +8,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::instr::Instr;
+use crate::ops::{Aggregate, Budget, Cap, CmpOp, QuietHours, REACH_FIELDS};
 use crate::source::Span;
 
 /// A runtime type tag: what values a tag slot, field or constant holds. Not recursive
@@ -237,11 +238,123 @@ pub struct Program {
     pub max_stack: u32,
     /// Deepest chain of rule calls (computed by the verifier).
     pub max_calls: u32,
+    /// Events, window tags, channels and actions (empty for decks without outreach).
+    /// Serialized in its own section of a bundle, after the program (format 3), so that
+    /// bundles of format 2 still load.
+    #[serde(skip)]
+    pub outreach: OutreachInfo,
     #[serde(skip)]
     pub(crate) regexes: Vec<regex::Regex>,
     /// What the VM precomputes from the verified program (built by the verifier).
     #[serde(skip)]
     pub(crate) plans: crate::vm::plan::Plans,
+}
+
+/// What outreach adds to a program: the behavior events it takes, the window tags computed
+/// from them, and the channels and actions its reach decisions go through.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct OutreachInfo {
+    pub events: Vec<EventInfo>,
+    pub windows: Vec<WindowInfo>,
+    pub channels: Vec<ChannelInfo>,
+    pub actions: Vec<ActionInfo>,
+    /// Per scene (parallel to [`Program::scenes`]; empty when no scene has one): the event
+    /// kind that triggers it.
+    pub scene_events: Vec<Option<u32>>,
+    /// The longest `dedup` of any reach decision, seconds: how long sends must be kept.
+    pub max_dedup_seconds: i64,
+}
+
+/// `event browse by uid late 5m { sku: text }`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EventInfo {
+    pub name: String,
+    /// The entity whose key the event carries.
+    pub entity: u32,
+    /// Allowed lateness, seconds.
+    pub late_seconds: i64,
+    pub fields: Vec<EventFieldInfo>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EventFieldInfo {
+    pub name: String,
+    pub ty: Ty,
+    /// The pass-through tag that carries it into a scene `on` the event.
+    pub tag: u32,
+}
+
+/// `tag user.x: int = AGG(EVENT[.FIELD] [where FILTER]) within D`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct WindowInfo {
+    /// The tag it computes.
+    pub tag: u32,
+    pub event: u32,
+    pub agg: Aggregate,
+    /// Index into the event's fields; `None` for `count`.
+    pub field: Option<u32>,
+    /// The `where`, in postfix order (empty: every event passes). Postfix rather than a
+    /// tree so that decoding a hostile bundle cannot recurse.
+    pub filter: Vec<FilterStep>,
+    pub within_seconds: i64,
+}
+
+/// One step of a window's `where` in postfix order: comparisons push a truth value,
+/// `And`/`Or` pop that many and push one, `Not` negates the top. Event fields are always
+/// present, so the logic is two-valued.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum FilterStep {
+    /// `field OP value`; numbers compare across int and float.
+    Compare {
+        field: u32,
+        op: CmpOp,
+        value: Const,
+    },
+    /// `field in [..]` (or `not in` when `negated`).
+    InSet {
+        field: u32,
+        set: Vec<Const>,
+        negated: bool,
+    },
+    And(u32),
+    Or(u32),
+    Not,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ChannelInfo {
+    pub name: String,
+    pub caps: Vec<Cap>,
+    pub quiet: Option<QuietHours>,
+    /// A text tag of the user holding an IANA time zone; UTC without.
+    pub zone: Option<u32>,
+}
+
+/// `action "name" cap … budget …`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ActionInfo {
+    pub name: String,
+    pub caps: Vec<Cap>,
+    pub budget: Option<Budget>,
+}
+
+impl OutreachInfo {
+    /// Whether the program takes no events at all.
+    pub fn is_empty(&self) -> bool {
+        self.events.is_empty()
+    }
+
+    /// The event kind that triggers scene `scene`, if any.
+    pub fn scene_event(&self, scene: usize) -> Option<u32> {
+        self.scene_events.get(scene).copied().flatten()
+    }
+}
+
+impl InstanceInfo {
+    /// A `reach` instance: its first fields are [`REACH_FIELDS`], the rest the payload.
+    pub fn is_reach(&self) -> bool {
+        self.fields.first().is_some_and(|f| f.name == REACH_FIELDS[0])
+    }
 }
 
 impl Program {

@@ -53,6 +53,7 @@ pub fn verify(p: &mut Program) -> Result<(), VerifyError> {
         return fail("too many tags");
     }
     check_tables(p)?;
+    check_outreach(p)?;
     let mut max_stack = 0;
     let mut rule_depths = Vec::with_capacity(p.rules.len());
     for (i, rule) in p.rules.iter().enumerate() {
@@ -177,6 +178,91 @@ fn check_tables(p: &Program) -> Result<(), VerifyError> {
                 }
             }
         }
+    }
+    Ok(())
+}
+
+/// The outreach tables: every index in range, every window's `where` a well-formed postfix
+/// program over its event's fields, so the outreach runtime can index without checking.
+fn check_outreach(p: &Program) -> Result<(), VerifyError> {
+    let o = &p.outreach;
+    for ev in &o.events {
+        if ev.entity as usize >= p.entities.len() {
+            return fail(format!("event `{}`: entity {} out of range", ev.name, ev.entity));
+        }
+        if ev.late_seconds < 0 {
+            return fail(format!("event `{}`: negative lateness", ev.name));
+        }
+        for f in &ev.fields {
+            check_ty(p, &f.ty)?;
+            match p.tags.get(f.tag as usize) {
+                Some(tag) if tag.entity.is_none() && tag.ty == f.ty => {}
+                _ => {
+                    return fail(format!("event `{}`: field `{}` has no pass-through tag of its type", ev.name, f.name))
+                }
+            }
+        }
+    }
+    for (i, w) in o.windows.iter().enumerate() {
+        let place = format!("window {i}");
+        let Some(ev) = o.events.get(w.event as usize) else {
+            return fail(format!("{place}: event {} out of range", w.event));
+        };
+        match p.tags.get(w.tag as usize) {
+            Some(tag) if tag.entity == Some(ev.entity) => {}
+            _ => return fail(format!("{place}: tag {} is not a tag of the event's entity", w.tag)),
+        }
+        match (w.agg, w.field) {
+            (crate::ops::Aggregate::Count, None) => {}
+            (crate::ops::Aggregate::Count, Some(_)) | (_, None) => {
+                return fail(format!("{place}: `{}` with a wrong field", w.agg.as_str()))
+            }
+            (_, Some(f)) if f as usize >= ev.fields.len() => return fail(format!("{place}: field {f} out of range")),
+            (_, Some(_)) => {}
+        }
+        if w.within_seconds < 0 {
+            return fail(format!("{place}: negative window"));
+        }
+        let mut depth: u32 = 0;
+        for step in &w.filter {
+            let (pops, field) = match step {
+                FilterStep::Compare { field, .. } | FilterStep::InSet { field, .. } => (0, Some(*field)),
+                FilterStep::And(n) | FilterStep::Or(n) => (*n, None),
+                FilterStep::Not => (1, None),
+            };
+            if field.is_some_and(|f| f as usize >= ev.fields.len()) {
+                return fail(format!("{place}: filter field out of range"));
+            }
+            if pops == 0 && field.is_none() || pops > depth {
+                return fail(format!("{place}: malformed filter"));
+            }
+            depth = depth - pops + 1;
+        }
+        if !w.filter.is_empty() && depth != 1 {
+            return fail(format!("{place}: malformed filter"));
+        }
+    }
+    for c in &o.channels {
+        if c.zone.is_some_and(|z| z as usize >= p.tags.len()) {
+            return fail(format!("channel `{}`: zone tag out of range", c.name));
+        }
+        if c.caps.iter().any(|cap| cap.per_seconds < 0) {
+            return fail(format!("channel `{}`: negative cap window", c.name));
+        }
+    }
+    for a in &o.actions {
+        if a.caps.iter().any(|cap| cap.per_seconds < 0) {
+            return fail(format!("action `{}`: negative cap window", a.name));
+        }
+    }
+    if !o.scene_events.is_empty() && o.scene_events.len() != p.scenes.len() {
+        return fail(format!("{} scene events for {} scenes", o.scene_events.len(), p.scenes.len()));
+    }
+    if let Some(e) = o.scene_events.iter().flatten().find(|&&e| e as usize >= o.events.len()) {
+        return fail(format!("scene event {e} out of range"));
+    }
+    if o.max_dedup_seconds < 0 {
+        return fail("negative dedup window");
     }
     Ok(())
 }

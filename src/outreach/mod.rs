@@ -3,8 +3,9 @@
 //! Owns: event ingestion in event time (ids, lateness), the window tags' state per unit,
 //! running the scenes `on` each event through the [`Engine`], the reach filters in their
 //! documented order (quiet hours, dedup, caps, budget) and the durable state they judge by,
-//! kept in an embedded redb database. Must not: parse or check decks (it takes a checked
-//! deck and its compiled program), nor evaluate rules itself (the VM does, through the
+//! kept in an embedded redb database. Must not: parse or check decks, or reach into the
+//! compiler (it takes a compiled [`Program`], from rule files or a release, and reads its
+//! outreach tables like any host), nor evaluate rules itself (the VM does, through the
 //! engine; window tags are supplied to it as ordinary tag values).
 //!
 //! Crash safety: events are processed in batches; a batch's state changes *and* its
@@ -24,8 +25,9 @@ use redb::{Database, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
-use crate::check::typed::{Aggregate, Deck, Type, REACH_FIELDS};
-use crate::engine::{Engine, Loaded, Provider, TagQuery, TagsFile};
+use crate::compile::program::Ty;
+use crate::engine::{tags_read_json, Engine, Loaded, Provider, TagQuery, TagsFile};
+use crate::ops::{Aggregate, Cap, REACH_FIELDS};
 use crate::vm::{FieldValue, Input};
 use crate::Program;
 use window::{AggValue, Entries, FieldVal};
@@ -93,8 +95,12 @@ struct Batch {
 
 /// The outreach runtime over one deck and one state store.
 pub struct Outreach {
-    deck: Deck,
+    program: Arc<Program>,
     engine: Engine,
+    /// The release the program came from, stamped on every record (`None`: rule files).
+    release: Option<u64>,
+    /// Instance versions of that release, by `scene.instance`.
+    versions: HashMap<String, u64>,
     tags: Arc<TagsFile>,
     db: Database,
     batch: Batch,
@@ -120,10 +126,10 @@ impl Provider for SharedTags {
 }
 
 impl Outreach {
-    /// Opens (or creates) the state in `state_dir` (`None`: in memory, gone at the end).
+    /// Opens (or creates) the state in `state_dir` (`None`: in memory, gone at the end) for
+    /// `program`'s events, loading other tags from `tags`.
     pub fn open(
-        checked: crate::Checked,
-        program: Program,
+        program: impl Into<Arc<Program>>,
         tags: TagsFile,
         state_dir: Option<&Path>,
     ) -> Result<Outreach, OutreachError> {
@@ -147,20 +153,22 @@ impl Outreach {
             next_seq = t.last().map_err(store_err)?.map_or(0, |(k, _)| k.value() + 1);
         }
         w.commit().map_err(store_err)?;
-        let deck = checked.deck;
-        let o = &deck.outreach;
+        let program: Arc<Program> = program.into();
+        let o = &program.outreach;
         let max_late = o.events.iter().map(|e| e.late_seconds).max().unwrap_or(0);
         let mut keep = o.windows.iter().map(|w| w.within_seconds).max().unwrap_or(0);
         for c in o.channels.iter().flat_map(|c| &c.caps).chain(o.actions.iter().flat_map(|a| &a.caps)) {
             keep = keep.max(c.per_seconds);
         }
-        keep = keep.max(crate::limits::MAX_WINDOW_SECONDS.min(dedup_max(&deck)));
+        keep = keep.max(crate::limits::MAX_WINDOW_SECONDS.min(o.max_dedup_seconds));
         let tags = Arc::new(tags);
-        let engine = Engine::new(program).with_fallback(SharedTags(tags.clone()));
+        let engine = Engine::new(program.clone()).with_fallback(SharedTags(tags.clone()));
         let fail_after = std::env::var("RULEDECK_OUTREACH_FAIL_AFTER").ok().and_then(|v| v.parse().ok());
         Ok(Outreach {
-            deck,
+            program,
             engine,
+            release: None,
+            versions: HashMap::new(),
             tags,
             db,
             batch: Batch {
@@ -177,6 +185,14 @@ impl Outreach {
             summary: Summary::default(),
             fail_after,
         })
+    }
+
+    /// Stamps every record with the release the program came from and the version of the
+    /// record's instance in it (`versions` by `scene.instance`).
+    pub fn with_release(mut self, release: u64, versions: impl IntoIterator<Item = (String, u64)>) -> Outreach {
+        self.release = Some(release);
+        self.versions = versions.into_iter().collect();
+        self
     }
 
     /// The summary so far.
@@ -272,8 +288,8 @@ impl Outreach {
         let v: Value = serde_json::from_str(line).map_err(|e| format!("not JSON: {e}"))?;
         let obj = v.as_object().ok_or("an event is a JSON object")?;
         let kind = obj.get("event").and_then(Value::as_str).ok_or("missing `event` (the event's kind)")?;
-        let (ev_id, ev) = self
-            .deck
+        let program = self.program.clone();
+        let (ev_id, ev) = program
             .outreach
             .events
             .iter()
@@ -282,7 +298,7 @@ impl Outreach {
             .ok_or_else(|| format!("unknown event kind `{kind}`"))?;
         let time_text = obj.get("time").and_then(Value::as_str).ok_or("missing `time` (RFC 3339)")?;
         let time = crate::time::parse_data(time_text).ok_or_else(|| format!("invalid time `{time_text}`"))?;
-        let key_name = &self.deck.entities[ev.entity as usize].key;
+        let key_name = &program.entities[ev.entity as usize].key;
         let unit = match obj.get(key_name.as_str()) {
             Some(Value::String(s)) => s.clone(),
             Some(Value::Number(n)) if n.is_i64() => n.to_string(),
@@ -291,18 +307,16 @@ impl Outreach {
         let mut fields = Vec::new();
         for f in &ev.fields {
             let raw = obj.get(&f.name).ok_or_else(|| format!("missing field `{}`", f.name))?;
-            let val = match (&f.ty, raw) {
-                (Type::Int, Value::Number(n)) if n.is_i64() => FieldVal::Int(n.as_i64().unwrap_or(0)),
-                (Type::Float, Value::Number(n)) => FieldVal::Float(n.as_f64().unwrap_or(0.0)),
-                (Type::Text, Value::String(s)) => FieldVal::Text(s.clone()),
-                (Type::Enum(e), Value::String(s)) if self.deck.enums[*e as usize].members.contains(s) => {
-                    FieldVal::Text(s.clone())
-                }
-                (Type::Bool, Value::Bool(b)) => FieldVal::Bool(*b),
-                (Type::Time, Value::String(s)) => FieldVal::Time(
+            let val = match (f.ty, raw) {
+                (Ty::Int, Value::Number(n)) if n.is_i64() => FieldVal::Int(n.as_i64().unwrap_or(0)),
+                (Ty::Float, Value::Number(n)) => FieldVal::Float(n.as_f64().unwrap_or(0.0)),
+                (Ty::Text, Value::String(s)) => FieldVal::Text(s.clone()),
+                (Ty::Enum(e), Value::String(s)) if program.enums[e as usize].contains(s) => FieldVal::Text(s.clone()),
+                (Ty::Bool, Value::Bool(b)) => FieldVal::Bool(*b),
+                (Ty::Time, Value::String(s)) => FieldVal::Time(
                     crate::time::parse_data(s).ok_or_else(|| format!("field `{}`: invalid time", f.name))?,
                 ),
-                _ => return Err(format!("field `{}` is not a valid `{}`", f.name, type_name(&self.deck, &f.ty))),
+                _ => return Err(format!("field `{}` is not a valid `{}`", f.name, program.type_name(f.ty, ", "))),
             };
             fields.push(val);
         }
@@ -323,25 +337,20 @@ impl Outreach {
         let ev_id = ev_id as u32;
         let late_seconds = ev.late_seconds;
         let entity = ev.entity;
-        let unit_key = format!("{}\u{0}{unit}", self.deck.entities[entity as usize].name);
+        let unit_key = format!("{}\u{0}{unit}", program.entities[entity as usize].name);
         let keep = self.keep_seconds;
         // Windows: the event enters every window over its kind whose filter it passes.
-        let windows: Vec<(u32, Option<FieldVal>)> = self
-            .deck
+        let members = |field: u32, m: u32| match ev.fields.get(field as usize).map(|f| f.ty) {
+            Some(Ty::Enum(e)) => program.enums[e as usize].get(m as usize).cloned(),
+            _ => None,
+        };
+        let windows: Vec<(u32, Option<FieldVal>)> = program
             .outreach
             .windows
             .iter()
             .enumerate()
             .filter(|(_, w)| w.event == ev_id)
-            .filter(|(_, w)| {
-                w.filter.as_ref().is_none_or(|f| {
-                    let members = |field: u32, m: u32| match &ev.fields[field as usize].ty {
-                        Type::Enum(e) => self.deck.enums[*e as usize].members.get(m as usize).cloned(),
-                        _ => None,
-                    };
-                    window::passes(f, &fields, &members)
-                })
-            })
+            .filter(|(_, w)| window::passes(&w.filter, &fields, &members))
             .map(|(i, w)| (i as u32, w.field.map(|f| fields[f as usize].clone())))
             .collect();
         let state = self.unit(&unit_key)?;
@@ -365,10 +374,9 @@ impl Outreach {
             }));
             return Ok(());
         }
-        let scenes: Vec<usize> =
-            (0..self.deck.scenes.len()).filter(|&s| self.deck.scenes[s].on == Some(ev_id)).collect();
+        let scenes = (0..program.scenes.len()).filter(|&s| program.outreach.scene_event(s) == Some(ev_id));
         for s in scenes {
-            for i in 0..self.deck.scenes[s].instances.len() {
+            for i in 0..program.scenes[s].instances.len() {
                 self.decide(s, i, ev_id, &id, &unit, &unit_key, time, &fields)?;
             }
         }
@@ -387,16 +395,15 @@ impl Outreach {
         now: i64,
         fields: &[FieldVal],
     ) -> Result<(), String> {
-        let deck = &self.deck;
-        let sc = &deck.scenes[scene];
+        let program = self.program.clone();
+        let sc = &program.scenes[scene];
         let inst = &sc.instances[instance];
-        let ev = &deck.outreach.events[ev_id as usize];
-        let program = self.engine.program().clone();
+        let ev = &program.outreach.events[ev_id as usize];
         let mut req = program.request(&sc.name, &inst.name).map_err(|e| e.to_string())?;
-        let key_name = &deck.entities[ev.entity as usize].key;
+        let key_name = &program.entities[ev.entity as usize].key;
         req.key(key_name, unit).map_err(|e| e.to_string())?;
         for (f, v) in ev.fields.iter().zip(fields) {
-            let name = &deck.tags[f.tag as usize].name;
+            let name = &program.tags[f.tag as usize].name;
             let input = match v {
                 FieldVal::Int(i) => Input::Int(*i),
                 FieldVal::Float(x) => Input::Float(*x),
@@ -409,12 +416,12 @@ impl Outreach {
         req.now(now);
         // Window tags of the unit's entity, computed at `now`, supplied before the run.
         let state = self.batch.units.get(unit_key);
-        for (wi, w) in deck.outreach.windows.iter().enumerate() {
-            if deck.outreach.events[w.event as usize].entity != ev.entity {
+        for (wi, w) in program.outreach.windows.iter().enumerate() {
+            if program.outreach.events[w.event as usize].entity != ev.entity {
                 continue;
             }
-            let Some((tag, _)) = program.tag(&deck.tags[w.tag as usize].name) else { continue };
-            let float = deck.tags[w.tag as usize].ty == Type::Float;
+            let tag = w.tag;
+            let float = program.tags[tag as usize].ty == Ty::Float;
             let value = state.and_then(|s| s.windows.get(&(wi as u32))).map_or_else(
                 || Entries::default().aggregate(w.agg, w.within_seconds, now, float),
                 |e| e.aggregate(w.agg, w.within_seconds, now, float),
@@ -452,16 +459,20 @@ impl Outreach {
                 }
             }
         }
+        let version = self.versions.get(&format!("{}.{}", sc.name, inst.name));
         let mut record = json!({
             "event": id, "unit": unit, "scene": sc.name, "instance": inst.name,
+            "release": self.release, "version": version,
             "strategy": outcome.strategy(), "experiment": outcome.experiment(),
             "group": outcome.group(), "bucket": outcome.bucket(),
         });
+        let tags_read = tags_read_json(&req);
         self.summary.decisions += 1;
         if channel.is_empty() {
             self.summary.control += 1;
             record["outcome"] = json!("control");
             record["at"] = json!(crate::time::format(now));
+            record["tags"] = tags_read;
             self.batch.records.push(record);
             return Ok(());
         }
@@ -483,6 +494,7 @@ impl Outreach {
         record["outcome"] = json!(outcome);
         record["reason"] = json!(reason);
         record["at"] = json!(crate::time::format(at));
+        record["tags"] = tags_read;
         self.batch.records.push(record);
         Ok(())
     }
@@ -501,13 +513,14 @@ impl Outreach {
         payload: &Map<String, Value>,
         now: i64,
     ) -> Result<Verdict, String> {
-        let ch = self.deck.outreach.channels.iter().find(|c| c.name == channel).ok_or("unknown channel")?;
-        let act = self.deck.outreach.actions.iter().find(|a| a.name == action);
+        let program = self.program.clone();
+        let ch = program.outreach.channels.iter().find(|c| c.name == channel).ok_or("unknown channel")?;
+        let act = program.outreach.actions.iter().find(|a| a.name == action);
         // 1. Quiet hours in the user's zone.
         let mut at = now;
         if let Some(q) = ch.quiet {
             let zone = ch.zone.and_then(|z| {
-                let name = &self.deck.tags[z as usize].name;
+                let name = &program.tags[z as usize].name;
                 let (entity, field) = name.split_once('.')?;
                 let query = TagQuery { tag: name, entity, field, key: unit };
                 match self.tags.load(&[query]).pop() {
@@ -534,7 +547,7 @@ impl Outreach {
         // 3. Caps: at most N sends in any window (t − D, t] that would hold the new one.
         let sends_ch: Vec<i64> = sends.iter().filter(|(_, c, _)| c == channel).map(|s| s.0).collect();
         let sends_act: Vec<i64> = sends.iter().filter(|(_, _, a)| a == action).map(|s| s.0).collect();
-        let over = |caps: &[crate::check::typed::Cap], sends: &[i64]| {
+        let over = |caps: &[Cap], sends: &[i64]| {
             caps.iter().any(|cap| {
                 let mut all: Vec<i64> = sends.to_vec();
                 all.push(at);
@@ -581,29 +594,6 @@ enum Verdict {
     Refused(&'static str, i64),
 }
 
-fn dedup_max(deck: &Deck) -> i64 {
-    // Dedup windows are in the decisions' constants; bound by the language's limit.
-    let mut max = 0;
-    for s in &deck.scenes {
-        for i in s.instances.iter().filter(|i| i.reach) {
-            let decisions = i
-                .strategies
-                .iter()
-                .flat_map(|st| match &st.outcome {
-                    crate::check::typed::Outcome::Decision(d) => vec![d],
-                    crate::check::typed::Outcome::Experiment(x) => x.groups.iter().map(|g| &g.decision).collect(),
-                })
-                .chain(i.default.as_ref());
-            for d in decisions {
-                if let Some(crate::check::typed::Const::Int(secs)) = d.values.get(2).and_then(|v| v.as_const()) {
-                    max = max.max(*secs);
-                }
-            }
-        }
-    }
-    max
-}
-
 /// When `now` falls in quiet hours `from..to` (minutes after local midnight, wrapping when
 /// `from > to`) in `zone`, the instant they end; `None` outside them.
 pub fn quiet_end(now: i64, from: u32, to: u32, zone: chrono_tz::Tz) -> Option<i64> {
@@ -625,10 +615,6 @@ pub fn quiet_end(now: i64, from: u32, to: u32, zone: chrono_tz::Tz) -> Option<i6
         .earliest()
         .or_else(|| zone.from_local_datetime(&(end_naive + Duration::hours(1))).earliest())?;
     Some(end.timestamp())
-}
-
-fn type_name(deck: &Deck, ty: &Type) -> String {
-    crate::check::types::TypeDisplay { ty, enums: &deck.enums }.to_string()
 }
 
 fn field_json(v: &FieldValue<'_>) -> Value {

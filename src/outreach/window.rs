@@ -7,9 +7,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::check::typed::{Aggregate, Filter};
+use crate::compile::program::{Const, FilterStep};
 use crate::limits::MAX_WINDOW_ENTRIES;
-use crate::ops::CmpOp;
+use crate::ops::Aggregate;
 
 /// One event field's value (enum members by name).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -136,38 +136,47 @@ impl Entries {
     }
 }
 
-/// Whether an event's fields pass a window's `where`.
-pub fn passes(filter: &Filter, fields: &[FieldVal], enum_members: &dyn Fn(u32, u32) -> Option<String>) -> bool {
-    match filter {
-        Filter::And(fs) => fs.iter().all(|f| passes(f, fields, enum_members)),
-        Filter::Or(fs) => fs.iter().any(|f| passes(f, fields, enum_members)),
-        Filter::Not(f) => !passes(f, fields, enum_members),
-        Filter::Compare { field, op, value } => {
-            let Some(v) = fields.get(*field as usize) else { return false };
-            compare(v, value, *field, enum_members).is_some_and(|ord| match op {
-                CmpOp::Eq => ord.is_eq(),
-                CmpOp::Ne => ord.is_ne(),
-                CmpOp::Lt => ord.is_lt(),
-                CmpOp::Le => ord.is_le(),
-                CmpOp::Gt => ord.is_gt(),
-                CmpOp::Ge => ord.is_ge(),
-            })
-        }
-        Filter::InSet { field, set, negated } => {
-            let Some(v) = fields.get(*field as usize) else { return false };
-            let found = set.iter().any(|c| compare(v, c, *field, enum_members).is_some_and(|o| o.is_eq()));
-            found != *negated
-        }
+/// Whether an event's fields pass a window's `where` (postfix; empty: every event passes).
+/// `enum_members(field, member)` names member `member` of enum field `field`.
+pub fn passes(filter: &[FilterStep], fields: &[FieldVal], enum_members: &dyn Fn(u32, u32) -> Option<String>) -> bool {
+    // The verifier proved the postfix well formed; a malformed one fails closed.
+    let mut stack: Vec<bool> = Vec::new();
+    for step in filter {
+        let value = match step {
+            FilterStep::Compare { field, op, value } => fields
+                .get(*field as usize)
+                .and_then(|v| compare(v, value, *field, enum_members))
+                .is_some_and(|ord| op.holds(ord)),
+            FilterStep::InSet { field, set, negated } => {
+                let Some(v) = fields.get(*field as usize) else { return false };
+                let found = set.iter().any(|c| compare(v, c, *field, enum_members).is_some_and(|o| o.is_eq()));
+                found != *negated
+            }
+            FilterStep::And(n) | FilterStep::Or(n) => {
+                let Some(from) = stack.len().checked_sub(*n as usize) else { return false };
+                let operands = stack.drain(from..);
+                if matches!(step, FilterStep::And(_)) {
+                    operands.fold(true, |all, b| all && b)
+                } else {
+                    operands.fold(false, |any, b| any || b)
+                }
+            }
+            FilterStep::Not => match stack.pop() {
+                Some(b) => !b,
+                None => return false,
+            },
+        };
+        stack.push(value);
     }
+    stack.pop().unwrap_or(true)
 }
 
 fn compare(
     v: &FieldVal,
-    c: &crate::check::typed::Const,
+    c: &Const,
     field: u32,
     enum_members: &dyn Fn(u32, u32) -> Option<String>,
 ) -> Option<std::cmp::Ordering> {
-    use crate::check::typed::Const;
     match (v, c) {
         (FieldVal::Text(a), Const::Text(b)) => Some(a.as_str().cmp(b.as_str())),
         (FieldVal::Text(a), Const::Enum(m)) => enum_members(field, *m).map(|name| a.as_str().cmp(name.as_str())),

@@ -226,9 +226,16 @@ enum Command {
         /// The event log: one JSON object a line with `event`, `time`, the unit key, the
         /// fields and an optional `id`.
         events: PathBuf,
-        /// `.rule` files or directories.
-        #[arg(required = true)]
+        /// `.rule` files or directories (or `--store`).
+        #[arg(required_unless_present = "store", conflicts_with = "store")]
         files: Vec<PathBuf>,
+        /// Run a stored release's deck (the current one unless `--release`); records then
+        /// carry the release and their instance's version.
+        #[arg(long)]
+        store: Option<PathBuf>,
+        /// With `--store`: the release to run.
+        #[arg(long, requires = "store")]
+        release: Option<u64>,
         /// Keep state (windows, caps, dedup, budgets, ingested ids, tracking) in this
         /// directory across runs; in memory without.
         #[arg(long)]
@@ -322,9 +329,14 @@ fn main() -> ExitCode {
             },
         }),
         #[cfg(feature = "outreach")]
-        Command::Replay { events, files, state, tags, batch } => {
-            replay::run(&events, &files, state.as_deref(), tags.as_deref(), batch)
-        }
+        Command::Replay { events, files, store, release, state, tags, batch } => replay::run(replay::Args {
+            events: &events,
+            paths: &files,
+            store: store.as_deref().map(|dir| (dir, release)),
+            state: state.as_deref(),
+            tags: tags.as_deref(),
+            batch,
+        }),
         #[cfg(feature = "lsp")]
         Command::Lsp => match ruledeck::lsp::run_stdio() {
             Ok(()) => Ok(ExitCode::SUCCESS),

@@ -2,8 +2,10 @@
 //!
 //! Prints one JSON line per tracking record (reaches sent, held, suppressed, dropped;
 //! control-group decisions; late and invalid events) once it is durable in the state, then
-//! a summary on stderr. Exit codes: 0 done (invalid lines are counted, not fatal); 1 the
-//! deck does not compile; 2 usage, I/O or state errors.
+//! a summary on stderr. The deck comes from rule files or from a release store (then every
+//! record carries the release and its instance's version). Exit codes: 0 done (invalid lines
+//! are counted, not fatal); 1 the deck does not compile, or the store refuses the release;
+//! 2 usage, I/O or state errors.
 
 use std::io::{BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -14,22 +16,44 @@ use ruledeck::limits::MAX_REQUEST_BYTES;
 use ruledeck::outreach::Outreach;
 use serde_json::json;
 
-use crate::files::{check_files, Fatal};
+use crate::files::{check_files, store_refused, Fatal};
 
-pub fn run(
-    events: &Path,
-    paths: &[PathBuf],
-    state: Option<&Path>,
-    tags: Option<&Path>,
-    batch: usize,
-) -> Result<ExitCode, Fatal> {
-    let checked = match check_files(paths)? {
-        Ok(checked) => checked,
-        Err(code) => return Ok(code),
+pub struct Args<'a> {
+    pub events: &'a Path,
+    pub paths: &'a [PathBuf],
+    /// A release store and the release to run (`None`: its current one), instead of `paths`.
+    pub store: Option<(&'a Path, Option<u64>)>,
+    pub state: Option<&'a Path>,
+    pub tags: Option<&'a Path>,
+    pub batch: usize,
+}
+
+pub fn run(args: Args<'_>) -> Result<ExitCode, Fatal> {
+    let Args { events, paths, store, state, tags, batch } = args;
+    let (program, release) = match store {
+        Some((dir, number)) => match ruledeck::release::Store::open(dir).and_then(|s| s.load(number)) {
+            Ok(loaded) => {
+                let versions: Vec<(String, u64)> =
+                    loaded.manifest.instances.iter().map(|(name, i)| (name.clone(), i.version)).collect();
+                (loaded.program, Some((loaded.manifest.release, versions)))
+            }
+            Err(e) => return Ok(store_refused(e)),
+        },
+        None => {
+            let checked = match check_files(paths)? {
+                Ok(checked) => checked,
+                Err(code) => return Ok(code),
+            };
+            let program =
+                ruledeck::compile::compile(&checked).map_err(|e| Fatal(format!("internal compiler error: {e}")))?;
+            (std::sync::Arc::new(program), None)
+        }
     };
-    let program = ruledeck::compile::compile(&checked).map_err(|e| Fatal(format!("internal compiler error: {e}")))?;
     let tags = crate::eval::tags_provider(tags, &program)?;
-    let mut outreach = Outreach::open(checked, program, tags, state).map_err(|e| Fatal(e.to_string()))?;
+    let mut outreach = Outreach::open(program, tags, state).map_err(|e| Fatal(e.to_string()))?;
+    if let Some((number, versions)) = release {
+        outreach = outreach.with_release(number, versions);
+    }
     outreach.batch_size = batch.max(1);
     let file = std::fs::File::open(events).map_err(|e| Fatal(format!("cannot read `{}`: {e}", events.display())))?;
     let mut reader = BufReader::new(file);
