@@ -266,10 +266,8 @@ fn diff_against_an_empty_store_has_no_release_to_compare() {
     assert_eq!(ruledeck(p, &["release", &fixture("failing_test"), "--store", &s]).code, 1);
     assert_eq!(ruledeck(p, &["releases", "--store", &s]).stdout.trim(), "no releases yet");
     let (inputs, tags) = (fixture("inputs.jsonl"), fixture("tags.json"));
-    let run = ruledeck(
-        p,
-        &["diff", &fixture("v1"), "--store", &s, "--inputs", &inputs, "--tags", &tags, "--format", "json"],
-    );
+    let run =
+        ruledeck(p, &["diff", &fixture("v1"), "--store", &s, "--inputs", &inputs, "--tags", &tags, "--format", "json"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     let d = json(&run.stdout);
     assert_eq!(d["against"], serde_json::Value::Null, "{d}");
