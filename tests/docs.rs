@@ -14,6 +14,9 @@
 //!
 //! Any other marker after `rule,` is an error, so a typo cannot switch a block's check off.
 //! Blocks of other languages (` ```sh `, ` ```json `, untagged) are not looked at.
+//!
+//! Numbers reported in two documents are kept equal: the release measurements of
+//! `docs/releases.md` are copied in `docs/performance.md`.
 
 use std::path::Path;
 
@@ -182,4 +185,22 @@ fn markers_are_parsed_as_documented() {
     assert_eq!(blocks[2].text, "rule user r = user.x > 1\n", "indented blocks lose their indent");
     let bad = rule_blocks("tests/fixtures/docs/bad_marker.md").unwrap_err();
     assert!(bad.contains("bad_marker.md:3: unknown marker `eror=E0201`"), "{bad}");
+}
+
+/// The `|` rows of the section that starts at `heading` (up to the next `## ` heading).
+fn table_rows(doc: &str, heading: &str) -> Vec<String> {
+    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(doc)).unwrap();
+    let start = text.find(&format!("\n{heading}\n")).unwrap_or_else(|| panic!("{doc} has no `{heading}`"));
+    let section = &text[start + heading.len() + 2..];
+    let section = section.find("\n## ").map_or(section, |end| &section[..end]);
+    section.lines().filter(|l| l.starts_with('|')).map(str::to_string).collect()
+}
+
+/// The performance document carries the release measurements (with their commands) that
+/// the release document reports, so re-measuring one and not the other fails here.
+#[test]
+fn performance_carries_the_release_measurements() {
+    let measured = table_rows("docs/releases.md", "## Measured");
+    assert!(measured.iter().any(|r| r.contains("ruledeck release deck_1mb.rule")), "{measured:?}");
+    assert_eq!(table_rows("docs/performance.md", "## Releases"), measured);
 }

@@ -311,6 +311,122 @@ fn definition_and_references_span_files() {
     c.shutdown();
 }
 
+/// A second test block for `main.rule`: it names strategy `colour` and its group `red`.
+const GROUP_TEST: &str = r#"
+test "low-risk users outside 上海 see the colour experiment" {
+  given { uid: "u-1", ctx.channel: app, user.city: "北京", user.risk_score: 1,
+          user.lifecycle: new }
+  expect home.banner => { label: "red" }
+  expect strategy colour group red
+}
+"#;
+
+/// Locations as `FILE LINE:COLUMN-LINE:COLUMN` (0-based, as the protocol counts), easier to
+/// review in a snapshot than the JSON.
+fn spots(result: &Value) -> Vec<String> {
+    let locations = result.as_array().unwrap_or_else(|| panic!("not a list of locations: {result}"));
+    locations
+        .iter()
+        .map(|l| {
+            let file = l["uri"].as_str().unwrap().rsplit('/').next().unwrap();
+            let (s, e) = (&l["range"]["start"], &l["range"]["end"]);
+            format!("{file} {}:{}-{}:{}", s["line"], s["character"], e["line"], e["character"])
+        })
+        .collect()
+}
+
+#[test]
+fn definition_and_references_of_strategies_scenes_instances_layers_and_groups() {
+    let mut c = Client::start();
+    let text = fixture("main.rule") + GROUP_TEST;
+    c.open("main.rule", &text);
+    assert_eq!(c.diagnostics("main.rule", Some(1)), json!([]), "the added test block is valid");
+    let mut request = |method: &str, needle: &str, shift: usize, declaration: bool| {
+        let extra = json!({ "context": { "includeDeclaration": declaration } });
+        spots(&c.at(method, "main.rule", &text, needle, shift, extra)["result"])
+    };
+    let (def, refs) = ("textDocument/definition", "textDocument/references");
+    let results = json!({
+        "strategy colour from `expect strategy colour group red`": request(def, "strategy colour group", 10, true),
+        "references to strategy colour": request(refs, "strategy colour when", 10, true),
+        "references to strategy local, from its use in a test": request(refs, "strategy local\n}", 10, true),
+        "scene home from a test": request(def, "home.banner => { label: \"red\"", 1, true),
+        "references to scene home": request(refs, "scene home", 7, true),
+        "instance banner from a test": request(def, "home.banner => { label: \"red\"", 6, true),
+        "references to instance banner": request(refs, "instance banner", 10, true),
+        "layer hero from its claim": request(def, "hero 0%", 1, true),
+        "references to layer hero": request(refs, "layer hero", 7, true),
+        "group red from a test": request(def, "group red", 7, true),
+        "references to group red": request(refs, "red  50%", 0, true),
+        "references to group red, without the declaration": request(refs, "red  50%", 0, false),
+        "references to group blue (never expected)": request(refs, "blue 50%", 0, true),
+    });
+    insta::assert_json_snapshot!("navigation_scoped_names", results);
+    c.shutdown();
+}
+
+/// `$/cancelRequest`. The server drains every message already queued before it answers any,
+/// and answers a request whose cancel is in that batch with RequestCancelled (-32800)
+/// without computing it; a request it already took up is answered normally, and a cancel
+/// for an answered or unknown id is ignored. Which of the two a cancel sent right after
+/// its request meets depends on how far the server has read, which a test cannot fix
+/// without timing, so this pins what holds either way: every request gets exactly one
+/// answer, in order, which is the result or RequestCancelled, and nothing else changes.
+#[test]
+fn cancelled_requests_get_one_answer_the_result_or_request_cancelled() {
+    let mut c = Client::start();
+    let text = fixture("main.rule");
+    c.open("main.rule", &text);
+    let hover = json!({ "textDocument": { "uri": uri("main.rule") }, "position": position(&text, "low_risk\n", 2) });
+    let expected = c.request("textDocument/hover", hover.clone())["result"].clone();
+    assert!(expected.is_object(), "{expected}");
+    // In one write: twenty requests, each followed by its cancel (numbers and strings as
+    // ids), a cancel for an id never used, and a last request that nothing cancels.
+    let ids: Vec<Value> =
+        (0..20).map(|i| if i % 2 == 0 { json!(1000 + i) } else { json!(format!("req-{i}")) }).collect();
+    let mut wire = String::new();
+    let mut frame = |message: Value| {
+        let body = message.to_string();
+        wire.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
+    };
+    for id in &ids {
+        frame(json!({ "jsonrpc": "2.0", "id": id, "method": "textDocument/hover", "params": hover }));
+        frame(json!({ "jsonrpc": "2.0", "method": "$/cancelRequest", "params": { "id": id } }));
+    }
+    frame(json!({ "jsonrpc": "2.0", "method": "$/cancelRequest", "params": { "id": 999 } }));
+    frame(json!({ "jsonrpc": "2.0", "id": "last", "method": "textDocument/hover", "params": hover }));
+    c.stdin.write_all(wire.as_bytes()).unwrap();
+    c.stdin.flush().unwrap();
+    let mut answers = Vec::new();
+    loop {
+        let message = c.read();
+        if message.get("method").is_some() {
+            continue;
+        }
+        let last = message["id"] == "last";
+        answers.push(message);
+        if last {
+            break;
+        }
+    }
+    let answered: Vec<&Value> = answers.iter().map(|a| &a["id"]).collect();
+    let mut wanted: Vec<&Value> = ids.iter().collect();
+    let last = json!("last");
+    wanted.push(&last);
+    assert_eq!(answered, wanted, "one answer per request, in order, none for the unknown id");
+    for answer in &answers[..ids.len()] {
+        match answer.get("error") {
+            Some(error) => assert_eq!(error, &json!({ "code": -32800, "message": "cancelled" }), "{answer}"),
+            None => assert_eq!(answer["result"], expected, "{answer}"),
+        }
+    }
+    assert_eq!(answers[ids.len()]["result"], expected, "the uncancelled request is answered");
+    // A cancel for a request already answered changes nothing: the next request is answered.
+    c.notify("$/cancelRequest", json!({ "id": "last" }));
+    assert_eq!(c.request("textDocument/hover", hover)["result"], expected);
+    c.shutdown();
+}
+
 #[test]
 fn completion_offers_tags_members_operators_and_rules() {
     let mut c = Client::start();

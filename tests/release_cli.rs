@@ -221,6 +221,84 @@ fn diff_reports_changes_and_their_impact() {
     assert_eq!(d["instances"]["payment.installments"]["status"], "unchanged");
 }
 
+/// What `diff` refuses, each with what it prints and its exit code: a deck that does not
+/// compile (as `check` reports it, 1), a store that is missing or is some other folder (1,
+/// nothing created), and a sample line that is not JSON (an input error, 2, naming the line).
+#[test]
+fn diff_refusals() {
+    let (tmp, s) = store();
+    let p = Path::new(&s);
+    release(&s, "v1");
+    let outcome = |run: &Run| format!("exit code {}\n{}", run.code, run.stderr);
+    let broken = ruledeck(p, &["diff", &fixture("compile_error"), "--store", &s]);
+    assert!(broken.stdout.is_empty(), "{}", broken.stdout);
+    insta::assert_snapshot!("diff_compile_error", outcome(&broken));
+    // `diff` never creates a store, unlike `release`.
+    let missing = tmp.path().join("nowhere");
+    let run = ruledeck(&missing, &["diff", &fixture("v1"), "--store", missing.to_str().unwrap()]);
+    assert!(run.stdout.is_empty(), "{}", run.stdout);
+    insta::assert_snapshot!("diff_missing_store", outcome(&run));
+    assert!(!missing.exists(), "diff created the store");
+    let other = not_a_store(&tmp);
+    let run = ruledeck(&other, &["diff", &fixture("v1"), "--store", other.to_str().unwrap()]);
+    assert_eq!(run.code, 1);
+    assert!(run.stderr.contains("[STORE]`: not a release store"), "{}", run.stderr);
+    assert!(!other.join("releases").exists(), "diff turned the folder into a store");
+    let bad = ruledeck(p, &["diff", &fixture("v2"), "--store", &s, "--inputs", &fixture("bad_inputs.jsonl")]);
+    assert!(bad.stdout.is_empty(), "no partial diff is printed: {}", bad.stdout);
+    // Blank lines are skipped but counted: the bad line is named by its number in the file.
+    insta::assert_snapshot!("diff_bad_inputs_line", outcome(&bad));
+}
+
+/// A folder that holds other files: not a store, and not one any command may take over.
+fn not_a_store(tmp: &tempfile::TempDir) -> std::path::PathBuf {
+    let dir = tmp.path().join("documents");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("notes.txt"), "not a release\n").unwrap();
+    dir
+}
+
+#[test]
+fn diff_against_an_empty_store_has_no_release_to_compare() {
+    let (_tmp, s) = store();
+    let p = Path::new(&s);
+    // A refused first release leaves the store created and empty.
+    assert_eq!(ruledeck(p, &["release", &fixture("failing_test"), "--store", &s]).code, 1);
+    assert_eq!(ruledeck(p, &["releases", "--store", &s]).stdout.trim(), "no releases yet");
+    let (inputs, tags) = (fixture("inputs.jsonl"), fixture("tags.json"));
+    let run =
+        ruledeck(p, &["diff", &fixture("v1"), "--store", &s, "--inputs", &inputs, "--tags", &tags, "--format", "json"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let d = json(&run.stdout);
+    assert_eq!(d["against"], serde_json::Value::Null, "{d}");
+    for (name, i) in d["instances"].as_object().unwrap() {
+        assert_eq!(i["status"], "added", "{name}");
+    }
+    insta::assert_snapshot!("diff_empty_store_json", run.stdout);
+}
+
+#[test]
+fn check_against_a_store_reports_like_check() {
+    let (tmp, s) = store();
+    let p = Path::new(&s);
+    release(&s, "v1");
+    let run = ruledeck(p, &["check", &fixture("disabled_unchanged"), "--store", &s]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stdout.is_empty(), "{}", run.stdout);
+    insta::assert_snapshot!("check_store_ok", run.stderr);
+    // A folder of other files is refused by the commands that read a store, left as it was.
+    let other = not_a_store(&tmp);
+    let check = ruledeck(&other, &["check", &fixture("v1"), "--store", other.to_str().unwrap()]);
+    assert_eq!(check.code, 1);
+    insta::assert_snapshot!("check_store_not_a_store", check.stderr);
+    let list = ruledeck(&other, &["releases", "--store", other.to_str().unwrap()]);
+    assert_eq!(list.code, 1);
+    assert!(list.stdout.is_empty(), "{}", list.stdout);
+    insta::assert_snapshot!("releases_not_a_store", list.stderr);
+    let entries: Vec<_> = std::fs::read_dir(&other).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(entries, ["notes.txt"]);
+}
+
 #[test]
 fn refs_follows_rules_through_rules() {
     let p = Path::new("/nonexistent");

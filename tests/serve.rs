@@ -111,11 +111,32 @@ impl Server {
     }
 
     /// Sends SIGTERM; returns the exit code and what the server wrote to stderr.
-    fn terminate(mut self) -> (Option<i32>, String) {
+    fn terminate(self) -> (Option<i32>, String) {
+        self.sigterm();
+        self.wait_exit()
+    }
+
+    /// Sends SIGTERM and returns at once (the server drains meanwhile).
+    fn sigterm(&self) {
         let pid = self.child.id().to_string();
         assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    }
+
+    /// Waits for the process to exit; its exit code and what it wrote to stderr.
+    fn wait_exit(mut self) -> (Option<i32>, String) {
         let code = self.child.wait().unwrap().code();
         (code, self.stderr())
+    }
+
+    /// Polls stderr until it contains `line` (bounded).
+    fn wait_for_log(&self, line: &str) {
+        for _ in 0..POLLS {
+            if self.stderr().contains(line) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("the server never logged {line:?}; stderr: {}", self.stderr());
     }
 }
 
@@ -556,8 +577,12 @@ scene promo {
 }
 "#;
 
+/// Called by a [`TagServerMode::Held`] server with each request it has read, before it
+/// answers: `true` answers from the table, `false` answers HTTP 500.
+type Hold = std::sync::Arc<dyn Fn() -> bool + Send + Sync>;
+
 /// What a local HTTP tag server does with each request.
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 enum TagServerMode {
     /// Answers from its table (`null` for what it does not have).
     Answer,
@@ -569,6 +594,8 @@ enum TagServerMode {
     Malformed,
     /// Answers one value fewer than it was asked for.
     Short,
+    /// Answers once the test lets it: the test's own synchronization, never a sleep.
+    Held(Hold),
 }
 
 /// A tag service on loopback speaking the `http` provider protocol, recording every body.
@@ -587,7 +614,7 @@ impl TagServer {
         std::thread::spawn(move || {
             for stream in listener.incoming() {
                 let Ok(mut stream) = stream else { return };
-                let (seen, table) = (seen.clone(), table.clone());
+                let (seen, table, mode) = (seen.clone(), table.clone(), mode.clone());
                 // One thread per connection, serving its requests in turn (keep-alive).
                 std::thread::spawn(move || loop {
                     let mut head = Vec::new();
@@ -615,7 +642,7 @@ impl TagServer {
                         .iter()
                         .map(|q| table[q["key"].as_str().unwrap()][q["field"].as_str().unwrap()].clone())
                         .collect();
-                    let (status, text) = match mode {
+                    let (status, text) = match &mode {
                         TagServerMode::Answer => ("200 OK", json!({ "values": values }).to_string()),
                         TagServerMode::Slow => {
                             std::thread::sleep(Duration::from_millis(1500));
@@ -624,6 +651,8 @@ impl TagServer {
                         TagServerMode::Fail => ("500 Internal Server Error", "oops".to_string()),
                         TagServerMode::Malformed => ("200 OK", "{\"values\": [12,".to_string()),
                         TagServerMode::Short => ("200 OK", json!({ "values": &values[1..] }).to_string()),
+                        TagServerMode::Held(hold) if hold() => ("200 OK", json!({ "values": values }).to_string()),
+                        TagServerMode::Held(_) => ("500 Internal Server Error", "held too long".to_string()),
                     };
                     let reply = format!(
                         "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{text}",
@@ -788,6 +817,107 @@ fn slow_failing_and_malformed_tag_services_make_tags_unknown_never_granting() {
         server.post("/v1/decide", &pay("u-1", FIXED_NOW));
         assert_eq!(bad.bodies().len(), 2, "{why}");
     }
+}
+
+/// SIGTERM while a decision waits on its tag service: that request still completes with 200
+/// and the decision that needs the held value, new connections are refused during the drain,
+/// and the process exits 0. The tag service holds its answer until the test has seen the
+/// drain start and its connection refused (channels, no sleeps to line things up).
+#[test]
+fn sigterm_lets_a_request_in_flight_finish_and_refuses_new_connections() {
+    use std::sync::{mpsc, Arc, Mutex};
+    let table = json!({"u-1": {"risk_score": 12, "lifecycle": "active", "level": 1}});
+    let (called, risk_called) = mpsc::channel::<()>();
+    let (let_answer, answer_allowed) = mpsc::channel::<()>();
+    let gate = Mutex::new((called, answer_allowed));
+    let hold: Hold = Arc::new(move || {
+        let gate = gate.lock().unwrap();
+        let _ = gate.0.send(());
+        // Bounded so a broken test ends instead of hanging; released long before.
+        gate.1.recv_timeout(Duration::from_secs(50)).is_ok()
+    });
+    let risk = TagServer::start(TagServerMode::Held(hold), table.clone());
+    let crm = TagServer::start(TagServerMode::Answer, table);
+    let dir = provider_setup(&http_toml(&risk.url, &crm.url, 60_000), &FILE_PROVIDER_FILES);
+    let mut server = provider_server(&dir);
+    let url = format!("{}/v1/decide", server.base);
+    let in_flight = std::thread::spawn(move || {
+        let agent = ureq::AgentBuilder::new().timeout(Duration::from_secs(120)).build();
+        Server::answer(agent.post(&url).set("Content-Type", "application/json").send_string(&pay("u-1", FIXED_NOW)))
+    });
+    // The decision is waiting on the risk service: the request is in flight.
+    risk_called.recv_timeout(Duration::from_secs(60)).expect("the risk service is called");
+    server.sigterm();
+    server.wait_for_log("shutting down");
+    // The listener closes as the drain starts: bounded polls, as the log line comes first.
+    let addr = server.base.trim_start_matches("http://").to_string();
+    let refused = (0..POLLS).any(|_| match std::net::TcpStream::connect(&addr) {
+        Err(e) => {
+            assert_eq!(e.kind(), std::io::ErrorKind::ConnectionRefused, "{e}");
+            true
+        }
+        Ok(_) => {
+            std::thread::sleep(Duration::from_millis(50));
+            false
+        }
+    });
+    assert!(refused, "new connections are still accepted while draining");
+    assert!(matches!(server.child.try_wait(), Ok(None)), "the server exited with a request in flight");
+    let_answer.send(()).unwrap();
+    let (code, body) = in_flight.join().unwrap();
+    assert_eq!(code, 200, "{body}");
+    let doc: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(doc["strategy"], "boost", "decided with the risk score that arrived after SIGTERM: {doc}");
+    let (code, stderr) = server.wait_exit();
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stderr.contains("drained"), "{stderr}");
+}
+
+/// Two tag services that meet: each holds its first answer until both have been asked.
+#[derive(Default)]
+struct Rendezvous {
+    arrived: std::sync::Mutex<usize>,
+    both: std::sync::Condvar,
+}
+
+impl Rendezvous {
+    /// A hold for one of the two services: its first request waits for the other service's
+    /// first request (up to `within`, then answers 500), later ones answer at once.
+    fn hold(meeting: &std::sync::Arc<Rendezvous>, within: Duration) -> Hold {
+        let (meeting, first) = (meeting.clone(), std::sync::atomic::AtomicBool::new(true));
+        std::sync::Arc::new(move || {
+            if !first.swap(false, std::sync::atomic::Ordering::SeqCst) {
+                return true;
+            }
+            let mut arrived = meeting.arrived.lock().unwrap();
+            *arrived += 1;
+            meeting.both.notify_all();
+            let (arrived, _) = meeting.both.wait_timeout_while(arrived, within, |n| *n < 2).unwrap();
+            *arrived >= 2
+        })
+    }
+}
+
+/// The remote providers of one suspension are called in parallel: the risk and crm services
+/// each hold their answer until both have been asked. Called one after the other, the first
+/// would give up waiting (a 500, its tag unknown), `low_risk` would not grant, and the
+/// decision would not be `boost`; the wait is bounded, so that fails rather than hangs.
+#[test]
+fn the_remote_providers_of_one_suspension_are_called_in_parallel() {
+    let table = json!({"u-1": {"risk_score": 12, "lifecycle": "active", "level": 1}});
+    let meeting = std::sync::Arc::new(Rendezvous::default());
+    let within = Duration::from_secs(30);
+    let risk = TagServer::start(TagServerMode::Held(Rendezvous::hold(&meeting, within)), table.clone());
+    let crm = TagServer::start(TagServerMode::Held(Rendezvous::hold(&meeting, within)), table);
+    let dir = provider_setup(&http_toml(&risk.url, &crm.url, 60_000), &FILE_PROVIDER_FILES);
+    let server = provider_server(&dir);
+    let (code, doc) = server.post("/v1/decide", &pay("u-1", FIXED_NOW));
+    assert_eq!(code, 200, "{doc}");
+    assert_eq!(doc["strategy"], "boost", "low_risk needs both services' values: {doc}");
+    assert_eq!(traced(&doc, "user.risk_score").get("missing"), None, "{doc}");
+    assert_eq!(traced(&doc, "user.lifecycle")["value"], "active", "{doc}");
+    // `low_risk` reads one tag of each: one call to each, in the same suspension.
+    assert_eq!((risk.bodies().len(), crm.bodies().len()), (1, 1));
 }
 
 #[test]
