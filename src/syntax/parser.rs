@@ -11,7 +11,7 @@ use pest::Parser as _;
 use super::ast::*;
 use super::lexer::{self, Token};
 use crate::diagnostics::{Code, Diagnostic};
-use crate::ops::ArithOp;
+use crate::ops::{ArithOp, CmpOp};
 use crate::source::{FileId, Span};
 
 use crate::limits::MAX_LIST_LEN;
@@ -911,12 +911,12 @@ impl<'a> Builder<'a> {
             }
         }
         let op = match (tail_rule, word) {
-            (Rule::cmp_tail, Some("==")) => PredOp::Eq,
-            (Rule::cmp_tail, Some("!=")) => PredOp::Ne,
-            (Rule::cmp_tail, Some("<")) => PredOp::Lt,
-            (Rule::cmp_tail, Some("<=")) => PredOp::Le,
-            (Rule::cmp_tail, Some(">")) => PredOp::Gt,
-            (Rule::cmp_tail, _) => PredOp::Ge,
+            (Rule::cmp_tail, Some("==")) => PredOp::Cmp(CmpOp::Eq),
+            (Rule::cmp_tail, Some("!=")) => PredOp::Cmp(CmpOp::Ne),
+            (Rule::cmp_tail, Some("<")) => PredOp::Cmp(CmpOp::Lt),
+            (Rule::cmp_tail, Some("<=")) => PredOp::Cmp(CmpOp::Le),
+            (Rule::cmp_tail, Some(">")) => PredOp::Cmp(CmpOp::Gt),
+            (Rule::cmp_tail, _) => PredOp::Cmp(CmpOp::Ge),
             (Rule::between_tail, _) => PredOp::Between,
             (Rule::in_tail, _) => PredOp::In,
             (Rule::not_in_tail, _) => PredOp::NotIn,
