@@ -2,10 +2,15 @@
 //! e-commerce decision engine.
 //!
 //! The pipeline flows one way: text → AST (`syntax`) → typed deck (`check`) → verified
-//! bytecode (`compile`) → the VM (`vm`) → the host API ([`Engine`]). No stage reaches back
-//! into an earlier one. Hosts use what this page lists; the stage modules are internals,
-//! public only so that the project's own tests, benchmarks and fuzzers can reach them
-//! (they are hidden from these docs and may change without notice).
+//! bytecode (`compile`) → the VM (`vm`) → the host API ([`Engine`]). Each stage uses only
+//! the stages before it, with one deliberate exception: `compile` uses `vm`. The verifier's
+//! last step (`compile::verify`) calls `vm::plan::build` to precompute the VM's plans (how
+//! each `when`, rule body and decision is best run), and the [`Program`] holds them
+//! (`vm::plan::Plans`, never serialized). Building them there means every program that can
+//! run, compiled or loaded from a bundle, has them, derived from bytecode already verified;
+//! they change nothing the bytecode means. Hosts use what this page lists; the stage
+//! modules are internals, public only so that the project's own tests, benchmarks and
+//! fuzzers can reach them (they are hidden from these docs and may change without notice).
 //!
 //! # Deciding
 //!

@@ -272,22 +272,32 @@ fn shared_rule_dags_are_linear_for_every_mix_of_tag_states() {
         let program = ruledeck::compile(&[("dag.rule", &src)]).unwrap_or_else(|e| panic!("{e}"));
         let a = program.tag("user.a").unwrap().0;
         let b = program.tag("user.b").unwrap().0;
-        // Each tag: given up front, supplied missing when asked, or given a value when asked.
+        // Each tag: given up front (a value, or missing), supplied missing when asked, or
+        // given a value when asked.
         #[derive(Clone, Copy, Debug)]
         enum State {
             Given(i64),
+            GivenMissing,
             AskedMissing,
             AskedValue(i64),
         }
-        let states =
-            [State::Given(5), State::Given(0), State::AskedMissing, State::AskedValue(5), State::AskedValue(0)];
+        let states = [
+            State::Given(5),
+            State::Given(0),
+            State::GivenMissing,
+            State::AskedMissing,
+            State::AskedValue(5),
+            State::AskedValue(0),
+        ];
         for sa in states {
             for sb in states {
                 let mut req = program.request("s", "i").unwrap();
                 req.key("uid", "u").unwrap();
                 for (tag, state) in [(a, sa), (b, sb)] {
-                    if let State::Given(v) = state {
-                        req.supply(tag, Some(ruledeck::vm::Input::Int(v)));
+                    match state {
+                        State::Given(v) => req.supply(tag, Some(ruledeck::vm::Input::Int(v))),
+                        State::GivenMissing => req.supply(tag, None),
+                        State::AskedMissing | State::AskedValue(_) => {}
                     }
                 }
                 let mut suspensions = 0;
@@ -298,7 +308,8 @@ fn shared_rule_dags_are_linear_for_every_mix_of_tag_states() {
                     for t in needed {
                         match if t == a { sa } else { sb } {
                             State::AskedValue(v) => req.supply(t, Some(ruledeck::vm::Input::Int(v))),
-                            _ => req.supply(t, None),
+                            State::AskedMissing => req.supply(t, None),
+                            given => panic!("{op} {sa:?} {sb:?}: asked again for a tag given up front ({given:?})"),
                         }
                     }
                 }
@@ -308,7 +319,7 @@ fn shared_rule_dags_are_linear_for_every_mix_of_tag_states() {
                 assert!(req.blocks_run() <= bound, "{op} {sa:?} {sb:?}: {} blocks run", req.blocks_run());
                 let value = |s: State| match s {
                     State::Given(v) | State::AskedValue(v) => Some(v > 1),
-                    State::AskedMissing => None,
+                    State::GivenMissing | State::AskedMissing => None,
                 };
                 // `x and x` and `x or x` are both `x` in Kleene logic.
                 let r0 = match (value(sa), value(sb)) {

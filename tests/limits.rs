@@ -1,4 +1,5 @@
-//! The limit table of docs/language.md §7 states every limit in `ruledeck::limits`.
+//! The limit table of docs/language.md §7 states every limit in `ruledeck::limits` (every
+//! `pub const` of src/limits.rs is compared).
 
 use ruledeck::limits::*;
 
@@ -26,39 +27,59 @@ fn the_documented_limits_are_the_code_limits() {
             .find(|l| l.starts_with(&format!("| {label} |")))
             .unwrap_or_else(|| panic!("docs/language.md §7 has no row `{label}`"))
     };
-    let cases: [(&str, u64); 27] = [
-        ("source file size", MAX_SOURCE_BYTES as u64),
-        ("nesting depth", MAX_NESTING as u64),
-        ("token length", MAX_TOKEN_BYTES as u64),
-        ("fields per decision type", MAX_FIELDS as u64),
-        ("strategies per instance", MAX_STRATEGIES as u64),
-        ("groups per experiment", MAX_GROUPS as u64),
-        ("tags per deck", MAX_TAGS as u64),
-        ("list literal", MAX_LIST_LEN as u64),
-        ("compiled regex size", MAX_REGEX_COMPILED_BYTES as u64),
-        ("regex nesting", u64::from(MAX_REGEX_NESTING)),
-        ("percentages", u64::from(BUCKETS)),
-        ("bundle size", MAX_BUNDLE_BYTES as u64),
-        ("data file (`--tags`)", MAX_DATA_FILE_BYTES as u64),
-        ("one request", MAX_REQUEST_BYTES as u64),
-        ("JSON nesting", MAX_JSON_DEPTH as u64),
-        ("engine cache", CACHE_CAPACITY),
-        ("HTTP body (`serve`)", MAX_HTTP_BODY_BYTES as u64),
-        ("batch size (`serve`)", MAX_BATCH_REQUESTS as u64),
-        ("body read time (`serve`)", HTTP_BODY_TIMEOUT_MS),
-        ("header read time (`serve`)", HTTP_HEADER_TIMEOUT_MS),
-        ("decision log file (`serve`)", DECISION_LOG_ROTATE_BYTES),
-        ("decision log queue (`serve`)", DECISION_LOG_QUEUE as u64),
-        ("token file (`serve`)", MAX_TOKEN_FILE_BYTES as u64),
-        ("providers file (`serve`)", MAX_PROVIDERS_FILE_BYTES as u64),
-        ("provider answer (`serve`)", MAX_PROVIDER_ANSWER_BYTES as u64),
-        ("outreach windows", MAX_WINDOW_SECONDS as u64),
-        ("window entries", MAX_WINDOW_ENTRIES as u64),
-    ];
-    for (label, value) in cases {
-        let row = row(label);
-        assert!(row.contains(&grouped(value)), "`{label}`: the docs say {row:?}, the code says {value}");
+    // (row label, constant's name, text the row must hold).
+    macro_rules! number {
+        ($label:expr, $name:ident) => {
+            ($label, stringify!($name), grouped($name as u64))
+        };
     }
+    let cases = [
+        number!("source file size", MAX_SOURCE_BYTES),
+        number!("nesting depth", MAX_NESTING),
+        number!("token length", MAX_TOKEN_BYTES),
+        number!("fields per decision type", MAX_FIELDS),
+        number!("strategies per instance", MAX_STRATEGIES),
+        number!("groups per experiment", MAX_GROUPS),
+        number!("tags per deck", MAX_TAGS),
+        number!("list literal", MAX_LIST_LEN),
+        number!("compiled regex size", MAX_REGEX_COMPILED_BYTES),
+        number!("regex nesting", MAX_REGEX_NESTING),
+        number!("percentages", BUCKETS),
+        number!("bundle size", MAX_BUNDLE_BYTES),
+        number!("data file (`--tags`)", MAX_DATA_FILE_BYTES),
+        number!("one request", MAX_REQUEST_BYTES),
+        number!("JSON nesting", MAX_JSON_DEPTH),
+        number!("engine cache", CACHE_CAPACITY),
+        number!("HTTP body (`serve`)", MAX_HTTP_BODY_BYTES),
+        number!("batch size (`serve`)", MAX_BATCH_REQUESTS),
+        number!("body read time (`serve`)", HTTP_BODY_TIMEOUT_MS),
+        number!("header read time (`serve`)", HTTP_HEADER_TIMEOUT_MS),
+        number!("decision log file (`serve`)", DECISION_LOG_ROTATE_BYTES),
+        // A bare `5` would be found in any row; the row names the oldest file kept.
+        ("decision log file (`serve`)", "DECISION_LOG_FILES", format!("`PATH.{DECISION_LOG_FILES}`")),
+        number!("decision log queue (`serve`)", DECISION_LOG_QUEUE),
+        number!("token file (`serve`)", MAX_TOKEN_FILE_BYTES),
+        number!("providers file (`serve`)", MAX_PROVIDERS_FILE_BYTES),
+        number!("provider answer (`serve`)", MAX_PROVIDER_ANSWER_BYTES),
+        number!("outreach windows", MAX_WINDOW_SECONDS),
+        number!("window entries", MAX_WINDOW_ENTRIES),
+    ];
+    for (label, name, text) in &cases {
+        let row = row(label);
+        assert!(row.contains(text.as_str()), "`{label}`: the docs say {row:?}, the code's {name} says {text}");
+    }
+    // Every constant of src/limits.rs is in the list above, so a new limit cannot be left
+    // out of the table unnoticed.
+    let code = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/src/limits.rs")).unwrap();
+    let declared: Vec<&str> = code
+        .lines()
+        .filter_map(|l| l.strip_prefix("pub const "))
+        .map(|l| l.split(':').next().unwrap().trim())
+        .collect();
+    assert!(declared.len() >= cases.len(), "src/limits.rs declares {declared:?}");
+    let checked: Vec<&str> = cases.iter().map(|(_, name, _)| *name).collect();
+    let unchecked: Vec<&&str> = declared.iter().filter(|d| !checked.contains(d)).collect();
+    assert!(unchecked.is_empty(), "limits not compared with docs/language.md §7: {unchecked:?}");
 }
 
 /// serde_json's own recursion limit is what MAX_JSON_DEPTH documents: nesting below it

@@ -5,7 +5,7 @@
 #![cfg(feature = "lsp")]
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 
 use serde_json::{json, Value};
@@ -14,10 +14,15 @@ fn deck_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/lsp/deck")
 }
 
-/// The workspace URI as the server spells it (unreserved characters and `/` kept).
+/// The workspace URI as the server spells it.
 fn root_uri() -> String {
+    dir_uri(&deck_dir())
+}
+
+/// A directory's URI as the server spells it (unreserved characters and `/` kept).
+fn dir_uri(dir: &Path) -> String {
     let mut s = String::from("file://");
-    for b in deck_dir().to_str().unwrap().bytes() {
+    for b in dir.to_str().unwrap().bytes() {
         if b.is_ascii_alphanumeric() || b"-._~/".contains(&b) {
             s.push(b as char);
         } else {
@@ -48,6 +53,11 @@ struct Client {
 
 impl Client {
     fn start() -> Client {
+        Client::start_in(&deck_dir())
+    }
+
+    /// A server whose one workspace folder is `root`.
+    fn start_in(root: &Path) -> Client {
         let mut child = Command::new(env!("CARGO_BIN_EXE_ruledeck"))
             .arg("lsp")
             .stdin(Stdio::piped())
@@ -64,7 +74,7 @@ impl Client {
                 "processId": null,
                 "rootUri": null,
                 "capabilities": {},
-                "workspaceFolders": [{ "uri": root_uri(), "name": "deck" }],
+                "workspaceFolders": [{ "uri": dir_uri(root), "name": "deck" }],
             }),
         );
         assert_eq!(init["result"]["serverInfo"]["name"], "ruledeck");
@@ -625,5 +635,71 @@ fn rename_waits_for_a_deck_that_parses_and_closing_goes_back_to_the_disk_copy() 
     assert_eq!(c.diagnostics("catalog.rule", None), json!([]));
     let r = c.at("textDocument/rename", "main.rule", &main, "low_risk\n", 0, json!({ "newName": "safe" }));
     assert!(r["result"]["documentChanges"].is_array(), "{r}");
+    c.shutdown();
+}
+
+/// A FIFO named like a rule file is not read (opening it would block the server for good):
+/// the server says so in the client's log and answers requests as usual.
+#[cfg(unix)]
+#[test]
+fn a_fifo_in_the_workspace_is_left_out_with_a_notice() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("a.rule"), fixture("catalog.rule")).unwrap();
+    let fifo = dir.path().join("x.rule");
+    let made = Command::new("mkfifo").arg(&fifo).status().expect("mkfifo runs");
+    assert!(made.success());
+    // A server that opened the FIFO would block until a writer came; this one comes at once
+    // and writes nothing, so such a server reads an empty file instead of hanging the test,
+    // and the assertions below fail. Its `open` itself waits for a reader.
+    let writer = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || drop(std::fs::OpenOptions::new().write(true).open(fifo)))
+    };
+    let mut c = Client::start_in(dir.path());
+    let a = format!("{}/a.rule", dir_uri(dir.path()));
+    let r = c.request("textDocument/documentSymbol", json!({ "textDocument": { "uri": a } }));
+    assert!(r["result"].as_array().is_some_and(|s| !s.is_empty()), "{r}");
+    let notices: Vec<&Value> = c.pending.iter().filter(|m| m["method"] == "window/logMessage").collect();
+    assert_eq!(notices.len(), 1, "{:?}", c.pending);
+    let message = notices[0]["params"]["message"].as_str().unwrap();
+    assert!(message.contains("x.rule` is a FIFO, not a regular file"), "{message}");
+    assert_eq!(notices[0]["params"]["type"], 2, "a warning");
+    let published: Vec<&Value> = c.published.iter().map(|m| &m["params"]["uri"]).collect();
+    assert_eq!(published, [&json!(a)], "only a.rule is in the deck");
+    c.shutdown();
+    // Release the writer, which still waits for a reader.
+    drop(std::fs::File::open(&fifo).unwrap());
+    writer.join().unwrap();
+}
+
+/// `self -> .` inside the workspace: the walk neither loops nor loads a file twice, so
+/// each file is published once and references name each place once.
+#[cfg(unix)]
+#[test]
+fn a_symlink_loop_in_the_workspace_loads_each_file_once() {
+    let dir = tempfile::tempdir().unwrap();
+    for file in ["catalog.rule", "main.rule"] {
+        std::fs::write(dir.path().join(file), fixture(file)).unwrap();
+    }
+    std::os::unix::fs::symlink(".", dir.path().join("self")).unwrap();
+    let mut c = Client::start_in(dir.path());
+    let root = dir_uri(dir.path());
+    let text = fixture("main.rule");
+    let main = format!("{root}/main.rule");
+    let params = json!({
+        "textDocument": { "uri": main },
+        "position": position(&text, "user.city", 7),
+        "context": { "includeDeclaration": true },
+    });
+    let refs = c.request("textDocument/references", params);
+    let mut published: Vec<String> =
+        c.published.iter().map(|m| m["params"]["uri"].as_str().unwrap().to_string()).collect();
+    published.sort();
+    assert_eq!(published, [format!("{root}/catalog.rule"), main.clone()]);
+    let places: Vec<String> = refs["result"].as_array().unwrap().iter().map(|l| l.to_string()).collect();
+    assert!(places.len() >= 2, "a declaration and a use: {refs}");
+    let distinct: std::collections::BTreeSet<&String> = places.iter().collect();
+    assert_eq!(distinct.len(), places.len(), "{refs}");
+    assert!(places.iter().all(|p| !p.contains("/self/")), "{refs}");
     c.shutdown();
 }

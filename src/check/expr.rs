@@ -83,13 +83,14 @@ impl<'a> Checker<'a> {
         uses: &mut Uses,
     ) -> Option<CondKind> {
         // `app == ctx.channel`: a bare name on the left takes its type from the right.
-        let (value, first_arg) = if matches!(subject.kind, ExprKind::Name(_)) && matches!(op, PredOp::Eq | PredOp::Ne) {
-            let arg = self.value(&args[0], None, uses);
-            let value = self.value(subject, arg.as_ref().map(|a| &a.ty), uses);
-            (value?, Some(arg?))
-        } else {
-            (self.value(subject, None, uses)?, None)
-        };
+        let (value, first_arg) =
+            if matches!(subject.kind, ExprKind::Name(_)) && matches!(op, PredOp::Cmp(CmpOp::Eq | CmpOp::Ne)) {
+                let arg = self.value(&args[0], None, uses);
+                let value = self.value(subject, arg.as_ref().map(|a| &a.ty), uses);
+                (value?, Some(arg?))
+            } else {
+                (self.value(subject, None, uses)?, None)
+            };
         if !value.ty.allows(op) {
             let ty = self.type_text(&value.ty);
             self.error(
@@ -108,20 +109,12 @@ impl<'a> Checker<'a> {
             _ => None,
         };
         let kind = match op {
-            PredOp::Eq | PredOp::Ne | PredOp::Lt | PredOp::Le | PredOp::Gt | PredOp::Ge => {
+            PredOp::Cmp(op) => {
                 let rhs = match first_arg {
                     Some(a) => a,
                     None => self.value(&args[0], Some(&value.ty), uses)?,
                 };
                 self.expect_comparable(&value, &rhs)?;
-                let op = match op {
-                    PredOp::Eq => CmpOp::Eq,
-                    PredOp::Ne => CmpOp::Ne,
-                    PredOp::Lt => CmpOp::Lt,
-                    PredOp::Le => CmpOp::Le,
-                    PredOp::Gt => CmpOp::Gt,
-                    _ => CmpOp::Ge,
-                };
                 CondKind::Compare { op, lhs: value, rhs }
             }
             PredOp::Between => {

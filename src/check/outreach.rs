@@ -339,12 +339,7 @@ impl<'a> Checker<'a> {
                 let ty = self.outreach.events[event as usize].fields[field as usize].ty.clone();
                 let mut uses = Uses::default();
                 let cmp = match op {
-                    PredOp::Eq => Some(CmpOp::Eq),
-                    PredOp::Ne => Some(CmpOp::Ne),
-                    PredOp::Lt => Some(CmpOp::Lt),
-                    PredOp::Le => Some(CmpOp::Le),
-                    PredOp::Gt => Some(CmpOp::Gt),
-                    PredOp::Ge => Some(CmpOp::Ge),
+                    PredOp::Cmp(op) => Some(op),
                     PredOp::In | PredOp::NotIn => None,
                     other => {
                         return self.not_a_filter(
@@ -353,7 +348,7 @@ impl<'a> Checker<'a> {
                         )
                     }
                 };
-                let ordered = matches!(op, PredOp::Lt | PredOp::Le | PredOp::Gt | PredOp::Ge);
+                let ordered = matches!(cmp, Some(CmpOp::Lt | CmpOp::Le | CmpOp::Gt | CmpOp::Ge));
                 if ordered && !matches!(ty, Type::Int | Type::Float | Type::Time) {
                     let t = self.type_text(&ty);
                     return self.not_a_filter(op_span, &format!("`{}` does not order `{t}` values", op.as_str()));

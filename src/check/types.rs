@@ -5,6 +5,7 @@
 
 use std::fmt;
 
+use crate::ops::CmpOp;
 use crate::syntax::ast::PredOp;
 
 /// Index of an enum definition in [`super::typed::Deck::enums`].
@@ -47,13 +48,20 @@ impl Type {
     /// The operators (after a value) that this type allows, in the order docs list them.
     pub fn allowed_ops(&self) -> &'static [PredOp] {
         use PredOp::*;
+        // The comparisons, spelled short for the lists below.
+        const EQ: PredOp = Cmp(CmpOp::Eq);
+        const NE: PredOp = Cmp(CmpOp::Ne);
+        const LT: PredOp = Cmp(CmpOp::Lt);
+        const LE: PredOp = Cmp(CmpOp::Le);
+        const GT: PredOp = Cmp(CmpOp::Gt);
+        const GE: PredOp = Cmp(CmpOp::Ge);
         match self {
-            Type::Int | Type::Float => &[Eq, Ne, Lt, Le, Gt, Ge, Between, In, NotIn, IsMissing, IsPresent],
+            Type::Int | Type::Float => &[EQ, NE, LT, LE, GT, GE, Between, In, NotIn, IsMissing, IsPresent],
             Type::Text => {
-                &[Eq, Ne, In, NotIn, Contains, NotContains, StartsWith, EndsWith, Matches, IsMissing, IsPresent]
+                &[EQ, NE, In, NotIn, Contains, NotContains, StartsWith, EndsWith, Matches, IsMissing, IsPresent]
             }
-            Type::Enum(_) => &[Eq, Ne, In, NotIn, IsMissing, IsPresent],
-            Type::Bool => &[Eq, Ne, IsMissing, IsPresent],
+            Type::Enum(_) => &[EQ, NE, In, NotIn, IsMissing, IsPresent],
+            Type::Bool => &[EQ, NE, IsMissing, IsPresent],
             Type::List(_) => &[Contains, NotContains, ContainsAny, ContainsAll, IsEmpty, IsMissing, IsPresent],
             Type::Time => &[Before, After, Within, OlderThan, IsMissing, IsPresent],
             Type::Duration => &[],

@@ -100,7 +100,10 @@ pub enum Instr {
     Or,
     /// `Or`, then `OrJump(target)`.
     OrCheck(u32),
-    /// Push the result of rule `idx`, evaluating it at most once per request.
+    /// Push the result of rule `idx`. Its body runs at most once per block evaluation; a
+    /// definite result (one that read no pending tag) is kept for the rest of the request,
+    /// a provisional one only until the block ends or the run suspends, so the rule runs
+    /// again once its tags are supplied.
     CallRule(u32),
     /// End of a condition or rule block: the top is its result.
     Return,

@@ -1,7 +1,9 @@
 //! Typed deck → verified bytecode program; plus the disassembler and the bundle format.
 //!
 //! Owns: everything between the checker and the VM. Must not: read source text (it gets a
-//! checked deck) or execute anything.
+//! checked deck) or execute anything. Its one use of the VM is deliberate: the verifier ends
+//! by having `vm::plan` precompute the VM's plans from the verified program, which the
+//! [`Program`] carries.
 
 pub mod bundle;
 mod codegen;

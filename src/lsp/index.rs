@@ -7,6 +7,7 @@
 //! to a name that nothing defines simply finds no definition.
 
 use crate::check::types::Type;
+use crate::ops::CmpOp;
 use crate::source::Span;
 use crate::syntax::ast::{self, Expect, ExprKind, GivenName, Item, PredOp, StrategyBody, TagOption, TypeExprKind};
 
@@ -438,7 +439,7 @@ impl Builder<'_> {
             }
             ExprKind::Not(inner) => self.cond(inner),
             ExprKind::Predicate { op, subject, args, .. } => {
-                let enum_ops = matches!(op, PredOp::Eq | PredOp::Ne | PredOp::In | PredOp::NotIn);
+                let enum_ops = matches!(op, PredOp::Cmp(CmpOp::Eq | CmpOp::Ne) | PredOp::In | PredOp::NotIn);
                 let tag_of = |x: &ast::Expr<'_>| match x.kind {
                     ExprKind::Tag(p) => Some(p.to_dotted()),
                     _ => None,

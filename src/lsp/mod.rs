@@ -173,8 +173,13 @@ impl Server<'_> {
         Ok(())
     }
 
-    /// Re-checks every changed deck once and publishes its files' diagnostics.
+    /// Re-checks every changed deck once and publishes its files' diagnostics; first tells
+    /// the client's log about files left out since the last time.
     fn publish_dirty(&mut self) -> Result<(), Box<dyn Error + Send + Sync>> {
+        for message in std::mem::take(&mut self.world.notices) {
+            let params = LogMessageParams { typ: MessageType::WARNING, message };
+            self.send(Notification::new(notif::LogMessage::METHOD.into(), params))?;
+        }
         let decks: Vec<String> = self.world.dirty.iter().cloned().collect();
         for deck in decks {
             let keys = self.world.recheck(&deck);

@@ -1,12 +1,14 @@
 //! The server's view of the files: open documents, the workspace's `*.rule` files on disk,
 //! how they group into decks, and re-checking a deck.
 //!
-//! Owns: document texts, versions, their symbol indexes and their last diagnostics.
+//! Owns: document texts, versions, their symbol indexes and their last diagnostics, and
+//! reading files from disk (bounded, regular files only: a FIFO named `x.rule` would block
+//! the server forever) with a notice for each file it has to leave out.
 //! A deck is the `.rule` files of one directory (open or on disk), checked together as
 //! `ruledeck check DIR` would. Must not: speak the protocol's message types beyond the
 //! diagnostics it stores for publishing.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
 
 use bumpalo::Bump;
@@ -15,6 +17,8 @@ use lsp_types::{DiagnosticRelatedInformation, DiagnosticSeverity, Location, Numb
 use super::index::{self, FileIndex};
 use super::lines::Lines;
 use crate::diagnostics::{Diagnostic, Severity};
+use crate::files::{read_bounded, ReadError};
+use crate::limits::MAX_SOURCE_BYTES;
 use crate::source::FileId;
 use crate::syntax;
 
@@ -95,6 +99,9 @@ pub struct World {
     pub docs: BTreeMap<String, Doc>,
     /// Decks whose files changed since they were last checked.
     pub dirty: BTreeSet<String>,
+    /// Why files on disk were left out, one sentence each, oldest first: the server passes
+    /// them on to the client's log and clears the list.
+    pub notices: Vec<String>,
 }
 
 /// The canonical key of a URI: file URIs re-encoded from their decoded path, so that two
@@ -115,22 +122,38 @@ pub fn deck_of(key: &str) -> String {
 }
 
 impl World {
-    /// Reads every `*.rule` file under `root` (sorted, skipping hidden, `target` and
-    /// `node_modules` directories and files above the source-size limit).
+    /// Reads every `*.rule` file under `root` (sorted, each once, skipping hidden, `target`
+    /// and `node_modules` directories). A file that cannot be used (not a regular file, above
+    /// the source-size limit, not UTF-8) is left out with a notice.
     pub fn scan(&mut self, root: &Path) {
-        let mut files = Vec::new();
-        collect(root, &mut files);
-        for path in files {
+        for path in rule_files(root) {
             let Some(uri) = path_to_uri(&path) else { continue };
             let k = key(&uri);
             if self.docs.contains_key(&k) {
                 continue;
             }
-            let Ok(bytes) = std::fs::read(&path) else { continue };
-            let Ok(text) = String::from_utf8(bytes) else { continue };
+            let Some(text) = self.read(&path) else { continue };
             self.dirty.insert(deck_of(&k));
             self.docs.insert(k, Doc::new(uri, text, None, false));
         }
+    }
+
+    /// The text of a file on disk: `None` when there is none (no such file is not worth a
+    /// notice: it was deleted, or the document was never saved) or it cannot be used.
+    fn read(&mut self, path: &Path) -> Option<String> {
+        let name = path.display();
+        let problem = match read_bounded(path, MAX_SOURCE_BYTES) {
+            Ok(bytes) => match String::from_utf8(bytes) {
+                Ok(text) => return Some(text),
+                Err(_) => format!("`{name}` is not UTF-8 text"),
+            },
+            Err(ReadError::Io { error, .. }) if error.kind() == std::io::ErrorKind::NotFound => return None,
+            Err(ReadError::Io { error, .. }) => format!("cannot read `{name}`: {error}"),
+            Err(ReadError::NotAFile { kind, .. }) => format!("`{name}` is a {kind}, not a regular file"),
+            Err(ReadError::TooLarge { limit, .. }) => format!("`{name}` is larger than the {limit}-byte source limit"),
+        };
+        self.notices.push(format!("{problem}; the language server leaves it out"));
+        None
     }
 
     pub fn open(&mut self, uri: Uri, text: String, version: i32) {
@@ -161,7 +184,7 @@ impl World {
     pub fn close(&mut self, uri: &Uri) -> Option<Uri> {
         let k = key(uri);
         self.dirty.insert(deck_of(&k));
-        let on_disk = uri_to_path(uri).and_then(|p| std::fs::read(p).ok()).and_then(|b| String::from_utf8(b).ok());
+        let on_disk = uri_to_path(uri).and_then(|p| self.read(&p));
         match on_disk {
             Some(text) => {
                 if let Some(doc) = self.docs.get_mut(&k) {
@@ -180,7 +203,7 @@ impl World {
         if self.docs.get(&k).is_some_and(|d| d.open) {
             return None;
         }
-        let text = uri_to_path(uri).and_then(|p| std::fs::read(p).ok()).and_then(|b| String::from_utf8(b).ok());
+        let text = uri_to_path(uri).and_then(|p| self.read(&p));
         self.dirty.insert(deck_of(&k));
         match text {
             Some(text) => {
@@ -301,20 +324,47 @@ impl World {
     }
 }
 
-fn collect(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
-    let mut entries: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
-    entries.sort();
-    for path in entries {
-        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-        if path.is_dir() {
-            if !name.starts_with('.') && !SKIP_DIRS.contains(&name) {
-                collect(&path, out);
+/// The `*.rule` paths below `root`, sorted, each file once however it is reached. Symlinks
+/// are followed, but a directory or file already reached by its canonical path is skipped,
+/// so `ln -s . self` neither loops nor loads every file twice. (Not `load::rule_files`: the
+/// server also skips hidden and build directories, and an unreadable entry is left out
+/// rather than fatal.)
+fn rule_files(root: &Path) -> Vec<PathBuf> {
+    let mut walk = Walk::default();
+    walk.dir(root);
+    walk.files
+}
+
+#[derive(Default)]
+struct Walk {
+    files: Vec<PathBuf>,
+    seen_files: HashSet<PathBuf>,
+    seen_dirs: HashSet<PathBuf>,
+}
+
+impl Walk {
+    fn dir(&mut self, dir: &Path) {
+        let Ok(canonical) = std::fs::canonicalize(dir) else { return };
+        if !self.seen_dirs.insert(canonical) {
+            return;
+        }
+        let Ok(entries) = std::fs::read_dir(dir) else { return };
+        let mut entries: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+        entries.sort();
+        for path in entries {
+            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            if path.is_dir() {
+                if !name.starts_with('.') && !SKIP_DIRS.contains(&name) {
+                    self.dir(&path);
+                }
+            } else if name.ends_with(".rule") {
+                // A dangling symlink (an editor's lock file `.#x.rule`) is no file: skipped.
+                // Anything else is listed, and reading it says what is wrong with it.
+                let Ok(canonical) = std::fs::canonicalize(&path) else { continue };
+                if self.seen_files.insert(canonical) {
+                    self.files.push(path);
+                }
             }
-        } else if name.ends_with(".rule")
-            && std::fs::metadata(&path).is_ok_and(|m| m.len() as usize <= crate::limits::MAX_SOURCE_BYTES)
-        {
-            out.push(path);
         }
     }
 }

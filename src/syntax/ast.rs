@@ -7,7 +7,7 @@
 //! Every node is `Copy`-free of destructors (only `&'a` references into the arena), so the
 //! whole tree is dropped at once with its arena.
 
-use crate::ops::ArithOp;
+use crate::ops::{ArithOp, CmpOp};
 use crate::source::Span;
 
 /// A name as written.
@@ -401,12 +401,8 @@ pub enum ExprKind<'a> {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PredOp {
-    Eq,
-    Ne,
-    Lt,
-    Le,
-    Gt,
-    Ge,
+    /// `== != < <= > >=`: the comparison the checker, compiler and VM carry on unchanged.
+    Cmp(CmpOp),
     Between,
     In,
     NotIn,
@@ -430,12 +426,7 @@ impl PredOp {
     /// The operator as the user writes it.
     pub fn as_str(self) -> &'static str {
         match self {
-            PredOp::Eq => "==",
-            PredOp::Ne => "!=",
-            PredOp::Lt => "<",
-            PredOp::Le => "<=",
-            PredOp::Gt => ">",
-            PredOp::Ge => ">=",
+            PredOp::Cmp(op) => op.as_str(),
             PredOp::Between => "between",
             PredOp::In => "in",
             PredOp::NotIn => "not in",

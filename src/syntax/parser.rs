@@ -11,10 +11,10 @@ use pest::Parser as _;
 use super::ast::*;
 use super::lexer::{self, Token};
 use crate::diagnostics::{Code, Diagnostic};
-use crate::ops::ArithOp;
+use crate::ops::{ArithOp, CmpOp};
 use crate::source::{FileId, Span};
 
-use crate::limits::MAX_LIST_LEN;
+use crate::limits::{BUCKETS, MAX_LIST_LEN};
 
 #[derive(pest_derive::Parser)]
 #[grammar = "../grammar/ruledeck.pest"]
@@ -330,7 +330,8 @@ fn is_trivia(mut text: &str) -> bool {
     }
 }
 
-/// Decodes the value of a percent literal (`12.5%`) into hundredths of a percent.
+/// Decodes the value of a percent literal (`12.5%`) into hundredths of a percent: A/B
+/// buckets, so 100% is all [`BUCKETS`] of them.
 pub fn parse_percent(text: &str) -> Option<u32> {
     let body = text.strip_suffix('%')?.replace('_', "");
     let (whole, frac) = body.split_once('.').unwrap_or((&body, ""));
@@ -339,7 +340,7 @@ pub fn parse_percent(text: &str) -> Option<u32> {
     }
     let whole: u32 = whole.parse().ok().filter(|&w| w <= 100)?;
     let frac: u32 = if frac.is_empty() { 0 } else { format!("{frac:0<2}").parse().ok()? };
-    Some(whole * 100 + frac).filter(|&h| h <= 10_000)
+    Some(whole * 100 + frac).filter(|&h| h <= BUCKETS)
 }
 
 struct Builder<'a> {
@@ -911,12 +912,12 @@ impl<'a> Builder<'a> {
             }
         }
         let op = match (tail_rule, word) {
-            (Rule::cmp_tail, Some("==")) => PredOp::Eq,
-            (Rule::cmp_tail, Some("!=")) => PredOp::Ne,
-            (Rule::cmp_tail, Some("<")) => PredOp::Lt,
-            (Rule::cmp_tail, Some("<=")) => PredOp::Le,
-            (Rule::cmp_tail, Some(">")) => PredOp::Gt,
-            (Rule::cmp_tail, _) => PredOp::Ge,
+            (Rule::cmp_tail, Some("==")) => PredOp::Cmp(CmpOp::Eq),
+            (Rule::cmp_tail, Some("!=")) => PredOp::Cmp(CmpOp::Ne),
+            (Rule::cmp_tail, Some("<")) => PredOp::Cmp(CmpOp::Lt),
+            (Rule::cmp_tail, Some("<=")) => PredOp::Cmp(CmpOp::Le),
+            (Rule::cmp_tail, Some(">")) => PredOp::Cmp(CmpOp::Gt),
+            (Rule::cmp_tail, _) => PredOp::Cmp(CmpOp::Ge),
             (Rule::between_tail, _) => PredOp::Between,
             (Rule::in_tail, _) => PredOp::In,
             (Rule::not_in_tail, _) => PredOp::NotIn,

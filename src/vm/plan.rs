@@ -7,7 +7,7 @@
 //! text constants. Must not: change what anything means. Every plan is the same evaluation
 //! as the bytecode it was made from (`tests/differential.rs` holds the VM to the reference
 //! evaluator), and rule bodies still go through the rule cache, so each rule runs at most
-//! once per request whatever its result.
+//! once per block evaluation, as the interpreter's `CallRule` does.
 //!
 //! Built by the verifier as its last step (it is derived data, never serialized), so a
 //! program from a bundle gets the same plan as a freshly compiled one.
