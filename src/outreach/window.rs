@@ -154,11 +154,12 @@ pub fn passes(filter: &[FilterStep], fields: &[FieldVal], enum_members: &dyn Fn(
             }
             FilterStep::And(n) | FilterStep::Or(n) => {
                 let Some(from) = stack.len().checked_sub(*n as usize) else { return false };
-                let operands = stack.drain(from..);
+                // Dropping the drain removes every operand, even where `all`/`any` stop early.
+                let mut operands = stack.drain(from..);
                 if matches!(step, FilterStep::And(_)) {
-                    operands.fold(true, |all, b| all && b)
+                    operands.all(|b| b)
                 } else {
-                    operands.fold(false, |any, b| any || b)
+                    operands.any(|b| b)
                 }
             }
             FilterStep::Not => match stack.pop() {
