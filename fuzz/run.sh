@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 runs=${1:?usage: fuzz/run.sh RUNS [TARGET...]}
 shift
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(parse check bundle vm_differential fmt_idempotent fmt_meaning)
+[ ${#targets[@]} -gt 0 ] || targets=(parse check bundle vm_differential fmt_idempotent fmt_meaning outreach_events)
 # A ceiling only, far above what RUNS takes here, so a much slower machine still finishes.
 max_seconds=${FUZZ_MAX_SECONDS:-300}
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked

@@ -209,3 +209,135 @@ fn meaning(src: &str) -> String {
     out.push_str(&format!("{:?}", bundle::to_bytes(&program)));
     out
 }
+
+/// The deck [`outreach_events`] replays logs into: a count and a filtered sum over sliding
+/// windows, late events, a channel cap, a dedup window and a count budget.
+#[cfg(feature = "outreach")]
+const OUTREACH_DECK: &str = r#"
+entity user key uid
+event tap by uid late 10m { n: int }
+tag user.taps: int = count(tap) within 30m
+tag user.big: int = sum(tap.n where n > 3) within 1h
+channel push cap 2 per 1h
+action "x" budget 5
+scene s on tap {
+  instance i -> reach { taps: int, big: int } {
+    default => reach push "x" { taps: user.taps, big: user.big } dedup 10m
+  }
+}
+"#;
+
+/// One generated event: its unit, minute, id and field, decoded from four bytes.
+#[cfg(feature = "outreach")]
+#[derive(Clone, Copy)]
+struct FuzzEvent {
+    unit: u8,
+    minute: i64,
+    id: u8,
+    n: i64,
+}
+
+/// Any bytes, read as an event log (four bytes an event: unit, minute, id, field; a byte
+/// 0xFF starts a raw text line instead) replayed through the outreach runtime. Never a
+/// panic, and against a brute-force reference: every window value a reach carries equals a
+/// scan of the unit's ingested events (duplicate ids ingested once, late ones included),
+/// every event that is neither late nor a duplicate decides exactly once, no unit gets more
+/// than 2 sends in any hour or two sends within 10 minutes, at most 5 sends in all, and
+/// ingesting the same log again records nothing but its invalid lines.
+#[cfg(feature = "outreach")]
+pub fn outreach_events(data: &[u8]) {
+    use std::collections::{BTreeMap, HashSet};
+    use std::sync::OnceLock;
+
+    use serde_json::{json, Value};
+
+    static PROGRAM: OnceLock<std::sync::Arc<Program>> = OnceLock::new();
+    let program = PROGRAM.get_or_init(|| std::sync::Arc::new(crate::compile(&[("fuzz.rule", OUTREACH_DECK)]).unwrap()));
+    let base = 1_795_000_000i64; // a fixed instant: the log is in event time, never the clock
+    let mut lines = Vec::new();
+    let mut events: Vec<Option<FuzzEvent>> = Vec::new();
+    let mut rest = data;
+    while !rest.is_empty() && lines.len() < 64 {
+        if rest[0] == 0xFF {
+            let end = rest.iter().position(|&b| b == b'\n').unwrap_or(rest.len());
+            lines.push(String::from_utf8_lossy(&rest[1..end]).replace(['\n', '\r'], " "));
+            events.push(None);
+            rest = &rest[(end + 1).min(rest.len())..];
+            continue;
+        }
+        let b = |i: usize| rest.get(i).copied().unwrap_or(0);
+        let e = FuzzEvent { unit: b(0) % 3, minute: i64::from(b(1)), id: b(2) % 48, n: i64::from(b(3) % 8) };
+        rest = &rest[4.min(rest.len())..];
+        let time = crate::time::format(base + e.minute * 60);
+        lines.push(
+            json!({"id": e.id, "event": "tap", "time": time, "uid": format!("u{}", e.unit), "n": e.n}).to_string(),
+        );
+        events.push(Some(e));
+    }
+    let tags = crate::engine::TagsFile::from_json(json!({})).unwrap();
+    let mut o = crate::outreach::Outreach::open(program.clone(), tags, None).unwrap();
+    // Two batches at most: ids, windows and sends are read back from committed state too.
+    o.batch_size = 32;
+    let mut records = Vec::new();
+    for l in &lines {
+        records.extend(o.ingest_line(l).unwrap());
+    }
+    records.extend(o.commit().unwrap());
+
+    // A raw line that happens to be a valid event is outside the reference: then only
+    // "never a panic" is checked.
+    let raw = events.iter().filter(|e| e.is_none()).count();
+    if records.iter().filter(|r| r["outcome"] == "invalid").count() != raw {
+        return;
+    }
+    // The reference: events ingested in log order (the first of each id); each new,
+    // non-late one decides with its windows over the events ingested so far.
+    let mut ingested: Vec<FuzzEvent> = Vec::new();
+    let mut ids = HashSet::new();
+    let mut latest: BTreeMap<u8, i64> = BTreeMap::new();
+    let mut expected = Vec::new();
+    for e in events.iter().flatten() {
+        if !ids.insert(e.id) {
+            continue;
+        }
+        let late = latest.get(&e.unit).is_some_and(|&l| e.minute < l - 10);
+        latest.entry(e.unit).and_modify(|l| *l = (*l).max(e.minute)).or_insert(e.minute);
+        ingested.push(*e);
+        if !late {
+            let unit = || ingested.iter().filter(|x| x.unit == e.unit);
+            let count = unit().filter(|x| (e.minute - 30..=e.minute).contains(&x.minute)).count() as i64;
+            let big: i64 =
+                unit().filter(|x| x.n > 3 && (e.minute - 60..=e.minute).contains(&x.minute)).map(|x| x.n).sum();
+            expected.push((e.id.to_string(), e.minute, count, big));
+        }
+    }
+    let decisions: Vec<&Value> = records.iter().filter(|r| r.get("scene").is_some()).collect();
+    assert_eq!(decisions.len(), expected.len(), "one decision per new, non-late event: {decisions:?}");
+    let mut sends: BTreeMap<String, Vec<i64>> = BTreeMap::new();
+    for (r, (id, minute, count, big)) in decisions.iter().zip(&expected) {
+        assert_eq!(r["event"].as_str(), Some(id.as_str()), "decisions in log order");
+        assert_eq!(r["payload"]["taps"], json!(count), "count window of {r}");
+        assert_eq!(r["payload"]["big"], json!(big), "sum window of {r}");
+        if r["outcome"] == "sent" {
+            sends.entry(r["unit"].as_str().unwrap().to_string()).or_default().push(*minute);
+        }
+    }
+    let total: usize = sends.values().map(Vec::len).sum();
+    assert!(total <= 5, "the budget of 5 was exceeded: {sends:?}");
+    for times in sends.values_mut() {
+        times.sort_unstable();
+        for (i, &t) in times.iter().enumerate() {
+            let in_hour = times.iter().filter(|&&u| u > t - 60 && u <= t).count();
+            assert!(in_hour <= 2, "more than 2 sends in the hour ending {t}: {times:?}");
+            if i > 0 {
+                assert!(t - times[i - 1] >= 10, "two sends within the dedup window: {times:?}");
+            }
+        }
+    }
+    let mut again = Vec::new();
+    for l in &lines {
+        again.extend(o.ingest_line(l).unwrap());
+    }
+    again.extend(o.commit().unwrap());
+    assert!(again.iter().all(|r| r["outcome"] == "invalid"), "a second ingest recorded {again:?}");
+}

@@ -14,7 +14,7 @@ fn files(dir: &Path) -> Vec<std::path::PathBuf> {
 fn replay(target: &str, property: fn(&[u8])) -> usize {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut dirs = vec![root.join("fuzz/regressions").join(target), root.join("fuzz/corpus").join(target)];
-    if target != "bundle" {
+    if !matches!(target, "bundle" | "outreach_events") {
         for stage in ["parse", "check", "compile", "run"] {
             dirs.push(root.join("tests/fixtures").join(stage));
         }
@@ -56,4 +56,26 @@ fn bundle_inputs_replay() {
 fn fmt_inputs_replay() {
     assert!(replay("fmt_idempotent", ruledeck::fuzzing::fmt_idempotent) > 50);
     assert!(replay("fmt_meaning", ruledeck::fuzzing::fmt_meaning) > 50);
+}
+
+/// The outreach property over the seed logs and a hundred logs from a fixed xorshift
+/// seed: windows, lateness, ids, caps, dedup and the budget against the brute-force reference.
+#[cfg(feature = "outreach")]
+#[test]
+fn outreach_event_logs_agree_with_the_reference() {
+    replay("outreach_events", ruledeck::fuzzing::outreach_events);
+    let mut state = 0x2545_F491_4F6C_DD1Du64;
+    let mut next = || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    for _ in 0..100 {
+        let len = (next() % 200) as usize;
+        // Minutes mostly within two hours, so windows, caps and lateness all bite.
+        let log: Vec<u8> =
+            (0..len).map(|i| if i % 4 == 1 { (next() % 120) as u8 } else { (next() % 256) as u8 }).collect();
+        ruledeck::fuzzing::outreach_events(&log);
+    }
 }
