@@ -15,6 +15,7 @@
 //! after it leaves them ingested (their ids are stored), so they are skipped. Either way no
 //! reach is recorded twice and no cap or budget is lost.
 
+pub mod tracking;
 pub mod window;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -320,15 +321,7 @@ impl Outreach {
             };
             fields.push(val);
         }
-        let id = match obj.get("id") {
-            Some(Value::String(s)) => s.clone(),
-            Some(Value::Number(n)) => n.to_string(),
-            _ => {
-                use sha2::{Digest, Sha256};
-                let digest = Sha256::digest(line.trim().as_bytes());
-                digest.iter().take(16).map(|b| format!("{b:02x}")).collect()
-            }
-        };
+        let id = event_id(line, obj);
         if self.seen(&id)? {
             self.summary.duplicates += 1;
             return Ok(());
@@ -585,6 +578,25 @@ impl Outreach {
     pub fn max_late(&self) -> i64 {
         self.max_late
     }
+
+    /// The program the runtime decides with.
+    pub fn program(&self) -> &Arc<Program> {
+        &self.program
+    }
+
+    /// Committed tracking records from position `from` on, oldest first, each with its
+    /// position in the state's tracking log (positions start at 0 and never repeat).
+    pub fn tracking_since(&self, from: u64) -> Result<Vec<(u64, Value)>, OutreachError> {
+        let r = self.db.begin_read().map_err(store_err)?;
+        let t = r.open_table(TRACKING).map_err(store_err)?;
+        let mut out = Vec::new();
+        for row in t.range(from..).map_err(store_err)? {
+            let (seq, text) = row.map_err(store_err)?;
+            let record = serde_json::from_str(text.value()).map_err(|e| store_err(format!("corrupt record: {e}")))?;
+            out.push((seq.value(), record));
+        }
+        Ok(out)
+    }
 }
 
 enum Verdict {
@@ -592,6 +604,20 @@ enum Verdict {
     Sent(i64),
     /// Refused by this filter, judged at this time.
     Refused(&'static str, i64),
+}
+
+/// An event's identity: its `id` (text or number), else the first 16 bytes of the SHA-256
+/// of its trimmed line, in hex. The one definition: ingestion and the tracking store agree.
+pub fn event_id(line: &str, event: &Map<String, Value>) -> String {
+    match event.get("id") {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Number(n)) => n.to_string(),
+        _ => {
+            use sha2::{Digest, Sha256};
+            let digest = Sha256::digest(line.trim().as_bytes());
+            digest.iter().take(16).map(|b| format!("{b:02x}")).collect()
+        }
+    }
 }
 
 /// When `now` falls in quiet hours `from..to` (minutes after local midnight, wrapping when

@@ -246,6 +246,10 @@ enum Command {
         /// Events per durable commit.
         #[arg(long, default_value_t = 1000)]
         batch: usize,
+        /// Also keep every tracking record and ingested event in this SQLite database, for
+        /// attribution queries (created if missing; caught up from the state if behind).
+        #[arg(long)]
+        tracking_db: Option<PathBuf>,
     },
     /// The language server, speaking LSP on stdin/stdout (started by editors).
     #[cfg(feature = "lsp")]
@@ -329,14 +333,17 @@ fn main() -> ExitCode {
             },
         }),
         #[cfg(feature = "outreach")]
-        Command::Replay { events, files, store, release, state, tags, batch } => replay::run(replay::Args {
-            events: &events,
-            paths: &files,
-            store: store.as_deref().map(|dir| (dir, release)),
-            state: state.as_deref(),
-            tags: tags.as_deref(),
-            batch,
-        }),
+        Command::Replay { events, files, store, release, state, tags, batch, tracking_db } => {
+            replay::run(replay::Args {
+                events: &events,
+                paths: &files,
+                store: store.as_deref().map(|dir| (dir, release)),
+                state: state.as_deref(),
+                tags: tags.as_deref(),
+                batch,
+                tracking_db: tracking_db.as_deref(),
+            })
+        }
         #[cfg(feature = "lsp")]
         Command::Lsp => match ruledeck::lsp::run_stdio() {
             Ok(()) => Ok(ExitCode::SUCCESS),

@@ -13,6 +13,7 @@ use std::process::ExitCode;
 
 use ruledeck::files::{read_line_bounded, Line};
 use ruledeck::limits::MAX_REQUEST_BYTES;
+use ruledeck::outreach::tracking::TrackingDb;
 use ruledeck::outreach::Outreach;
 use serde_json::json;
 
@@ -26,10 +27,12 @@ pub struct Args<'a> {
     pub state: Option<&'a Path>,
     pub tags: Option<&'a Path>,
     pub batch: usize,
+    /// A SQLite tracking database to keep in step with the state.
+    pub tracking_db: Option<&'a Path>,
 }
 
 pub fn run(args: Args<'_>) -> Result<ExitCode, Fatal> {
-    let Args { events, paths, store, state, tags, batch } = args;
+    let Args { events, paths, store, state, tags, batch, tracking_db } = args;
     let (program, release) = match store {
         Some((dir, number)) => match ruledeck::release::Store::open(dir).and_then(|s| s.load(number)) {
             Ok(loaded) => {
@@ -55,6 +58,14 @@ pub fn run(args: Args<'_>) -> Result<ExitCode, Fatal> {
         outreach = outreach.with_release(number, versions);
     }
     outreach.batch_size = batch.max(1);
+    let mut tracking = match tracking_db {
+        Some(path) => Some(TrackingDb::open(path).map_err(|e| Fatal(format!("`{}`: {e}", path.display())))?),
+        None => None,
+    };
+    let sync = |tracking: &mut Option<TrackingDb>, outreach: &Outreach| match tracking {
+        Some(db) => db.sync(outreach).map(drop).map_err(|e| Fatal(e.to_string())),
+        None => Ok(()),
+    };
     let file = std::fs::File::open(events).map_err(|e| Fatal(format!("cannot read `{}`: {e}", events.display())))?;
     let mut reader = BufReader::new(file);
     let stdout = std::io::stdout();
@@ -74,8 +85,12 @@ pub fn run(args: Args<'_>) -> Result<ExitCode, Fatal> {
         if text.trim().is_empty() {
             continue;
         }
+        if let Some(db) = &mut tracking {
+            db.note_event(&outreach, &text);
+        }
         let records = outreach.ingest_line(&text).map_err(|e| Fatal(e.to_string()))?;
         if !records.is_empty() {
+            sync(&mut tracking, &outreach)?;
             for r in records {
                 writeln!(out, "{r}").map_err(write_err)?;
             }
@@ -83,7 +98,10 @@ pub fn run(args: Args<'_>) -> Result<ExitCode, Fatal> {
             out.flush().map_err(write_err)?;
         }
     }
-    for r in outreach.commit().map_err(|e| Fatal(e.to_string()))? {
+    let last = outreach.commit().map_err(|e| Fatal(e.to_string()))?;
+    // Also catches up records an earlier, interrupted run committed but never copied.
+    sync(&mut tracking, &outreach)?;
+    for r in last {
         writeln!(out, "{r}").map_err(write_err)?;
     }
     out.flush().map_err(write_err)?;
