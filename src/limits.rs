@@ -69,3 +69,6 @@ pub const MAX_WINDOW_SECONDS: i64 = 400 * 86_400;
 /// Entries one unit keeps for one window tag (its events inside the window). When an entry
 /// is evicted to make room, windows that reach back to it read as missing until it ages out.
 pub const MAX_WINDOW_ENTRIES: usize = 10_000;
+/// Times one outreach batch is decided and committed when shared state (Redis) keeps
+/// changing under it; past that, the batch is an error and nothing of it is committed.
+pub const MAX_COMMIT_ATTEMPTS: usize = 64;

@@ -63,6 +63,7 @@ fn the_documented_limits_are_the_code_limits() {
         number!("provider answer (`serve`)", MAX_PROVIDER_ANSWER_BYTES),
         number!("outreach windows", MAX_WINDOW_SECONDS),
         number!("window entries", MAX_WINDOW_ENTRIES),
+        number!("commit attempts (outreach)", MAX_COMMIT_ATTEMPTS),
     ];
     for (label, name, text) in &cases {
         let row = row(label);

@@ -15,6 +15,7 @@
 //! after it leaves them ingested (their ids are stored), so they are skipped. Either way no
 //! reach is recorded twice and no cap or budget is lost.
 
+pub mod state;
 pub mod tracking;
 pub mod window;
 
@@ -22,7 +23,6 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 use std::sync::Arc;
 
-use redb::{Database, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
@@ -33,10 +33,7 @@ use crate::vm::{FieldValue, Input};
 use crate::Program;
 use window::{AggValue, Entries, FieldVal};
 
-const SEEN: TableDefinition<&str, ()> = TableDefinition::new("seen");
-const UNITS: TableDefinition<&str, &[u8]> = TableDefinition::new("units");
-const BUDGETS: TableDefinition<&str, i64> = TableDefinition::new("budgets");
-const TRACKING: TableDefinition<u64, &str> = TableDefinition::new("tracking");
+use state::{Committed, RedbStore, Store, Writes};
 
 /// Why the runtime could not go on (bad input lines are not errors: they are counted).
 #[derive(Debug)]
@@ -86,12 +83,19 @@ struct UnitState {
 }
 
 /// The state a batch works on: loaded from the store as touched, written back at commit.
+#[derive(Default)]
 struct Batch {
     units: HashMap<String, UnitState>,
+    /// The version each unit's state was read at (what the commit checks).
+    versions: HashMap<String, u64>,
     seen: HashSet<String>,
-    budgets: HashMap<String, i64>,
+    /// Budgets touched: spent when read, spent now.
+    budgets: HashMap<String, (i64, i64)>,
     records: Vec<Value>,
-    events: usize,
+    /// The batch's lines, decided again if a commit finds its state changed.
+    lines: Vec<String>,
+    /// The summary before the batch, restored before deciding it again.
+    summary_before: Summary,
 }
 
 /// The outreach runtime over one deck and one state store.
@@ -103,9 +107,8 @@ pub struct Outreach {
     /// Instance versions of that release, by `scene.instance`.
     versions: HashMap<String, u64>,
     tags: Arc<TagsFile>,
-    db: Database,
+    store: Box<dyn Store>,
     batch: Batch,
-    next_seq: u64,
     /// Events per commit.
     pub batch_size: usize,
     /// Longest span of event time any state is needed for (windows, caps, dedup) plus the
@@ -134,26 +137,17 @@ impl Outreach {
         tags: TagsFile,
         state_dir: Option<&Path>,
     ) -> Result<Outreach, OutreachError> {
-        let db = match state_dir {
-            Some(dir) => {
-                std::fs::create_dir_all(dir)
-                    .map_err(|e| OutreachError(format!("cannot create state directory {}: {e}", dir.display())))?;
-                Database::create(dir.join("outreach.redb")).map_err(store_err)?
-            }
-            None => {
-                Database::builder().create_with_backend(redb::backends::InMemoryBackend::new()).map_err(store_err)?
-            }
-        };
-        let w = db.begin_write().map_err(store_err)?;
-        let next_seq;
-        {
-            w.open_table(SEEN).map_err(store_err)?;
-            w.open_table(UNITS).map_err(store_err)?;
-            w.open_table(BUDGETS).map_err(store_err)?;
-            let t = w.open_table(TRACKING).map_err(store_err)?;
-            next_seq = t.last().map_err(store_err)?.map_or(0, |(k, _)| k.value() + 1);
-        }
-        w.commit().map_err(store_err)?;
+        let store = RedbStore::open(state_dir).map_err(store_err)?;
+        Outreach::with_store(program, tags, Box::new(store))
+    }
+
+    /// Like [`Outreach::open`], over any state store (e.g. [`state::RedisStore`], shared by
+    /// several deciders).
+    pub fn with_store(
+        program: impl Into<Arc<Program>>,
+        tags: TagsFile,
+        store: Box<dyn Store>,
+    ) -> Result<Outreach, OutreachError> {
         let program: Arc<Program> = program.into();
         let o = &program.outreach;
         let max_late = o.events.iter().map(|e| e.late_seconds).max().unwrap_or(0);
@@ -171,15 +165,8 @@ impl Outreach {
             release: None,
             versions: HashMap::new(),
             tags,
-            db,
-            batch: Batch {
-                units: HashMap::new(),
-                seen: HashSet::new(),
-                budgets: HashMap::new(),
-                records: Vec::new(),
-                events: 0,
-            },
-            next_seq,
+            store,
+            batch: Batch::default(),
             batch_size: 1000,
             keep_seconds: keep + max_late,
             max_late,
@@ -204,83 +191,106 @@ impl Outreach {
     /// Ingests one event line (a JSON object); returns the records made durable by it
     /// (empty until a batch commits).
     pub fn ingest_line(&mut self, line: &str) -> Result<Vec<Value>, OutreachError> {
-        self.summary.events += 1;
-        if let Err(reason) = self.ingest(line) {
-            self.summary.invalid += 1;
-            self.batch.records.push(json!({"outcome": "invalid", "reason": reason}));
+        if self.batch.lines.is_empty() {
+            self.batch.summary_before = self.summary.clone();
         }
-        self.batch.events += 1;
+        self.batch.lines.push(line.to_string());
+        self.process(line);
         if self.fail_after.is_some_and(|n| self.summary.events >= n) {
             // Simulates a crash: no unwinding, no commit, no flush.
             std::process::abort();
         }
-        if self.batch.events >= self.batch_size {
+        if self.batch.lines.len() >= self.batch_size {
             return self.commit();
         }
         Ok(Vec::new())
     }
 
-    /// Commits the current batch and returns its records, now durable.
+    /// Decides one line into the current batch.
+    fn process(&mut self, line: &str) {
+        self.summary.events += 1;
+        if let Err(reason) = self.ingest(line) {
+            self.summary.invalid += 1;
+            self.batch.records.push(json!({"outcome": "invalid", "reason": reason}));
+        }
+    }
+
+    /// Commits the current batch and returns its records, now durable. If the store says
+    /// another decider changed what the batch read (a unit, a budget, an event id), the
+    /// batch is decided again on the fresh state, up to [`MAX_COMMIT_ATTEMPTS`] times.
+    ///
+    /// [`MAX_COMMIT_ATTEMPTS`]: crate::limits::MAX_COMMIT_ATTEMPTS
     pub fn commit(&mut self) -> Result<Vec<Value>, OutreachError> {
-        let w = self.db.begin_write().map_err(store_err)?;
-        {
-            let mut seen = w.open_table(SEEN).map_err(store_err)?;
-            for id in &self.batch.seen {
-                seen.insert(id.as_str(), ()).map_err(store_err)?;
-            }
-            let mut units = w.open_table(UNITS).map_err(store_err)?;
-            for (key, state) in &self.batch.units {
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let mut writes = Writes { seen: self.batch.seen.iter().cloned().collect(), ..Writes::default() };
+            writes.seen.sort();
+            let mut units: Vec<_> = self.batch.units.iter().collect();
+            units.sort_by(|a, b| a.0.cmp(b.0));
+            for (key, state) in units {
                 let bytes = postcard::to_allocvec(state).map_err(store_err)?;
-                units.insert(key.as_str(), bytes.as_slice()).map_err(store_err)?;
+                let version = self.batch.versions.get(key).copied().unwrap_or(0);
+                writes.units.push((key.clone(), bytes, version));
             }
-            let mut budgets = w.open_table(BUDGETS).map_err(store_err)?;
-            for (action, spent) in &self.batch.budgets {
-                budgets.insert(action.as_str(), *spent).map_err(store_err)?;
+            let mut budgets: Vec<_> = self.batch.budgets.iter().filter(|(_, (read, now))| now != read).collect();
+            budgets.sort_by(|a, b| a.0.cmp(b.0));
+            for (action, (read, now)) in budgets {
+                let limit = self.program.outreach.actions.iter().find(|a| &a.name == action);
+                let limit = limit.and_then(|a| a.budget.as_ref()).map_or(i64::MAX, |b| b.amount);
+                writes.budgets.push((action.clone(), now - read, limit));
             }
-            let mut tracking = w.open_table(TRACKING).map_err(store_err)?;
-            for (i, r) in self.batch.records.iter().enumerate() {
-                tracking.insert(self.next_seq + i as u64, r.to_string().as_str()).map_err(store_err)?;
+            writes.records = self.batch.records.iter().map(Value::to_string).collect();
+            match self.store.commit(&writes).map_err(store_err)? {
+                Committed::Done => {
+                    let batch = std::mem::take(&mut self.batch);
+                    return Ok(batch.records);
+                }
+                Committed::Conflict(what) if attempts >= crate::limits::MAX_COMMIT_ATTEMPTS => {
+                    return Err(OutreachError(format!(
+                        "outreach state: gave up after {attempts} attempts to commit a batch ({what} kept changing)"
+                    )));
+                }
+                Committed::Conflict(_) => {
+                    // Decide the batch again on the state as it is now.
+                    let lines = std::mem::take(&mut self.batch.lines);
+                    self.summary = std::mem::take(&mut self.batch.summary_before);
+                    self.batch = Batch { summary_before: self.summary.clone(), ..Batch::default() };
+                    for line in &lines {
+                        self.process(line);
+                    }
+                    self.batch.lines = lines;
+                }
             }
         }
-        w.commit().map_err(store_err)?;
-        self.next_seq += self.batch.records.len() as u64;
-        self.batch.seen.clear();
-        self.batch.units.clear();
-        self.batch.budgets.clear();
-        self.batch.events = 0;
-        Ok(std::mem::take(&mut self.batch.records))
     }
 
     fn seen(&self, id: &str) -> Result<bool, String> {
         if self.batch.seen.contains(id) {
             return Ok(true);
         }
-        let r = self.db.begin_read().map_err(|e| e.to_string())?;
-        let t = r.open_table(SEEN).map_err(|e| e.to_string())?;
-        Ok(t.get(id).map_err(|e| e.to_string())?.is_some())
+        self.store.seen(id)
     }
 
     fn unit(&mut self, key: &str) -> Result<&mut UnitState, String> {
         if !self.batch.units.contains_key(key) {
-            let r = self.db.begin_read().map_err(|e| e.to_string())?;
-            let t = r.open_table(UNITS).map_err(|e| e.to_string())?;
-            let state = match t.get(key).map_err(|e| e.to_string())? {
-                Some(v) => postcard::from_bytes(v.value()).map_err(|e| format!("corrupt unit state: {e}"))?,
+            let stored = self.store.unit(key)?;
+            let state = match stored.bytes {
+                Some(bytes) => postcard::from_bytes(&bytes).map_err(|e| format!("corrupt unit state: {e}"))?,
                 None => UnitState::default(),
             };
+            self.batch.versions.insert(key.to_string(), stored.version);
             self.batch.units.insert(key.to_string(), state);
         }
         Ok(self.batch.units.get_mut(key).expect("just inserted"))
     }
 
     fn spent(&mut self, action: &str) -> Result<i64, String> {
-        if let Some(s) = self.batch.budgets.get(action) {
-            return Ok(*s);
+        if let Some((_, now)) = self.batch.budgets.get(action) {
+            return Ok(*now);
         }
-        let r = self.db.begin_read().map_err(|e| e.to_string())?;
-        let t = r.open_table(BUDGETS).map_err(|e| e.to_string())?;
-        let spent = t.get(action).map_err(|e| e.to_string())?.map_or(0, |v| v.value());
-        self.batch.budgets.insert(action.to_string(), spent);
+        let spent = self.store.spent(action)?;
+        self.batch.budgets.insert(action.to_string(), (spent, spent));
         Ok(spent)
     }
 
@@ -563,7 +573,9 @@ impl Outreach {
             // A negative amount would give budget back: refused like an overspend.
             match spent.checked_add(cost).filter(|_| cost >= 0) {
                 Some(total) if total <= b.amount => {
-                    self.batch.budgets.insert(action.to_string(), total);
+                    if let Some(entry) = self.batch.budgets.get_mut(action) {
+                        entry.1 = total;
+                    }
                 }
                 _ => return Ok(Verdict::Refused("budget", at)),
             }
@@ -587,15 +599,12 @@ impl Outreach {
     /// Committed tracking records from position `from` on, oldest first, each with its
     /// position in the state's tracking log (positions start at 0 and never repeat).
     pub fn tracking_since(&self, from: u64) -> Result<Vec<(u64, Value)>, OutreachError> {
-        let r = self.db.begin_read().map_err(store_err)?;
-        let t = r.open_table(TRACKING).map_err(store_err)?;
-        let mut out = Vec::new();
-        for row in t.range(from..).map_err(store_err)? {
-            let (seq, text) = row.map_err(store_err)?;
-            let record = serde_json::from_str(text.value()).map_err(|e| store_err(format!("corrupt record: {e}")))?;
-            out.push((seq.value(), record));
-        }
-        Ok(out)
+        let rows = self.store.tracking_since(from).map_err(store_err)?;
+        rows.into_iter()
+            .map(|(seq, text)| {
+                serde_json::from_str(&text).map(|r| (seq, r)).map_err(|e| store_err(format!("corrupt record: {e}")))
+            })
+            .collect()
     }
 }
 

@@ -237,9 +237,13 @@ enum Command {
         #[arg(long, requires = "store")]
         release: Option<u64>,
         /// Keep state (windows, caps, dedup, budgets, ingested ids, tracking) in this
-        /// directory across runs; in memory without.
+        /// directory across runs, or in Redis (`redis://HOST:PORT/DB`, shared by several
+        /// deciders); in memory without.
         #[arg(long)]
         state: Option<PathBuf>,
+        /// With a Redis `--state`: the prefix of every key (one per deck sharing a Redis).
+        #[arg(long, default_value = "ruledeck:outreach")]
+        state_prefix: String,
         /// File-backed provider for loaded tags (and channel zones).
         #[arg(long)]
         tags: Option<PathBuf>,
@@ -333,12 +337,13 @@ fn main() -> ExitCode {
             },
         }),
         #[cfg(feature = "outreach")]
-        Command::Replay { events, files, store, release, state, tags, batch, tracking_db } => {
+        Command::Replay { events, files, store, release, state, state_prefix, tags, batch, tracking_db } => {
             replay::run(replay::Args {
                 events: &events,
                 paths: &files,
                 store: store.as_deref().map(|dir| (dir, release)),
                 state: state.as_deref(),
+                state_prefix: &state_prefix,
                 tags: tags.as_deref(),
                 batch,
                 tracking_db: tracking_db.as_deref(),

@@ -13,6 +13,7 @@ use std::process::ExitCode;
 
 use ruledeck::files::{read_line_bounded, Line};
 use ruledeck::limits::MAX_REQUEST_BYTES;
+use ruledeck::outreach::state::RedisStore;
 use ruledeck::outreach::tracking::TrackingDb;
 use ruledeck::outreach::Outreach;
 use serde_json::json;
@@ -24,7 +25,9 @@ pub struct Args<'a> {
     pub paths: &'a [PathBuf],
     /// A release store and the release to run (`None`: its current one), instead of `paths`.
     pub store: Option<(&'a Path, Option<u64>)>,
+    /// A state directory, or a `redis://` URL.
     pub state: Option<&'a Path>,
+    pub state_prefix: &'a str,
     pub tags: Option<&'a Path>,
     pub batch: usize,
     /// A SQLite tracking database to keep in step with the state.
@@ -32,7 +35,7 @@ pub struct Args<'a> {
 }
 
 pub fn run(args: Args<'_>) -> Result<ExitCode, Fatal> {
-    let Args { events, paths, store, state, tags, batch, tracking_db } = args;
+    let Args { events, paths, store, state, state_prefix, tags, batch, tracking_db } = args;
     let (program, release) = match store {
         Some((dir, number)) => match ruledeck::release::Store::open(dir).and_then(|s| s.load(number)) {
             Ok(loaded) => {
@@ -53,7 +56,15 @@ pub fn run(args: Args<'_>) -> Result<ExitCode, Fatal> {
         }
     };
     let tags = crate::eval::tags_provider(tags, &program)?;
-    let mut outreach = Outreach::open(program, tags, state).map_err(|e| Fatal(e.to_string()))?;
+    let redis_url = state.and_then(Path::to_str).filter(|s| s.starts_with("redis://"));
+    let mut outreach = match redis_url {
+        Some(url) => {
+            let store = RedisStore::open(url, state_prefix).map_err(Fatal)?;
+            Outreach::with_store(program, tags, Box::new(store))
+        }
+        None => Outreach::open(program, tags, state),
+    }
+    .map_err(|e| Fatal(e.to_string()))?;
     if let Some((number, versions)) = release {
         outreach = outreach.with_release(number, versions);
     }

@@ -1,0 +1,275 @@
+//! Where outreach state lives: the embedded redb database (one process), or Redis (several
+//! deciders sharing counters, events partitioned by unit).
+//!
+//! Owns: reading committed state (ingested ids, per-unit state, budgets spent, the tracking
+//! log) and committing one batch's writes atomically. Must not: interpret any of it — unit
+//! states are opaque bytes here; windows, caps and filters are the runtime's.
+//!
+//! A commit is all or nothing, and it is *checked*: it names the version of every unit state
+//! it read and the room left in every budget it spends from. The embedded store has one
+//! writer, so its checks always pass; on Redis another decider may have committed in
+//! between, and then the commit changes nothing and reports a conflict, after which the
+//! runtime reads the state again and decides the batch again. That is what makes a budget
+//! never overspent and a unit never double-reached across deciders.
+
+use std::path::Path;
+
+use redb::{Database, ReadableTable, TableDefinition};
+
+const SEEN: TableDefinition<&str, ()> = TableDefinition::new("seen");
+const UNITS: TableDefinition<&str, &[u8]> = TableDefinition::new("units");
+const BUDGETS: TableDefinition<&str, i64> = TableDefinition::new("budgets");
+const TRACKING: TableDefinition<u64, &str> = TableDefinition::new("tracking");
+
+/// A unit's committed state and the version it was committed under (0: never written).
+pub struct Versioned {
+    /// The state's bytes; `None` for a unit never written.
+    pub bytes: Option<Vec<u8>>,
+    /// Commits of this unit so far (what a checked commit compares).
+    pub version: u64,
+}
+
+/// One batch's writes.
+#[derive(Default)]
+pub struct Writes {
+    /// Event ids ingested by the batch.
+    pub seen: Vec<String>,
+    /// Unit states: key, new bytes, and the version they were read at.
+    pub units: Vec<(String, Vec<u8>, u64)>,
+    /// Budgets: action, amount added by the batch, and the budget's limit.
+    pub budgets: Vec<(String, i64, i64)>,
+    /// Tracking records, in order.
+    pub records: Vec<String>,
+}
+
+/// What a checked commit did.
+pub enum Committed {
+    /// Everything is durable.
+    Done,
+    /// Another writer changed what the batch read (named here): nothing was written.
+    Conflict(String),
+}
+
+/// A place for outreach state.
+pub trait Store: Send + Sync {
+    /// Whether an event id was already ingested.
+    fn seen(&self, id: &str) -> Result<bool, String>;
+    /// A unit's committed state.
+    fn unit(&self, key: &str) -> Result<Versioned, String>;
+    /// What an action's budget has spent so far.
+    fn spent(&self, action: &str) -> Result<i64, String>;
+    /// Commits one batch atomically, if nothing it read changed since.
+    fn commit(&mut self, writes: &Writes) -> Result<Committed, String>;
+    /// Committed tracking records from position `from` on, with their positions.
+    fn tracking_since(&self, from: u64) -> Result<Vec<(u64, String)>, String>;
+}
+
+fn err(e: impl std::fmt::Display) -> String {
+    e.to_string()
+}
+
+/// The embedded default: one redb database file (or memory), one writer.
+pub struct RedbStore {
+    db: Database,
+    next_seq: u64,
+}
+
+impl RedbStore {
+    /// Opens (or creates) `DIR/outreach.redb`; `None`: in memory, gone at the end.
+    pub fn open(dir: Option<&Path>) -> Result<RedbStore, String> {
+        let db = match dir {
+            Some(dir) => {
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| format!("cannot create state directory {}: {e}", dir.display()))?;
+                Database::create(dir.join("outreach.redb")).map_err(err)?
+            }
+            None => Database::builder().create_with_backend(redb::backends::InMemoryBackend::new()).map_err(err)?,
+        };
+        let w = db.begin_write().map_err(err)?;
+        let next_seq;
+        {
+            w.open_table(SEEN).map_err(err)?;
+            w.open_table(UNITS).map_err(err)?;
+            w.open_table(BUDGETS).map_err(err)?;
+            let t = w.open_table(TRACKING).map_err(err)?;
+            next_seq = t.last().map_err(err)?.map_or(0, |(k, _)| k.value() + 1);
+        }
+        w.commit().map_err(err)?;
+        Ok(RedbStore { db, next_seq })
+    }
+}
+
+impl Store for RedbStore {
+    fn seen(&self, id: &str) -> Result<bool, String> {
+        let r = self.db.begin_read().map_err(err)?;
+        let t = r.open_table(SEEN).map_err(err)?;
+        Ok(t.get(id).map_err(err)?.is_some())
+    }
+
+    fn unit(&self, key: &str) -> Result<Versioned, String> {
+        let r = self.db.begin_read().map_err(err)?;
+        let t = r.open_table(UNITS).map_err(err)?;
+        Ok(Versioned { bytes: t.get(key).map_err(err)?.map(|v| v.value().to_vec()), version: 0 })
+    }
+
+    fn spent(&self, action: &str) -> Result<i64, String> {
+        let r = self.db.begin_read().map_err(err)?;
+        let t = r.open_table(BUDGETS).map_err(err)?;
+        Ok(t.get(action).map_err(err)?.map_or(0, |v| v.value()))
+    }
+
+    fn commit(&mut self, writes: &Writes) -> Result<Committed, String> {
+        // One writer (this process holds the database): what the batch read is still current.
+        let w = self.db.begin_write().map_err(err)?;
+        {
+            let mut seen = w.open_table(SEEN).map_err(err)?;
+            for id in &writes.seen {
+                seen.insert(id.as_str(), ()).map_err(err)?;
+            }
+            let mut units = w.open_table(UNITS).map_err(err)?;
+            for (key, bytes, _) in &writes.units {
+                units.insert(key.as_str(), bytes.as_slice()).map_err(err)?;
+            }
+            let mut budgets = w.open_table(BUDGETS).map_err(err)?;
+            for (action, added, _) in &writes.budgets {
+                let spent = budgets.get(action.as_str()).map_err(err)?.map_or(0, |v| v.value());
+                budgets.insert(action.as_str(), spent + added).map_err(err)?;
+            }
+            let mut tracking = w.open_table(TRACKING).map_err(err)?;
+            for (i, r) in writes.records.iter().enumerate() {
+                tracking.insert(self.next_seq + i as u64, r.as_str()).map_err(err)?;
+            }
+        }
+        w.commit().map_err(err)?;
+        self.next_seq += writes.records.len() as u64;
+        Ok(Committed::Done)
+    }
+
+    fn tracking_since(&self, from: u64) -> Result<Vec<(u64, String)>, String> {
+        let r = self.db.begin_read().map_err(err)?;
+        let t = r.open_table(TRACKING).map_err(err)?;
+        let mut out = Vec::new();
+        for row in t.range(from..).map_err(err)? {
+            let (seq, text) = row.map_err(err)?;
+            out.push((seq.value(), text.value().to_string()));
+        }
+        Ok(out)
+    }
+}
+
+/// Shared state on Redis, for several deciders: keys under a prefix, one hash of unit states
+/// and one of their versions, a set of ingested ids, a hash of budgets, a list of tracking
+/// records. Every commit is one Lua script, which Redis runs atomically: it checks the
+/// versions, ids and budget room the batch relied on and writes everything, or nothing.
+/// Durability is Redis's own (run it with `appendonly yes` and `appendfsync always` for a
+/// commit to survive a power cut; `everysec` may lose the last second).
+pub struct RedisStore {
+    /// Reads take `&self` (the tracking store reads through a shared runtime).
+    conn: std::sync::Mutex<redis::Connection>,
+    prefix: String,
+}
+
+/// KEYS: seen, units, versions, budgets, tracking. ARGV: counts (ids, units, budgets,
+/// records), then the ids, (key, bytes, expected version) per unit, (action, added, limit)
+/// per budget, the records.
+const COMMIT_SCRIPT: &str = r#"
+local n_ids, n_units, n_budgets, n_records = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local at = 5
+local ids_at = at
+at = at + n_ids
+local units_at = at
+at = at + 3 * n_units
+local budgets_at = at
+at = at + 3 * n_budgets
+local records_at = at
+for i = 0, n_ids - 1 do
+  if redis.call('SISMEMBER', KEYS[1], ARGV[ids_at + i]) == 1 then return {'conflict', 'event ' .. ARGV[ids_at + i]} end
+end
+for i = 0, n_units - 1 do
+  local key, expected = ARGV[units_at + 3 * i], ARGV[units_at + 3 * i + 2]
+  local version = redis.call('HGET', KEYS[3], key) or '0'
+  if version ~= expected then return {'conflict', 'unit ' .. key} end
+end
+for i = 0, n_budgets - 1 do
+  local action, added, limit = ARGV[budgets_at + 3 * i], tonumber(ARGV[budgets_at + 3 * i + 1]), tonumber(ARGV[budgets_at + 3 * i + 2])
+  local spent = tonumber(redis.call('HGET', KEYS[4], action) or '0')
+  if spent + added > limit then return {'conflict', 'budget ' .. action} end
+end
+for i = 0, n_ids - 1 do redis.call('SADD', KEYS[1], ARGV[ids_at + i]) end
+for i = 0, n_units - 1 do
+  local key = ARGV[units_at + 3 * i]
+  redis.call('HSET', KEYS[2], key, ARGV[units_at + 3 * i + 1])
+  redis.call('HINCRBY', KEYS[3], key, 1)
+end
+for i = 0, n_budgets - 1 do redis.call('HINCRBY', KEYS[4], ARGV[budgets_at + 3 * i], ARGV[budgets_at + 3 * i + 1]) end
+for i = 0, n_records - 1 do redis.call('RPUSH', KEYS[5], ARGV[records_at + i]) end
+return {'ok', ''}
+"#;
+
+impl RedisStore {
+    /// Connects to `url` (`redis://HOST:PORT/DB`), keeping every key under `prefix`.
+    pub fn open(url: &str, prefix: &str) -> Result<RedisStore, String> {
+        let client = redis::Client::open(url).map_err(|e| format!("redis state `{url}`: {e}"))?;
+        let mut conn = client.get_connection().map_err(|e| format!("redis state `{url}`: {e}"))?;
+        redis::cmd("PING").query::<String>(&mut conn).map_err(|e| format!("redis state `{url}`: {e}"))?;
+        Ok(RedisStore { conn: std::sync::Mutex::new(conn), prefix: prefix.to_string() })
+    }
+
+    fn key(&self, what: &str) -> String {
+        format!("{}:{what}", self.prefix)
+    }
+
+    fn query<T: redis::FromRedisValue>(&self, cmd: &redis::Cmd) -> Result<T, String> {
+        let mut conn = self.conn.lock().map_err(|_| "redis state: a connection user panicked".to_string())?;
+        cmd.query(&mut *conn).map_err(|e| format!("redis state: {e}"))
+    }
+}
+
+impl Store for RedisStore {
+    fn seen(&self, id: &str) -> Result<bool, String> {
+        self.query(redis::cmd("SISMEMBER").arg(self.key("seen")).arg(id))
+    }
+
+    fn unit(&self, key: &str) -> Result<Versioned, String> {
+        // Both in one MULTI/EXEC: bytes and version from the same commit.
+        let mut pipe = redis::pipe();
+        pipe.atomic().hget(self.key("units"), key).hget(self.key("versions"), key);
+        let mut conn = self.conn.lock().map_err(|_| "redis state: a connection user panicked".to_string())?;
+        let (bytes, version): (Option<Vec<u8>>, Option<u64>) =
+            pipe.query(&mut *conn).map_err(|e| format!("redis state: {e}"))?;
+        Ok(Versioned { bytes, version: version.unwrap_or(0) })
+    }
+
+    fn spent(&self, action: &str) -> Result<i64, String> {
+        let spent: Option<i64> = self.query(redis::cmd("HGET").arg(self.key("budgets")).arg(action))?;
+        Ok(spent.unwrap_or(0))
+    }
+
+    fn commit(&mut self, writes: &Writes) -> Result<Committed, String> {
+        let mut cmd = redis::cmd("EVAL");
+        cmd.arg(COMMIT_SCRIPT).arg(5);
+        for what in ["seen", "units", "versions", "budgets", "tracking"] {
+            cmd.arg(self.key(what));
+        }
+        cmd.arg(writes.seen.len()).arg(writes.units.len()).arg(writes.budgets.len()).arg(writes.records.len());
+        for id in &writes.seen {
+            cmd.arg(id);
+        }
+        for (key, bytes, version) in &writes.units {
+            cmd.arg(key).arg(bytes.as_slice()).arg(version.to_string());
+        }
+        for (action, added, limit) in &writes.budgets {
+            cmd.arg(action).arg(*added).arg(*limit);
+        }
+        for r in &writes.records {
+            cmd.arg(r);
+        }
+        let (status, what): (String, String) = self.query(&cmd)?;
+        Ok(if status == "ok" { Committed::Done } else { Committed::Conflict(what) })
+    }
+
+    fn tracking_since(&self, from: u64) -> Result<Vec<(u64, String)>, String> {
+        let records: Vec<String> = self.query(redis::cmd("LRANGE").arg(self.key("tracking")).arg(from).arg(-1))?;
+        Ok(records.into_iter().enumerate().map(|(i, r)| (from + i as u64, r)).collect())
+    }
+}
