@@ -512,15 +512,20 @@ async fn events(State(svc): State<Arc<Service>>, headers: HeaderMap, body: Body)
             .zip(items)
             .map(|(text, item)| Posted { text, kind: item.get("event").and_then(Value::as_str).map(str::to_string) })
             .collect();
-        let snapshot = svc.deck.snapshot().ok_or_else(not_ready)?;
-        Ok((posted, snapshot))
+        // Refused at once when not ready; the release itself is taken when this request's
+        // turn to ingest comes.
+        if !svc.deck.ready() {
+            return Err(not_ready());
+        }
+        Ok(posted)
     }
     .await;
-    let (posted, snapshot) = match parsed {
+    let posted = match parsed {
         Ok(p) => p,
         Err(r) => return refused(&svc.metrics, r),
     };
-    match runtime.ingest(snapshot, posted, svc.metrics.clone()).await {
+    let deck = svc.clone();
+    match runtime.ingest(move || deck.deck.snapshot(), posted, svc.metrics.clone()).await {
         Ok(Ok(done)) => json_response(
             StatusCode::OK,
             &json!({"release": done.release, "records": done.records, "summary": done.summary}),

@@ -95,17 +95,23 @@ impl Events {
         Ok(Runtime { outreach, program })
     }
 
-    /// Ingests `events` in order on `snapshot`'s release and commits them once; waits for
-    /// the requests before it. `Err` only when the blocking task panicked (a fault).
+    /// Ingests `events` in order and commits them once, after the requests before it, on
+    /// the release `snapshot` gives once this request's turn has come (so requests run on
+    /// releases in the order they ingest, never going back). `Err` only when the blocking
+    /// task panicked (a fault).
     pub async fn ingest(
         self: &Arc<Self>,
-        snapshot: Snapshot,
+        snapshot: impl FnOnce() -> Option<Snapshot> + Send + 'static,
         events: Vec<Posted>,
         metrics: Arc<Metrics>,
     ) -> Result<Result<Ingested, EventsError>, tokio::task::JoinError> {
         let mut slot = self.runtime.clone().lock_owned().await;
         let this = self.clone();
-        tokio::task::spawn_blocking(move || this.ingest_blocking(&mut slot, &snapshot, &events, &metrics)).await
+        tokio::task::spawn_blocking(move || {
+            let snapshot = snapshot().ok_or_else(|| EventsError::State("no release is loaded yet".into()))?;
+            this.ingest_blocking(&mut slot, &snapshot, &events, &metrics)
+        })
+        .await
     }
 
     fn ingest_blocking(

@@ -1,10 +1,12 @@
 //! The decision service behind `ruledeck serve`: HTTP/JSON decisions over a deck compiled
-//! from files or over a release store's current release, hot-swapped as the store moves.
+//! from files or over a release store's current release, hot-swapped as the store moves,
+//! and behavior events through the outreach runtime (`POST /v1/events`).
 //!
 //! Owns: the async runtime, the listener, the store watcher and graceful shutdown; the
-//! routes live in [`api`], what decides in [`deck`], the metrics in [`metrics`]. Must not:
-//! reach below the engine and release host APIs (it is a host like any other), or run a
-//! decision on an async worker (providers block: decisions go to the blocking pool).
+//! routes live in [`api`], what decides in [`deck`], the outreach state in [`events`], the
+//! metrics in [`metrics`]. Must not: reach below the engine, release and outreach host APIs
+//! (it is a host like any other), or run a decision or an ingestion on an async worker
+//! (providers block, commits fsync: both go to the blocking pool).
 //! Built only with the `serve` feature; the rest of the library needs no async runtime.
 
 pub mod api;
