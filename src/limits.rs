@@ -48,6 +48,8 @@ pub const HTTP_HEADER_TIMEOUT_MS: u64 = 10_000;
 pub const HTTP_BODY_TIMEOUT_MS: u64 = 10_000;
 /// Most requests in one `POST /v1/decide/batch` (413 above it).
 pub const MAX_BATCH_REQUESTS: usize = 10_000;
+/// Most events in one `POST /v1/events` (413 above it).
+pub const MAX_EVENTS_PER_REQUEST: usize = 10_000;
 /// Size at which `ruledeck serve`'s decision log file is rotated, in bytes (unless
 /// `--decision-log-rotate-bytes` says otherwise).
 pub const DECISION_LOG_ROTATE_BYTES: u64 = 64 * 1024 * 1024;

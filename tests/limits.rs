@@ -54,6 +54,7 @@ fn the_documented_limits_are_the_code_limits() {
         number!("batch size (`serve`)", MAX_BATCH_REQUESTS),
         number!("body read time (`serve`)", HTTP_BODY_TIMEOUT_MS),
         number!("header read time (`serve`)", HTTP_HEADER_TIMEOUT_MS),
+        number!("events per request (`serve`)", MAX_EVENTS_PER_REQUEST),
         number!("decision log file (`serve`)", DECISION_LOG_ROTATE_BYTES),
         // A bare `5` would be found in any row; the row names the oldest file kept.
         ("decision log file (`serve`)", "DECISION_LOG_FILES", format!("`PATH.{DECISION_LOG_FILES}`")),

@@ -589,3 +589,72 @@ fn the_tracking_database_is_a_complete_projection_of_the_state() {
         .collect();
     insta::assert_snapshot!("attribution", rows.join("\n"));
 }
+
+/// A host swapping programs (a new release) keeps the state: window entries are kept by
+/// the window tag's name, so a program that declares the same windows in another order
+/// (and adds one) reads each window's count on from where the old program left it.
+#[test]
+fn a_new_program_that_reorders_window_tags_keeps_counting() {
+    let deck = |windows: &str, action: &str| {
+        format!(
+            r#"
+entity user key uid
+event view by uid {{ sku: text }}
+event order by uid {{ amount_cents: int }}
+{windows}
+channel push
+scene s on view {{
+  instance i -> reach {{ views: int, orders: int }} {{
+    default => reach push "{action}" {{ views: user.views, orders: user.orders }}
+  }}
+}}
+"#
+        )
+    };
+    let views = "tag user.views: int = count(view) within 1d";
+    let orders = "tag user.orders: int = count(order) within 1d";
+    let first = deck(&format!("{views}\n{orders}"), "first");
+    let second = deck(&format!("{orders}\ntag user.carts: int = count(order) within 2d\n{views}"), "second");
+    let state = tempfile::tempdir().unwrap();
+    let event = |id: &str, kind: &str, time: &str| {
+        let field = if kind == "view" { json!({"sku": "p-1"}) } else { json!({"amount_cents": 100}) };
+        let mut e = json!({"id": id, "event": kind, "time": time, "uid": "u-1"});
+        e.as_object_mut().unwrap().extend(field.as_object().unwrap().clone());
+        e.to_string()
+    };
+    let mut o = open(&first, json!({}), Some(state.path()));
+    let records = replay(
+        &mut o,
+        &[
+            event("v1", "view", "2026-11-21T08:00:00Z"),
+            event("o1", "order", "2026-11-21T08:01:00Z"),
+            event("v2", "view", "2026-11-21T08:02:00Z"),
+        ],
+    );
+    let counts = |records: &[Value]| -> Vec<(String, i64, i64)> {
+        records
+            .iter()
+            .map(|r| {
+                let p = &r["payload"];
+                (r["action"].as_str().unwrap().to_string(), p["views"].as_i64().unwrap(), p["orders"].as_i64().unwrap())
+            })
+            .collect()
+    };
+    assert_eq!(counts(&records), [("first".to_string(), 1, 0), ("first".to_string(), 2, 1)]);
+    let second = ruledeck::compile(&[("deck.rule", second.as_str())]).unwrap();
+    o.set_program(second, Some(2), [("s.i".to_string(), 2)]).unwrap();
+    let records = replay(&mut o, &[event("v3", "view", "2026-11-21T08:03:00Z")]);
+    assert_eq!(counts(&records), [("second".to_string(), 3, 1)]);
+    assert_eq!((&records[0]["release"], &records[0]["version"]), (&json!(2), &json!(2)));
+    // Mid-batch the program cannot change (the batch's records would mix programs).
+    o.ingest_line(&event("v4", "view", "2026-11-21T08:04:00Z")).unwrap();
+    let first = ruledeck::compile(&[("deck.rule", first.as_str())]).unwrap();
+    assert!(o.set_program(first, None, []).is_err());
+    // The state on disk holds windows by name too: reopened with the second program, the
+    // counts go on.
+    o.commit().unwrap();
+    drop(o);
+    let mut o = open(&deck(&format!("{orders}\n{views}"), "third"), json!({}), Some(state.path()));
+    let records = replay(&mut o, &[event("v5", "view", "2026-11-21T08:05:00Z")]);
+    assert_eq!(counts(&records), [("third".to_string(), 5, 1)]);
+}

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use ruledeck::limits::{MAX_BATCH_REQUESTS, MAX_HTTP_BODY_BYTES};
+use ruledeck::limits::{MAX_BATCH_REQUESTS, MAX_EVENTS_PER_REQUEST, MAX_HTTP_BODY_BYTES};
 use serde_json::{json, Value};
 
 const FIXED_NOW: &str = "2026-12-01T10:00:00Z";
@@ -1364,4 +1364,276 @@ fn headers_that_trickle_in_close_the_connection() {
     assert!(closed.is_ok(), "the connection was closed, not left open: {closed:?}");
     // The service is unharmed.
     assert_eq!(server.post("/v1/decide", &installments("u-1001")).0, 200);
+}
+
+// ---- POST /v1/events: outreach behind the service ----
+
+const OUTREACH_DECK: &str = "examples/outreach/lapsed_nudge.rule";
+const OUTREACH_TAGS: &str = "examples/outreach/tags.json";
+const OUTREACH_EVENTS: &str = "examples/outreach/lapsed_events.jsonl";
+
+/// The example event log's lines, as written.
+fn event_lines() -> Vec<String> {
+    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(OUTREACH_EVENTS)).unwrap();
+    text.lines().filter(|l| !l.trim().is_empty()).map(str::to_string).collect()
+}
+
+/// `{"events": [LINE, …]}` with each line as written (so an event without an id hashes as
+/// its replay line does).
+fn events_body(lines: &[String]) -> String {
+    format!(r#"{{"events": [{}]}}"#, lines.join(",\n"))
+}
+
+fn events_server(state: &Path, extra: &[&str]) -> Server {
+    let state = state.to_str().unwrap();
+    let mut args = vec![OUTREACH_DECK, "--tags", OUTREACH_TAGS, "--outreach-state", state];
+    args.extend_from_slice(extra);
+    Server::start(&args)
+}
+
+/// `ruledeck replay` of the example log into a fresh state: its records and its summary.
+fn replay_reference() -> (Vec<Value>, Value) {
+    let out = bin().args(["replay", OUTREACH_EVENTS, OUTREACH_DECK, "--tags", OUTREACH_TAGS]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let records = String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    let summary = stderr.lines().find_map(|l| l.strip_prefix("summary: ")).expect("a summary line");
+    (records, serde_json::from_str(summary).unwrap())
+}
+
+#[test]
+fn events_answer_the_records_replay_prints_and_reach_nobody_twice_across_a_restart() {
+    let (reference, summary) = replay_reference();
+    assert!(reference.iter().any(|r| r["outcome"] == "sent"), "the example reaches someone");
+    let lines = event_lines();
+    let tmp = tempfile::tempdir().unwrap();
+    let state = tmp.path().join("state");
+    let server = events_server(&state, &[]);
+    let (code, doc) = server.post("/v1/events", &events_body(&lines));
+    assert_eq!(code, 200, "{doc}");
+    assert_eq!(doc["records"], json!(reference));
+    assert_eq!(doc["summary"], summary);
+    assert_eq!(doc["release"], Value::Null);
+
+    // The metrics count what the summary says.
+    let (_, metrics) = server.get("/metrics");
+    let sum = |prefix: &str| -> f64 {
+        metrics
+            .lines()
+            .filter(|l| l.starts_with(prefix))
+            .map(|l| l.rsplit(' ').next().unwrap().parse::<f64>().unwrap())
+            .sum()
+    };
+    let n = |v: &Value| v.as_u64().unwrap() as f64;
+    assert_eq!(sum("ruledeck_outreach_events_total{"), n(&summary["events"]), "{metrics}");
+    assert_eq!(sum(r#"ruledeck_outreach_events_total{kind="browse",outcome="late"}"#), n(&summary["late"]));
+    assert_eq!(sum(r#"ruledeck_outreach_events_total{kind="browse",outcome="duplicate"}"#), n(&summary["duplicates"]));
+    for (channel, sent) in summary["reaches"].as_object().unwrap() {
+        let line = format!(r#"ruledeck_outreach_reaches_total{{channel="{channel}",outcome="sent"}}"#);
+        assert_eq!(sum(&line), n(sent), "{line}");
+    }
+    for (reason, count) in summary["filtered"].as_object().unwrap() {
+        assert_eq!(sum(&format!(r#"ruledeck_outreach_filtered_total{{reason="{reason}"}}"#)), n(count));
+    }
+    assert_eq!(sum("ruledeck_outreach_control_total "), n(&summary["control"]));
+    assert_eq!(sum("ruledeck_outreach_ingest_latency_seconds_count "), 1.0);
+
+    // The same batch again: every event was ingested already, nobody is reached twice.
+    let all_duplicates = |doc: &Value| {
+        assert_eq!(doc["records"], json!([]), "{doc}");
+        assert_eq!(doc["summary"]["duplicates"], lines.len(), "{doc}");
+        assert_eq!(doc["summary"]["decisions"], 0, "{doc}");
+    };
+    let (code, again) = server.post("/v1/events", &events_body(&lines));
+    assert_eq!(code, 200);
+    all_duplicates(&again);
+    // The state was durable before the answers: a restarted service with the same state
+    // knows every event.
+    let (code, _) = server.terminate();
+    assert_eq!(code, Some(0));
+    let server = events_server(&state, &[]);
+    let (code, after_restart) = server.post("/v1/events", &events_body(&lines));
+    assert_eq!(code, 200);
+    all_duplicates(&after_restart);
+    drop(server);
+
+    // Split into requests of 40 events, into a fresh state: the same records, in order.
+    let server = events_server(&tmp.path().join("split"), &[]);
+    let mut records = Vec::new();
+    for chunk in lines.chunks(40) {
+        let (code, doc) = server.post("/v1/events", &events_body(chunk));
+        assert_eq!(code, 200, "{doc}");
+        records.extend(doc["records"].as_array().unwrap().iter().cloned());
+    }
+    assert_eq!(json!(records), json!(reference));
+}
+
+#[test]
+fn events_refusals_limits_and_tokens() {
+    let tmp = tempfile::tempdir().unwrap();
+    // Without --outreach-state the endpoint is off, and says how to turn it on.
+    let server = Server::start(&[OUTREACH_DECK]);
+    let (code, doc) = server.post("/v1/events", r#"{"events": []}"#);
+    assert_eq!(code, 404, "{doc}");
+    assert!(doc["error"].as_str().unwrap().contains("--outreach-state DIR"), "{doc}");
+    drop(server);
+    // A deck without events has nothing to ingest.
+    let no_events = tmp.path().join("no-events");
+    let server = Server::start(&[
+        "examples/deck",
+        "--tags",
+        "examples/deck/tags.json",
+        "--outreach-state",
+        no_events.to_str().unwrap(),
+    ]);
+    let (code, doc) = server.post("/v1/events", r#"{"events": []}"#);
+    assert_eq!(code, 404, "{doc}");
+    assert!(doc["error"].as_str().unwrap().contains("the deck declares no events"), "{doc}");
+    drop(server);
+
+    let tokens = tmp.path().join("tokens.txt");
+    std::fs::write(&tokens, "alpha-token\n").unwrap();
+    let state = tmp.path().join("state");
+    let server = events_server(&state, &["--token-file", tokens.to_str().unwrap()]);
+    // A second service cannot take the same state (redb has one writer): exit 2 at start.
+    let out = bin()
+        .args(["serve", OUTREACH_DECK, "--outreach-state", state.to_str().unwrap(), "--listen", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--outreach-state"), "{out:?}");
+
+    let post = |body: &str, token: Option<&str>| -> (u16, Value) {
+        let mut req = server.agent.post(&format!("{}/v1/events", server.base));
+        if let Some(t) = token {
+            req = req.set("Authorization", &format!("Bearer {t}"));
+        }
+        let (code, text) = Server::answer(req.send_string(body));
+        (code, serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}")))
+    };
+    let event = r#"{"id": "e-1", "event": "browse", "time": "2026-11-21T09:00:00Z", "uid": "u-1", "sku": "phone-1", "category": "phone"}"#;
+    for token in [None, Some("wrong")] {
+        let (code, doc) = post(&format!(r#"{{"events": [{event}]}}"#), token);
+        assert_eq!(code, 401, "{doc}");
+        assert_eq!(doc["field"], "Authorization");
+    }
+    let ok = Some("alpha-token");
+    // The request's shape: 400 naming the field.
+    for (body, field) in [
+        ("[]", "body"),
+        ("{", "body"),
+        (r#"{"events": [], "events": []}"#, "body"),
+        ("{}", "events"),
+        (r#"{"events": {}}"#, "events"),
+        (r#"{"events": "e-1"}"#, "events"),
+        (r#"{"events": [], "evnets": []}"#, "evnets"),
+    ] {
+        let (code, doc) = post(body, ok);
+        assert_eq!((code, doc["field"].as_str()), (400, Some(field)), "{body}: {doc}");
+    }
+    // One event more than a request may hold is 413; exactly at the limit is read, and a
+    // bad event is an `invalid` record in its place, never a refusal.
+    let (code, doc) = post(&json!({ "events": vec![json!({}); MAX_EVENTS_PER_REQUEST + 1] }).to_string(), ok);
+    assert_eq!((code, doc["field"].as_str()), (413, Some("events")), "{doc}");
+    let mut events = vec![json!(1); MAX_EVENTS_PER_REQUEST];
+    events[1] = serde_json::from_str(event).unwrap();
+    events[2] = json!({"event": "browse", "time": "yesterday", "uid": "u-1", "sku": "x", "category": "y"});
+    let (code, doc) = post(&json!({ "events": events }).to_string(), ok);
+    assert_eq!(code, 200, "{doc}");
+    let records = doc["records"].as_array().unwrap();
+    assert_eq!(records.len(), MAX_EVENTS_PER_REQUEST - 1, "the good event decides nothing with one browse");
+    assert_eq!(records[0], json!({"outcome": "invalid", "reason": "an event is a JSON object"}));
+    assert_eq!(records[1], json!({"outcome": "invalid", "reason": "invalid time `yesterday`"}));
+    assert_eq!(doc["summary"]["invalid"], MAX_EVENTS_PER_REQUEST - 1);
+    assert_eq!(doc["summary"]["events"], MAX_EVENTS_PER_REQUEST);
+    let metrics = server.agent.get(&format!("{}/metrics", server.base)).set("Authorization", "Bearer alpha-token");
+    let metrics = metrics.call().unwrap().into_string().unwrap();
+    assert_eq!(
+        metric(&metrics, r#"ruledeck_outreach_events_total{kind="browse",outcome="processed"}"#),
+        1.0,
+        "{metrics}"
+    );
+    assert_eq!(
+        metric(&metrics, r#"ruledeck_outreach_events_total{kind="browse",outcome="invalid"}"#),
+        1.0,
+        "{metrics}"
+    );
+    assert_eq!(metric(&metrics, r#"ruledeck_refusals_total{reason="too_large"}"#), 1.0, "{metrics}");
+}
+
+/// Writes `deck` into its own directory and publishes it with the real `ruledeck release`.
+fn publish_deck(store: &Path, dir: &Path, deck: &str) -> Value {
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(dir.join("deck.rule"), deck).unwrap();
+    let out = bin().arg("release").arg(dir).arg("--store").arg(store).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// A deck whose every view reaches with the unit's window counts, under `action`.
+fn counting_deck(windows: &[&str], action: &str) -> String {
+    format!(
+        r#"
+entity user key uid
+event view by uid {{ sku: text }}
+event order by uid {{ amount_cents: int }}
+{}
+channel push
+scene s on view {{
+  instance i -> reach {{ views: int, orders: int }} {{
+    default => reach push "{action}" {{ views: user.views, orders: user.orders }}
+  }}
+}}
+"#,
+        windows.join("\n")
+    )
+}
+
+#[test]
+fn events_run_on_the_served_release_and_keep_window_counts_across_a_swap() {
+    let views = "tag user.views: int = count(view) within 1d";
+    let orders = "tag user.orders: int = count(order) within 1d";
+    let tmp = tempfile::tempdir().unwrap();
+    let store = tmp.path().join("store");
+    publish_deck(&store, &tmp.path().join("v1"), &counting_deck(&[views, orders], "first"));
+    let state = tmp.path().join("state");
+    let server = Server::start(&["--store", store.to_str().unwrap(), "--outreach-state", state.to_str().unwrap()]);
+    let event = |id: &str, kind: &str, minute: u32| {
+        let mut e = json!({"id": id, "event": kind, "time": format!("2026-11-21T08:{minute:02}:00Z"), "uid": "u-1"});
+        if kind == "view" {
+            e["sku"] = json!("p-1");
+        } else {
+            e["amount_cents"] = json!(100);
+        }
+        e
+    };
+    let post = |events: Vec<Value>| -> Value {
+        let (code, doc) = server.post("/v1/events", &json!({ "events": events }).to_string());
+        assert_eq!(code, 200, "{doc}");
+        doc
+    };
+    let counts = |doc: &Value| -> Vec<Value> {
+        doc["records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| json!([r["action"], r["payload"]["views"], r["payload"]["orders"], r["release"], r["version"]]))
+            .collect()
+    };
+    let doc = post(vec![event("v1", "view", 0), event("o1", "order", 1), event("v2", "view", 2)]);
+    assert_eq!(doc["release"], 1);
+    assert_eq!(counts(&doc), [json!(["first", 1, 0, 1, 1]), json!(["first", 2, 1, 1, 1])]);
+
+    // Release 2 declares the windows in another order (and one more) and reaches under
+    // another action: the next view is decided by it, with the counts carried on.
+    let carts = "tag user.carts: int = count(order) within 2d";
+    publish_deck(&store, &tmp.path().join("v2"), &counting_deck(&[carts, orders, views], "second"));
+    let release = server.wait_for("release 2", |doc| doc["release"] == 2);
+    assert_eq!(release["instances"]["s.i"], 2);
+    let doc = post(vec![event("v3", "view", 3)]);
+    assert_eq!(doc["release"], 2);
+    assert_eq!(counts(&doc), [json!(["second", 3, 1, 2, 2])]);
+    // Events already ingested under release 1 are still known.
+    let doc = post(vec![event("v1", "view", 0)]);
+    assert_eq!((doc["records"].clone(), doc["summary"]["duplicates"].clone()), (json!([]), json!(1)));
 }

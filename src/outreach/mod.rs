@@ -76,8 +76,8 @@ pub struct Summary {
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 struct UnitState {
     latest: Option<i64>,
-    /// Window index → entries.
-    windows: BTreeMap<u32, Entries>,
+    /// Window tag name (`user.phone_browses`) → entries.
+    windows: BTreeMap<String, Entries>,
     /// Sent (or held, at their send time) reaches, oldest first: (time, channel, action).
     sends: Vec<(i64, String, String)>,
 }
@@ -134,7 +134,7 @@ impl Outreach {
     /// `program`'s events, loading other tags from `tags`.
     pub fn open(
         program: impl Into<Arc<Program>>,
-        tags: TagsFile,
+        tags: impl Into<Arc<TagsFile>>,
         state_dir: Option<&Path>,
     ) -> Result<Outreach, OutreachError> {
         let store = RedbStore::open(state_dir).map_err(store_err)?;
@@ -145,18 +145,12 @@ impl Outreach {
     /// several deciders).
     pub fn with_store(
         program: impl Into<Arc<Program>>,
-        tags: TagsFile,
+        tags: impl Into<Arc<TagsFile>>,
         store: Box<dyn Store>,
     ) -> Result<Outreach, OutreachError> {
         let program: Arc<Program> = program.into();
-        let o = &program.outreach;
-        let max_late = o.events.iter().map(|e| e.late_seconds).max().unwrap_or(0);
-        let mut keep = o.windows.iter().map(|w| w.within_seconds).max().unwrap_or(0);
-        for c in o.channels.iter().flat_map(|c| &c.caps).chain(o.actions.iter().flat_map(|a| &a.caps)) {
-            keep = keep.max(c.per_seconds);
-        }
-        keep = keep.max(crate::limits::MAX_WINDOW_SECONDS.min(o.max_dedup_seconds));
-        let tags = Arc::new(tags);
+        let (keep, max_late) = horizons(&program);
+        let tags = tags.into();
         let engine = Engine::new(program.clone()).with_fallback(SharedTags(tags.clone()));
         let fail_after = std::env::var("RULEDECK_OUTREACH_FAIL_AFTER").ok().and_then(|v| v.parse().ok());
         Ok(Outreach {
@@ -173,6 +167,32 @@ impl Outreach {
             summary: Summary::default(),
             fail_after,
         })
+    }
+
+    /// Runs `program` from the next event on (a host's hot swap to a new release), keeping
+    /// the state: ids, sends, budgets and windows, which are keyed by name (units by entity
+    /// name and key, windows by tag name, sends and budgets by channel and action). A window
+    /// tag of the new program reads the entries kept under its name; a new name starts
+    /// empty. Records are stamped with `release` and `versions` (by `scene.instance`) from
+    /// now on. Refused between a batch's first event and its commit: commit first.
+    pub fn set_program(
+        &mut self,
+        program: impl Into<Arc<Program>>,
+        release: Option<u64>,
+        versions: impl IntoIterator<Item = (String, u64)>,
+    ) -> Result<(), OutreachError> {
+        if !self.batch.lines.is_empty() {
+            return Err(OutreachError("the program changes only between batches: commit first".into()));
+        }
+        let program: Arc<Program> = program.into();
+        let (keep, max_late) = horizons(&program);
+        self.engine = Engine::new(program.clone()).with_fallback(SharedTags(self.tags.clone()));
+        self.program = program;
+        self.release = release;
+        self.versions = versions.into_iter().collect();
+        self.keep_seconds = keep + max_late;
+        self.max_late = max_late;
+        Ok(())
     }
 
     /// Stamps every record with the release the program came from and the version of the
@@ -347,19 +367,19 @@ impl Outreach {
             Some(Ty::Enum(e)) => program.enums[e as usize].get(m as usize).cloned(),
             _ => None,
         };
-        let windows: Vec<(u32, Option<FieldVal>)> = program
+        let windows: Vec<(&str, Option<FieldVal>)> = program
             .outreach
             .windows
             .iter()
-            .enumerate()
-            .filter(|(_, w)| w.event == ev_id)
-            .filter(|(_, w)| window::passes(&w.filter, &fields, &members))
-            .map(|(i, w)| (i as u32, w.field.map(|f| fields[f as usize].clone())))
+            .filter(|w| w.event == ev_id)
+            .filter(|w| window::passes(&w.filter, &fields, &members))
+            .map(|w| (program.tags[w.tag as usize].name.as_str(), w.field.map(|f| fields[f as usize].clone())))
             .collect();
         let state = self.unit(&unit_key)?;
         let latest = state.latest;
         let is_late = latest.is_some_and(|l| time < l.saturating_sub(late_seconds));
         for (w, value) in windows {
+            let w = w.to_string();
             state.windows.entry(w).or_default().insert(time, value);
         }
         let newest = latest.map_or(time, |l| l.max(time));
@@ -419,13 +439,13 @@ impl Outreach {
         req.now(now);
         // Window tags of the unit's entity, computed at `now`, supplied before the run.
         let state = self.batch.units.get(unit_key);
-        for (wi, w) in program.outreach.windows.iter().enumerate() {
+        for w in &program.outreach.windows {
             if program.outreach.events[w.event as usize].entity != ev.entity {
                 continue;
             }
             let tag = w.tag;
             let float = program.tags[tag as usize].ty == Ty::Float;
-            let value = state.and_then(|s| s.windows.get(&(wi as u32))).map_or_else(
+            let value = state.and_then(|s| s.windows.get(&program.tags[tag as usize].name)).map_or_else(
                 || Entries::default().aggregate(w.agg, w.within_seconds, now, float),
                 |e| e.aggregate(w.agg, w.within_seconds, now, float),
             );
@@ -606,6 +626,19 @@ impl Outreach {
             })
             .collect()
     }
+}
+
+/// How far back a program needs state (its longest window, cap and dedup) and its longest
+/// lateness, in seconds.
+fn horizons(program: &Program) -> (i64, i64) {
+    let o = &program.outreach;
+    let max_late = o.events.iter().map(|e| e.late_seconds).max().unwrap_or(0);
+    let mut keep = o.windows.iter().map(|w| w.within_seconds).max().unwrap_or(0);
+    for c in o.channels.iter().flat_map(|c| &c.caps).chain(o.actions.iter().flat_map(|a| &a.caps)) {
+        keep = keep.max(c.per_seconds);
+    }
+    keep = keep.max(crate::limits::MAX_WINDOW_SECONDS.min(o.max_dedup_seconds));
+    (keep, max_late)
 }
 
 enum Verdict {

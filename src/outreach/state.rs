@@ -17,7 +17,12 @@ use std::path::Path;
 use redb::{Database, ReadableTable, TableDefinition};
 
 const SEEN: TableDefinition<&str, ()> = TableDefinition::new("seen");
-const UNITS: TableDefinition<&str, &[u8]> = TableDefinition::new("units");
+/// Per-unit state, windows keyed by their tag's name (so a release that reorders, adds or
+/// drops window tags keeps each window's entries with its name).
+const UNITS: TableDefinition<&str, &[u8]> = TableDefinition::new("units.v2");
+/// The per-unit state of earlier builds, windows keyed by their index in the deck: a state
+/// holding it is refused rather than misread.
+const UNITS_BY_INDEX: TableDefinition<&str, &[u8]> = TableDefinition::new("units");
 const BUDGETS: TableDefinition<&str, i64> = TableDefinition::new("budgets");
 const TRACKING: TableDefinition<u64, &str> = TableDefinition::new("tracking");
 
@@ -88,6 +93,10 @@ impl RedbStore {
         let w = db.begin_write().map_err(err)?;
         let next_seq;
         {
+            if w.open_table(UNITS_BY_INDEX).map_err(err)?.first().map_err(err)?.is_some() {
+                return Err("written by an earlier ruledeck (windows by index, not by name); start a new state".into());
+            }
+            w.delete_table(UNITS_BY_INDEX).map_err(err)?;
             w.open_table(SEEN).map_err(err)?;
             w.open_table(UNITS).map_err(err)?;
             w.open_table(BUDGETS).map_err(err)?;

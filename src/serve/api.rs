@@ -20,11 +20,12 @@ use serde_json::{json, Map, Value};
 use super::auth::Tokens;
 use super::decision_log::DecisionLog;
 use super::deck::{Deck, Snapshot};
+use super::events::{Events, EventsError, Posted};
 use super::metrics::{DecisionLabels, Metrics};
 use crate::engine::{parse_json, EngineError};
 #[cfg(doc)]
 use crate::limits::HTTP_BODY_TIMEOUT_MS;
-use crate::limits::{MAX_BATCH_REQUESTS, MAX_HTTP_BODY_BYTES};
+use crate::limits::{MAX_BATCH_REQUESTS, MAX_EVENTS_PER_REQUEST, MAX_HTTP_BODY_BYTES};
 use crate::vm::RequestError;
 
 /// A body larger than the limit is still read (and dropped) up to this many times the
@@ -47,6 +48,8 @@ pub struct Service {
     /// Whether single decisions run on the async worker itself: only when no provider waits
     /// on I/O (see [`crate::Provider::is_remote`]); otherwise on the blocking pool.
     pub inline: bool,
+    /// `--outreach-state`: the outreach runtime behind `POST /v1/events` (off when `None`).
+    pub events: Option<Arc<Events>>,
 }
 
 /// All routes of the service. With tokens, every route but `/healthz` and `/readyz` (which
@@ -55,6 +58,7 @@ pub fn router(service: Arc<Service>) -> Router {
     let protected = Router::new()
         .route("/v1/decide", post(decide))
         .route("/v1/decide/batch", post(batch))
+        .route("/v1/events", post(events))
         .route("/v1/release", get(release))
         .route("/metrics", get(metrics))
         .fallback(unknown_route)
@@ -444,6 +448,103 @@ async fn batch(State(svc): State<Arc<Service>>, headers: HeaderMap, body: Body) 
     }
 }
 
+/// `POST /v1/events`: `{"events": [EVENT, …]}` ingested in order into the outreach state
+/// and committed once (durable before the answer); the answer is the request's tracking
+/// records and counts. A bad event is an `invalid` record, not a refusal.
+async fn events(State(svc): State<Arc<Service>>, headers: HeaderMap, body: Body) -> Response {
+    let Some(runtime) = svc.events.clone() else {
+        return refused(
+            &svc.metrics,
+            Refusal {
+                status: StatusCode::NOT_FOUND,
+                field: None,
+                message: "events are off: start `ruledeck serve` with `--outreach-state DIR` to ingest them".into(),
+            },
+        );
+    };
+    let parsed = async {
+        let bytes = read_body(&headers, body, svc.body_timeout).await?;
+        let doc = parse_body(&bytes)?;
+        let Value::Object(map) = &doc else {
+            return Err(Refusal::bad(
+                "body",
+                format!("an events request is a JSON object {{\"events\": [...]}}, not {}", kind(&doc)),
+            ));
+        };
+        if let Some(key) = map.keys().find(|k| *k != "events") {
+            return Err(Refusal::bad(
+                key.clone(),
+                format!("unknown field `{key}`; an events request has only `events`"),
+            ));
+        }
+        let items = match map.get("events") {
+            Some(Value::Array(items)) => items,
+            Some(other) => {
+                return Err(Refusal::bad("events", format!("`events` must be an array of events, not {}", kind(other))))
+            }
+            None => {
+                return Err(Refusal::bad(
+                    "events",
+                    "missing field `events` (an array of event objects, each as a replay line)",
+                ))
+            }
+        };
+        if items.len() > MAX_EVENTS_PER_REQUEST {
+            return Err(Refusal {
+                status: StatusCode::PAYLOAD_TOO_LARGE,
+                field: Some("events".into()),
+                message: format!(
+                    "the request has {} events; a request may have at most {MAX_EVENTS_PER_REQUEST}: split it",
+                    items.len()
+                ),
+            });
+        }
+        // Each event as the caller wrote it: one without an `id` is identified by the hash of
+        // its text, as the same line is in a replay.
+        #[derive(serde::Deserialize)]
+        struct Raw {
+            events: Vec<Box<serde_json::value::RawValue>>,
+        }
+        let raw: Raw = serde_json::from_slice(&bytes).map_err(|e| Refusal::bad("events", e.to_string()))?;
+        let posted: Vec<Posted> = raw
+            .events
+            .into_iter()
+            .zip(items)
+            .map(|(text, item)| Posted { text, kind: item.get("event").and_then(Value::as_str).map(str::to_string) })
+            .collect();
+        // Refused at once when not ready; the release itself is taken when this request's
+        // turn to ingest comes.
+        if !svc.deck.ready() {
+            return Err(not_ready());
+        }
+        Ok(posted)
+    }
+    .await;
+    let posted = match parsed {
+        Ok(p) => p,
+        Err(r) => return refused(&svc.metrics, r),
+    };
+    let deck = svc.clone();
+    match runtime.ingest(move || deck.deck.snapshot(), posted, svc.metrics.clone()).await {
+        Ok(Ok(done)) => json_response(
+            StatusCode::OK,
+            &json!({"release": done.release, "records": done.records, "summary": done.summary}),
+        ),
+        Ok(Err(EventsError::NoEvents(message))) => {
+            refused(&svc.metrics, Refusal { status: StatusCode::NOT_FOUND, field: None, message })
+        }
+        Ok(Err(EventsError::State(message))) => refused(
+            &svc.metrics,
+            Refusal {
+                status: StatusCode::SERVICE_UNAVAILABLE,
+                field: None,
+                message: format!("the outreach state failed, nothing of this request was kept; retry: {message}"),
+            },
+        ),
+        Err(e) => internal_error(e),
+    }
+}
+
 /// Most threads one batch decides on at once when its providers wait on I/O.
 const BATCH_PARALLELISM: usize = 16;
 
@@ -488,7 +589,7 @@ async fn metrics(State(svc): State<Arc<Service>>) -> Response {
 async fn unknown_route() -> Response {
     json_response(
         StatusCode::NOT_FOUND,
-        &json!({"error": "no such endpoint; see /v1/decide, /v1/decide/batch, /v1/release, /healthz, /readyz, /metrics", "field": null}),
+        &json!({"error": "no such endpoint; see /v1/decide, /v1/decide/batch, /v1/events, /v1/release, /healthz, /readyz, /metrics", "field": null}),
     )
 }
 

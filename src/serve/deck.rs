@@ -142,6 +142,25 @@ pub enum Snapshot {
 }
 
 impl Snapshot {
+    /// The program it decides with.
+    pub fn program(&self) -> &Arc<Program> {
+        match self {
+            Snapshot::Files(engine) => engine.program(),
+            Snapshot::Release(release) => release.engine.program(),
+        }
+    }
+
+    /// The release and its instances' versions (by `scene.instance`); `None` for files.
+    pub fn release_versions(&self) -> Option<(u64, Vec<(String, u64)>)> {
+        match self {
+            Snapshot::Files(_) => None,
+            Snapshot::Release(r) => Some((
+                r.number(),
+                r.manifest.instances.iter().map(|(name, entry)| (name.clone(), entry.version)).collect(),
+            )),
+        }
+    }
+
     /// One decision as the CLI's result object; from a store, with `release` and `version`.
     pub fn decide(&self, scene: &str, instance: &str, input: &Value, explain: bool) -> Result<Value, EngineError> {
         match self {

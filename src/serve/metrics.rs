@@ -2,7 +2,9 @@
 //!
 //! Owns: the registry and every metric of the service (decisions, refusals, latency, the
 //! current release, release load failures, provider calls/failures/latency, tag cache hits
-//! and misses, decision log lines written and dropped, unauthorized requests). Must not: decide anything or touch the store;
+//! and misses, decision log lines written and dropped, unauthorized requests, and the
+//! outreach counts of `/v1/events`: events by kind and outcome, reaches, filters, ingest
+//! latency). Must not: decide anything or touch the store;
 //! the handlers and the store watcher record into it.
 
 use prometheus_client::encoding::{text::encode, EncodeLabelSet};
@@ -47,6 +49,32 @@ pub struct CacheLabels {
     pub result: String,
 }
 
+/// Labels of an ingested event: its kind (a kind the deck declares, or `unknown`) and what
+/// became of it.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct EventLabels {
+    /// The event's kind, `browse`; `unknown` when the deck does not declare it (or it has none).
+    pub kind: String,
+    /// `processed`, `duplicate`, `late` or `invalid`.
+    pub outcome: String,
+}
+
+/// Labels of a reach: the deck's channel and the reach's outcome.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReachLabels {
+    /// The channel, `push`.
+    pub channel: String,
+    /// `sent`, `held`, `suppressed` or `dropped`.
+    pub outcome: String,
+}
+
+/// Labels of a filtered reach.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct FilteredLabels {
+    /// `cap`, `dedup`, `budget` or `quiet`.
+    pub reason: String,
+}
+
 /// Every metric the service keeps.
 pub struct Metrics {
     registry: Registry,
@@ -76,6 +104,16 @@ pub struct Metrics {
     pub log_write_errors: Counter,
     /// Requests refused for a missing or wrong bearer token.
     pub unauthorized: Counter,
+    /// Events posted to `/v1/events` and committed, by kind and outcome.
+    pub events: Family<EventLabels, Counter>,
+    /// Reaches decided for posted events, by channel and outcome.
+    pub reaches: Family<ReachLabels, Counter>,
+    /// Reaches refused by a filter, by reason.
+    pub filtered: Family<FilteredLabels, Counter>,
+    /// Control-group decisions (`none`) for posted events.
+    pub control: Counter,
+    /// Time to ingest and commit one `/v1/events` request's events, in seconds.
+    pub ingest_latency: Histogram,
     cache_hit: Counter,
     cache_miss: Counter,
 }
@@ -137,6 +175,26 @@ impl Metrics {
             log_write_errors.clone(),
         );
         registry.register("unauthorized", "Requests refused for a missing or wrong bearer token", unauthorized.clone());
+        let events = Family::<EventLabels, Counter>::default();
+        let reaches = Family::<ReachLabels, Counter>::default();
+        let filtered = Family::<FilteredLabels, Counter>::default();
+        let control = Counter::default();
+        // 50 µs to about 1.6 s: a request of a few events and its fsync'd commit, up to a
+        // full batch.
+        let ingest_latency = Histogram::new(exponential_buckets(0.000_05, 2.0, 16));
+        registry.register("outreach_events", "Events posted and committed, by kind and outcome", events.clone());
+        registry.register("outreach_reaches", "Reaches of posted events, by channel and outcome", reaches.clone());
+        registry.register(
+            "outreach_filtered",
+            "Reaches of posted events refused by a filter, by reason",
+            filtered.clone(),
+        );
+        registry.register("outreach_control", "Control-group decisions of posted events", control.clone());
+        registry.register(
+            "outreach_ingest_latency_seconds",
+            "Time to ingest and commit one request's events",
+            ingest_latency.clone(),
+        );
         // Looked up once, so a cache lookup costs one atomic add.
         let cache_hit = cache.get_or_create(&CacheLabels { result: "hit".into() }).clone();
         let cache_miss = cache.get_or_create(&CacheLabels { result: "miss".into() }).clone();
@@ -155,6 +213,11 @@ impl Metrics {
             log_dropped_full,
             log_write_errors,
             unauthorized,
+            events,
+            reaches,
+            filtered,
+            control,
+            ingest_latency,
             cache_hit,
             cache_miss,
         }

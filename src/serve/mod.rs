@@ -1,16 +1,19 @@
 //! The decision service behind `ruledeck serve`: HTTP/JSON decisions over a deck compiled
-//! from files or over a release store's current release, hot-swapped as the store moves.
+//! from files or over a release store's current release, hot-swapped as the store moves,
+//! and behavior events through the outreach runtime (`POST /v1/events`).
 //!
 //! Owns: the async runtime, the listener, the store watcher and graceful shutdown; the
-//! routes live in [`api`], what decides in [`deck`], the metrics in [`metrics`]. Must not:
-//! reach below the engine and release host APIs (it is a host like any other), or run a
-//! decision on an async worker (providers block: decisions go to the blocking pool).
+//! routes live in [`api`], what decides in [`deck`], the outreach state in [`events`], the
+//! metrics in [`metrics`]. Must not: reach below the engine, release and outreach host APIs
+//! (it is a host like any other), or run a decision or an ingestion on an async worker
+//! (providers block, commits fsync: both go to the blocking pool).
 //! Built only with the `serve` feature; the rest of the library needs no async runtime.
 
 pub mod api;
 pub mod auth;
 pub mod decision_log;
 pub mod deck;
+pub mod events;
 pub mod metrics;
 pub mod providers;
 
@@ -21,6 +24,7 @@ use std::time::Duration;
 pub use api::{router, Service};
 pub use decision_log::DecisionLog;
 pub use deck::{Deck, SharedTags, Snapshot, TagSources};
+pub use events::Events;
 pub use metrics::Metrics;
 
 /// How often the store's `CURRENT` is read: a new release serves within this (plus its
@@ -44,6 +48,11 @@ pub struct Options {
     /// `--header-timeout-ms`: how long a request line and headers may take (default
     /// [`crate::limits::HTTP_HEADER_TIMEOUT_MS`]).
     pub header_timeout_ms: Option<u64>,
+    /// `--outreach-state DIR`: turns `POST /v1/events` on, with its state in
+    /// `DIR/outreach.redb` (off when `None`).
+    pub outreach_state: Option<std::path::PathBuf>,
+    /// The `--tags` file, for the loaded tags and channel zones of event scenes.
+    pub outreach_tags: Option<Arc<crate::engine::TagsFile>>,
 }
 
 /// Sends the service's logs (`tracing`) to stderr, once per process; `RUST_LOG`-style
@@ -82,11 +91,23 @@ pub fn serve(deck: Deck, metrics: Arc<Metrics>, options: Options) -> Result<(), 
         let body_timeout =
             Duration::from_millis(options.body_timeout_ms.unwrap_or(crate::limits::HTTP_BODY_TIMEOUT_MS).max(1));
         let inline = !deck.has_remote_providers();
-        let service = Arc::new(Service { deck, metrics, log, tokens, body_timeout, inline });
+        let events =
+            options.outreach_state.clone().map(|dir| Arc::new(Events::new(dir, options.outreach_tags.clone())));
+        let service = Arc::new(Service { deck, metrics, log, tokens, body_timeout, inline, events });
         // The first load happens before the address is announced, so a caller that waits
-        // for the line finds the store's current release (if it loads) already served.
+        // for the line finds the store's current release (if it loads) already served. The
+        // outreach state is opened then too (when a release is served), so one that cannot
+        // be opened stops the service here rather than failing its first events.
         let first = service.clone();
-        let _ = tokio::task::spawn_blocking(move || first.deck.refresh(&first.metrics)).await;
+        tokio::task::spawn_blocking(move || {
+            first.deck.refresh(&first.metrics);
+            match (&first.events, first.deck.snapshot()) {
+                (Some(events), Some(snapshot)) => events.open_now(&snapshot),
+                _ => Ok(()),
+            }
+        })
+        .await
+        .map_err(|e| format!("cannot load the deck: {e}"))??;
         if matches!(service.deck, Deck::Store(_)) {
             tokio::spawn(watch(service.clone()));
         }

@@ -208,6 +208,10 @@ enum Command {
         /// the connection is closed after it).
         #[arg(long)]
         header_timeout_ms: Option<u64>,
+        /// Turn `POST /v1/events` on: behavior events in, reach actions out, with the outreach
+        /// state (windows, caps, dedup, budgets, ingested ids, tracking) kept in this directory.
+        #[arg(long)]
+        outreach_state: Option<PathBuf>,
         /// The address to listen on (port 0 picks a free port; the first line of stdout
         /// says which).
         #[arg(long, default_value = "127.0.0.1:8080")]
@@ -321,6 +325,7 @@ fn main() -> ExitCode {
             token_file,
             body_timeout_ms,
             header_timeout_ms,
+            outreach_state,
             listen,
         } => serve::run(serve::Args {
             paths: &files,
@@ -334,6 +339,8 @@ fn main() -> ExitCode {
                 token_file,
                 body_timeout_ms,
                 header_timeout_ms,
+                outreach_state,
+                outreach_tags: None,
             },
         }),
         #[cfg(feature = "outreach")]

@@ -28,6 +28,7 @@ pub fn run(args: Args<'_>) -> Result<ExitCode, Fatal> {
         None => None,
     };
     let mut sources = TagSources { tags: None, providers, metrics: metrics.clone() };
+    let outreach_tags;
     let deck = match args.store {
         Some(dir) => {
             let store = ruledeck::release::Store::open(dir).map_err(|e| Fatal(e.to_string()))?;
@@ -37,6 +38,7 @@ pub fn run(args: Args<'_>) -> Result<ExitCode, Fatal> {
                     .map_err(|e| Fatal(format!("`{}`: {e}", path.display())))?;
                 sources.tags = Some(SharedTags(Arc::new(file)));
             }
+            outreach_tags = sources.tags.as_ref().map(|t| t.0.clone());
             Deck::store(store, sources)
         }
         None => {
@@ -47,9 +49,13 @@ pub fn run(args: Args<'_>) -> Result<ExitCode, Fatal> {
             if let Some(path) = args.tags {
                 sources.tags = Some(SharedTags(Arc::new(tags_provider(Some(path), &program)?)));
             }
+            outreach_tags = sources.tags.as_ref().map(|t| t.0.clone());
             Deck::files(program, &sources).map_err(Fatal)?
         }
     };
-    ruledeck::serve::serve(deck, metrics, args.options).map_err(Fatal)?;
+    let mut options = args.options;
+    // Event scenes read loaded tags and channel zones from `--tags` (not from `--providers`).
+    options.outreach_tags = outreach_tags;
+    ruledeck::serve::serve(deck, metrics, options).map_err(Fatal)?;
     Ok(ExitCode::SUCCESS)
 }
