@@ -69,3 +69,10 @@ pub const MAX_WINDOW_SECONDS: i64 = 400 * 86_400;
 /// Entries one unit keeps for one window tag (its events inside the window). When an entry
 /// is evicted to make room, windows that reach back to it read as missing until it ages out.
 pub const MAX_WINDOW_ENTRIES: usize = 10_000;
+/// Most units one trigger of a fan-out scene decides for: the first ones in ascending key
+/// order; the rest are skipped and counted (`fanout_skipped` in the replay summary).
+pub const MAX_FANOUT_UNITS: usize = 10_000;
+/// Entries (index events) one fan-out index keeps per value, such as the favorites of one
+/// item. When one is evicted to make room (the oldest), a unit whose only matching index
+/// event it was is not reached.
+pub const MAX_FANOUT_ENTRIES: usize = 100_000;

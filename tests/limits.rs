@@ -63,6 +63,8 @@ fn the_documented_limits_are_the_code_limits() {
         number!("provider answer (`serve`)", MAX_PROVIDER_ANSWER_BYTES),
         number!("outreach windows", MAX_WINDOW_SECONDS),
         number!("window entries", MAX_WINDOW_ENTRIES),
+        number!("fan-out units", MAX_FANOUT_UNITS),
+        number!("fan-out index entries", MAX_FANOUT_ENTRIES),
     ];
     for (label, name, text) in &cases {
         let row = row(label);
