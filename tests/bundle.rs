@@ -449,10 +449,14 @@ fn forged_fanouts_are_refused() {
     refused_fanout(|f| f.pairs[1] = (3, FanoutValue::Field(2)), "field `rating` cannot be matched");
     let mut p = fanout_program();
     p.outreach.scene_fanouts.push(None);
-    assert!(matches!(bundle::from_bytes(&bundle::to_bytes(&p)), Err(BundleError::Invalid(e)) if e.message.contains("2 scene fan-outs for 1 scenes")));
+    assert!(
+        matches!(bundle::from_bytes(&bundle::to_bytes(&p)), Err(BundleError::Invalid(e)) if e.message.contains("2 scene fan-outs for 1 scenes"))
+    );
     let mut p = fanout_program();
     p.outreach.scene_events = vec![None];
-    assert!(matches!(bundle::from_bytes(&bundle::to_bytes(&p)), Err(BundleError::Invalid(e)) if e.message.contains("the scene is not on an event")));
+    assert!(
+        matches!(bundle::from_bytes(&bundle::to_bytes(&p)), Err(BundleError::Invalid(e)) if e.message.contains("the scene is not on an event"))
+    );
 }
 
 /// An instance's content (what its release version hashes) changes with its scene's fan-out:

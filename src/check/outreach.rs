@@ -574,7 +574,9 @@ impl<'a> Checker<'a> {
                 Diagnostic::error(
                     Code::FanoutEntity,
                     f.entity.span,
-                    format!("`{trigger_name}` events are `{entity_name}` events already: there is nothing to fan out to"),
+                    format!(
+                        "`{trigger_name}` events are `{entity_name}` events already: there is nothing to fan out to"
+                    ),
                 )
                 .with_note("a fan-out reaches units of another entity than the triggering event's")
                 .with_help(format!("drop `for each …`: scene `{}` then decides for the event's own unit", s.name.name)),
