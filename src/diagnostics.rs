@@ -69,7 +69,7 @@ codes! {
     TooMany = "E0015",
     /// Two definitions share a name where names must be unique.
     Duplicate = "E0100",
-    /// A name that should be an entity is not declared.
+    /// A name that should be an entity (of a tag, or of a fan-out's `for each`) is not declared.
     UnknownEntity = "E0101",
     /// A tag that is not declared.
     UnknownTag = "E0102",
@@ -143,9 +143,9 @@ codes! {
     ExpectWithoutDecision = "E0700",
     /// `expect tag` names a pass-through tag, which no provider loads.
     NotATagTest = "E0701",
-    /// A scene's `on` or a window aggregate names an event kind that is not declared.
+    /// A scene's `on`, a window aggregate or a fan-out's index names an event kind that is not declared.
     UnknownEvent = "E0800",
-    /// An event has no field of that name (`event.FIELD`, an aggregate's field, a `where`).
+    /// An event has no field of that name (`event.FIELD`, an aggregate's field, a `where`, either side of a fan-out's match).
     UnknownEventField = "E0801",
     /// A window tag's aggregate is unknown, misapplied, of the wrong type or entity, or its window is out of range.
     InvalidWindow = "E0802",
@@ -161,6 +161,12 @@ codes! {
     UnknownChannel = "E0807",
     /// A scene `on` an event takes keys other than the event's, or pass-through tags.
     OnSceneRequest = "E0808",
+    /// A fan-out's entity is the triggering event's own, or its index event is keyed by another entity.
+    FanoutEntity = "E0809",
+    /// A fan-out's match compares values of different types (or floats), names a value other than `event.FIELD`, or repeats an index field.
+    FanoutMatch = "E0810",
+    /// A fan-out's `within` is outside 1s to 400d.
+    FanoutWindow = "E0811",
     /// The compiler failed to verify its own output: a bug in ruledeck, never in the deck.
     Internal = "E0900",
 }

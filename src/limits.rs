@@ -74,3 +74,10 @@ pub const MAX_WINDOW_ENTRIES: usize = 10_000;
 /// Times one outreach batch is decided and committed when shared state (Redis) keeps
 /// changing under it; past that, the batch is an error and nothing of it is committed.
 pub const MAX_COMMIT_ATTEMPTS: usize = 64;
+/// Most units one trigger of a fan-out scene decides for: the first ones in ascending key
+/// order; the rest are skipped and counted (`fanout_skipped` in the replay summary).
+pub const MAX_FANOUT_UNITS: usize = 10_000;
+/// Entries (index events) one fan-out index keeps per value, such as the favorites of one
+/// item. When one is evicted to make room (the oldest), a unit whose only matching index
+/// event it was is not reached.
+pub const MAX_FANOUT_ENTRIES: usize = 100_000;

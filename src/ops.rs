@@ -113,6 +113,14 @@ impl Aggregate {
     }
 }
 
+/// The trigger's side of a fan-out match `FIELD == event.X`: a field of the triggering
+/// event (its index among the event's fields) or the triggering event's key (its unit).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum FanoutValue {
+    Field(u32),
+    Key,
+}
+
 /// `cap N per D`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Cap {

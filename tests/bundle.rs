@@ -322,8 +322,9 @@ fn outreach_tables_round_trip_through_bundles() {
 fn format_2_bundles_still_load() {
     let p = program();
     let bytes = bundle::to_bytes(&p);
-    // Format 2 is format 3 without the outreach section.
-    let section = postcard::to_allocvec(&p.outreach).unwrap().len();
+    // Format 2 is format 4 without the outreach and fan-out sections.
+    let section = postcard::to_allocvec(&p.outreach).unwrap().len()
+        + postcard::to_allocvec(&p.outreach.scene_fanouts).unwrap().len();
     let payload = &bytes[24..bytes.len() - section];
     let mut old = Vec::new();
     old.extend_from_slice(bundle::MAGIC);
@@ -371,4 +372,114 @@ fn forged_outreach_tables_are_refused() {
     refused_outreach(|p| p.outreach.channels[0].zone = Some(99), "zone tag out of range");
     refused_outreach(|p| p.outreach.scene_events = vec![Some(0), None], "2 scene events for 1 scenes");
     refused_outreach(|p| p.outreach.scene_events = vec![Some(3)], "scene event 3 out of range");
+}
+
+/// A deck with a fan-out scene: a price drop (by item) reaches each favoriter (by user).
+const FANOUT_DECK: &str = r#"
+entity user key uid
+entity item key skuid
+event favorite by uid { sku: text, size: int, at: time, rating: float }
+event price_drop by skuid { new_cents: int, size: int, rating: float }
+channel push
+scene alert on price_drop for each user with favorite(sku == event.skuid and size == event.size) within 30d {
+  instance a -> reach {
+    default => reach push "drop"
+  }
+}
+"#;
+
+fn fanout_program() -> Program {
+    ruledeck::compile(&[("deck.rule", FANOUT_DECK)]).unwrap_or_else(|e| panic!("{e}"))
+}
+
+#[test]
+fn fanouts_round_trip_through_bundles_and_format_3_still_loads() {
+    use ruledeck::compile::program::{FanoutInfo, FanoutValue};
+    let p = fanout_program();
+    let expected = FanoutInfo {
+        entity: 0,
+        index_event: 0,
+        pairs: vec![(0, FanoutValue::Key), (1, FanoutValue::Field(1))],
+        within_seconds: 30 * 86_400,
+    };
+    assert_eq!(p.outreach.scene_fanouts, [Some(expected)]);
+    let bytes = bundle::to_bytes(&p);
+    assert_eq!(bundle::from_bytes(&bytes).unwrap().outreach, p.outreach);
+    // Format 3 is format 4 without the fan-out section: a program without fan-outs.
+    let section = postcard::to_allocvec(&p.outreach.scene_fanouts).unwrap().len();
+    let payload = &bytes[24..bytes.len() - section];
+    let mut old = Vec::new();
+    old.extend_from_slice(bundle::MAGIC);
+    old.extend_from_slice(&3u32.to_le_bytes());
+    old.extend_from_slice(&(payload.len() as u64).to_le_bytes());
+    old.extend_from_slice(&crc32fast::hash(payload).to_le_bytes());
+    old.extend_from_slice(payload);
+    let loaded = bundle::from_bytes(&old).unwrap();
+    assert!(loaded.outreach.scene_fanouts.is_empty());
+    assert_eq!(loaded.outreach.events, p.outreach.events);
+}
+
+fn refused_fanout(edit: impl FnOnce(&mut ruledeck::compile::program::FanoutInfo), expected: &str) {
+    let mut p = fanout_program();
+    edit(p.outreach.scene_fanouts[0].as_mut().unwrap());
+    match bundle::from_bytes(&bundle::to_bytes(&p)) {
+        Err(BundleError::Invalid(e)) => assert!(e.message.contains(expected), "{e}: expected {expected:?}"),
+        Err(other) => panic!("refused for another reason: {other}"),
+        Ok(_) => panic!("a forged bundle was accepted (expected {expected:?})"),
+    }
+}
+
+#[test]
+fn forged_fanouts_are_refused() {
+    use ruledeck::compile::program::FanoutValue;
+    refused_fanout(|f| f.entity = 7, "entity 7 out of range");
+    refused_fanout(|f| f.entity = 1, "fans out to the triggering event's own entity");
+    refused_fanout(|f| f.index_event = 9, "index event 9 out of range");
+    refused_fanout(|f| f.index_event = 1, "is not keyed by the fan-out's entity");
+    refused_fanout(|f| f.within_seconds = 0, "window out of range");
+    refused_fanout(|f| f.within_seconds = 401 * 86_400, "window out of range");
+    refused_fanout(|f| f.pairs.clear(), "pairs empty, unsorted or repeated");
+    refused_fanout(|f| f.pairs.reverse(), "pairs empty, unsorted or repeated");
+    refused_fanout(|f| f.pairs[1].0 = 0, "pairs empty, unsorted or repeated");
+    refused_fanout(|f| f.pairs[1].0 = 9, "index field 9 out of range");
+    refused_fanout(|f| f.pairs[1].1 = FanoutValue::Field(9), "trigger field 9 out of range");
+    // `sku` (text) with `size` (int); `at` (time) with the key; `rating` (float) with itself.
+    refused_fanout(|f| f.pairs[0].1 = FanoutValue::Field(1), "field `sku` cannot be matched");
+    refused_fanout(|f| f.pairs[1] = (2, FanoutValue::Key), "field `at` cannot be matched");
+    refused_fanout(|f| f.pairs[1] = (3, FanoutValue::Field(2)), "field `rating` cannot be matched");
+    let mut p = fanout_program();
+    p.outreach.scene_fanouts.push(None);
+    assert!(
+        matches!(bundle::from_bytes(&bundle::to_bytes(&p)), Err(BundleError::Invalid(e)) if e.message.contains("2 scene fan-outs for 1 scenes"))
+    );
+    let mut p = fanout_program();
+    p.outreach.scene_events = vec![None];
+    assert!(
+        matches!(bundle::from_bytes(&bundle::to_bytes(&p)), Err(BundleError::Invalid(e)) if e.message.contains("the scene is not on an event"))
+    );
+}
+
+/// An instance's content (what its release version hashes) changes with its scene's fan-out:
+/// another window, another match, another index event.
+#[test]
+fn an_instance_version_changes_with_its_fanout() {
+    use ruledeck::compile::content::instance_content;
+    let content = |deck: &str| {
+        let p = ruledeck::compile(&[("deck.rule", deck)]).unwrap_or_else(|e| panic!("{e}"));
+        instance_content(&p, 0, 0).unwrap()
+    };
+    let base = content(FANOUT_DECK);
+    assert!(base.contains("for each user within 2592000s"), "{base}");
+    let variants = [
+        FANOUT_DECK.replace("within 30d", "within 7d"),
+        FANOUT_DECK.replace(" and size == event.size", ""),
+        FANOUT_DECK
+            .replace("event favorite by uid {", "event wish by uid { sku: text, size: int }\nevent favorite by uid {")
+            .replace("with favorite(", "with wish("),
+    ];
+    for v in variants {
+        assert_ne!(content(&v), base, "{v}");
+    }
+    // Declarations the fan-out does not read leave it alone.
+    assert_eq!(content(&FANOUT_DECK.replace("channel push", "channel push\nchannel sms")), base);
 }

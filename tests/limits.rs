@@ -65,6 +65,8 @@ fn the_documented_limits_are_the_code_limits() {
         number!("outreach windows", MAX_WINDOW_SECONDS),
         number!("window entries", MAX_WINDOW_ENTRIES),
         number!("commit attempts (outreach)", MAX_COMMIT_ATTEMPTS),
+        number!("fan-out units", MAX_FANOUT_UNITS),
+        number!("fan-out index entries", MAX_FANOUT_ENTRIES),
     ];
     for (label, name, text) in &cases {
         let row = row(label);

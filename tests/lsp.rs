@@ -321,6 +321,41 @@ fn definition_and_references_span_files() {
     c.shutdown();
 }
 
+/// A fan-out deck, opened beside the workspace's (its own entities, so it adds no clashes).
+const FANOUT: &str = r#"entity shopper key sid
+entity product key pid
+event favorite by sid { sku: text }
+event price_drop by pid { new_cents: int }
+channel push
+scene alert on price_drop for each shopper with favorite(sku == event.pid) within 30d {
+  instance a -> reach {
+    default => reach push "drop"
+  }
+}
+"#;
+
+/// The names of a fan-out scene resolve: its trigger and index events and its entity, with
+/// hover on the scene showing the fan-out.
+#[test]
+fn fanout_scenes_resolve_their_events_and_entity() {
+    let mut c = Client::start();
+    c.open("fanout.rule", FANOUT);
+    let mut at = |method: &str, needle: &str, shift: usize| {
+        let extra = json!({ "context": { "includeDeclaration": true } });
+        c.at(method, "fanout.rule", FANOUT, needle, shift, extra)["result"].clone()
+    };
+    let (def, refs) = ("textDocument/definition", "textDocument/references");
+    assert_eq!(spots(&at(def, "favorite(sku", 2)), ["fanout.rule 2:6-2:14"], "the index event");
+    assert_eq!(spots(&at(def, "on price_drop", 4)), ["fanout.rule 3:6-3:16"], "the trigger event");
+    assert_eq!(spots(&at(def, "each shopper", 6)), ["fanout.rule 0:7-0:14"], "the fan-out's entity");
+    assert_eq!(spots(&at(refs, "event favorite", 7)), ["fanout.rule 2:6-2:14", "fanout.rule 5:48-5:56"]);
+    let scene = at("textDocument/hover", "scene alert", 7).to_string();
+    assert!(scene.contains("for each shopper with favorite(sku == event.pid) within 30d"), "{scene}");
+    let event = at("textDocument/hover", "favorite(sku", 1).to_string();
+    assert!(event.contains("event favorite by sid { sku: text }"), "{event}");
+    c.shutdown();
+}
+
 /// A second test block for `main.rule`: it names strategy `colour` and its group `red`.
 const GROUP_TEST: &str = r#"
 test "low-risk users outside 上海 see the colour experiment" {

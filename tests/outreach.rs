@@ -428,24 +428,269 @@ fn the_price_drop_example_reaches_as_its_readme_says() {
         .lines()
         .map(|l| {
             let r: Value = serde_json::from_str(l).unwrap();
-            format!("{} {} {} {}", r["event"], r["outcome"], r["reason"], r["at"])
+            format!("{} {} {} {} {}", r["event"], r["unit"], r["outcome"], r["reason"], r["at"])
         })
         .collect();
     assert_eq!(
         got,
         [
+            // phone-9 drops: its favoriters of the last 30 days, in ascending key order (u-2
+            // favorited first). u-4's favorite is 51 days old; u-3 favorited another item.
             // Shanghai: 14:00 local, sent at once.
-            r#""d1" "sent" null "2026-11-21T06:00:00Z""#,
+            r#""d1" "u-1" "sent" null "2026-11-21T06:00:00Z""#,
             // Berlin: 07:00 local, held to the end of quiet hours (08:00 local).
-            r#""d2" "held" null "2026-11-21T07:00:00Z""#,
-            // u-3 favorited another item: no decision. A second drop within a day: dedup.
-            r#""d4" "suppressed" "dedup" "2026-11-21T09:00:00Z""#,
+            r#""d1" "u-2" "held" null "2026-11-21T07:00:00Z""#,
+            // case-1 drops: only u-3, whose zone is unknown (UTC): held to 08:00 UTC.
+            r#""d2" "u-3" "held" null "2026-11-21T08:00:00Z""#,
+            // A second phone-9 drop within a day: dedup, per user.
+            r#""d3" "u-1" "suppressed" "dedup" "2026-11-21T09:00:00Z""#,
+            r#""d3" "u-2" "suppressed" "dedup" "2026-11-21T09:00:00Z""#,
             // Out of order but within the 10m lateness: decided, and deduplicated.
-            r#""d5" "suppressed" "dedup" "2026-11-21T05:50:00Z""#,
-            // An hour behind the unit's latest event: late, traced, never reached.
-            r#""d6" "late" null "2026-11-21T05:00:00Z""#,
+            r#""d4" "u-1" "suppressed" "dedup" "2026-11-21T08:55:00Z""#,
+            r#""d4" "u-2" "suppressed" "dedup" "2026-11-21T08:55:00Z""#,
+            // An hour behind the item's latest drop: late, traced, never reached.
+            r#""d5" "phone-9" "late" null "2026-11-21T08:00:00Z""#,
         ]
     );
+}
+
+// ---- fan-out ---------------------------------------------------------------------------
+
+/// Favorites (by user) and price drops (by item); a drop reaches each user with a favorite
+/// of the item within the hour before it.
+fn fan_deck(channel: &str, dedup: &str) -> String {
+    format!(
+        r#"
+entity user key uid
+entity item key skuid
+event favorite by uid late 1d {{ sku: text }}
+event price_drop by skuid late 2m {{ new_cents: int }}
+tag user.favs_1d: int = count(favorite) within 1d
+tag item.drops_10m: int = count(price_drop) within 10m
+{channel}
+scene alert on price_drop for each user with favorite(sku == event.skuid) within 1h {{
+  instance a -> reach {{ new_cents: int, favs: int, drops: int }} {{
+    default => reach push "drop" {{ new_cents: event.new_cents, favs: user.favs_1d, drops: item.drops_10m }} {dedup}
+  }}
+}}
+"#
+    )
+}
+
+fn fav(id: &str, user: &str, sku: &str, t: i64) -> String {
+    json!({"id": id, "event": "favorite", "time": ruledeck::time::format(T0 + t), "uid": user, "sku": sku}).to_string()
+}
+
+fn drop_(id: &str, sku: &str, t: i64) -> String {
+    json!({"id": id, "event": "price_drop", "time": ruledeck::time::format(T0 + t), "skuid": sku, "new_cents": 90})
+        .to_string()
+}
+
+/// `(event, unit, outcome)` of each record.
+fn reached(records: &[Value]) -> Vec<(String, String, String)> {
+    records
+        .iter()
+        .map(|r| {
+            let text = |k: &str| r[k].as_str().unwrap_or("").to_string();
+            (text("event"), text("unit"), text("outcome"))
+        })
+        .collect()
+}
+
+fn triples(list: &[(&str, &str, &str)]) -> Vec<(String, String, String)> {
+    list.iter().map(|(a, b, c)| (a.to_string(), b.to_string(), c.to_string())).collect()
+}
+
+#[test]
+fn a_fanout_decides_once_per_matching_user_in_ascending_key_order() {
+    let mut o = open(&fan_deck("channel push", ""), json!({}), None);
+    // Favorited in another order than the keys'; `u-10` sorts between `u-1` and `u-2`.
+    let mut lines: Vec<String> =
+        ["u-3", "u-1", "u-2", "u-10"].iter().enumerate().map(|(i, u)| fav(&format!("f{i}"), u, "p", 0)).collect();
+    lines.push(fav("f9", "u-1", "p", 60));
+    lines.push(drop_("d", "p", 120));
+    let r = replay(&mut o, &lines);
+    assert_eq!(
+        reached(&r),
+        triples(&[("d", "u-1", "sent"), ("d", "u-10", "sent"), ("d", "u-2", "sent"), ("d", "u-3", "sent")])
+    );
+    // Each decision has the user's own window tags and the item's; the trigger's fields.
+    assert_eq!(r[0]["payload"], json!({"new_cents": 90, "favs": 2, "drops": 1}));
+    assert_eq!(r[1]["payload"], json!({"new_cents": 90, "favs": 1, "drops": 1}));
+    assert_eq!(o.summary().decisions, 4);
+}
+
+#[test]
+fn fanout_window_edges_are_inclusive_on_both_ends() {
+    let mut o = open(&fan_deck("channel push", ""), json!({}), None);
+    let t = 10_000;
+    let lines = vec![
+        fav("f1", "u-early", "p", t - 3601),
+        fav("f2", "u-edge", "p", t - 3600),
+        fav("f3", "u-now", "p", t),
+        fav("f4", "u-after", "p", t + 1),
+        drop_("d", "p", t),
+    ];
+    let r = replay(&mut o, &lines);
+    assert_eq!(reached(&r), triples(&[("d", "u-edge", "sent"), ("d", "u-now", "sent")]));
+}
+
+#[test]
+fn a_favorite_of_another_item_does_not_match() {
+    let mut o = open(&fan_deck("channel push", ""), json!({}), None);
+    let lines = vec![fav("f1", "u-1", "p", 0), fav("f2", "u-2", "q", 0), drop_("d1", "q", 60), drop_("d2", "r", 60)];
+    let r = replay(&mut o, &lines);
+    assert_eq!(reached(&r), triples(&[("d1", "u-2", "sent")]));
+}
+
+#[test]
+fn filters_apply_to_each_fanned_out_user_on_their_own() {
+    // A cap of one a day per user: the second drop reaches only the user who had none.
+    let mut o = open(&fan_deck("channel push cap 1 per 1d", ""), json!({}), None);
+    let lines = vec![
+        fav("f1", "u-1", "p", 0),
+        fav("f2", "u-2", "p", 0),
+        drop_("d1", "p", 60),
+        fav("f3", "u-3", "p", 120),
+        drop_("d2", "p", 180),
+    ];
+    let r = replay(&mut o, &lines);
+    let expected = [
+        ("d1", "u-1", "sent"),
+        ("d1", "u-2", "sent"),
+        ("d2", "u-1", "suppressed"),
+        ("d2", "u-2", "suppressed"),
+        ("d2", "u-3", "sent"),
+    ];
+    assert_eq!(reached(&r), triples(&expected));
+    assert_eq!(o.summary().filtered["cap"], 2);
+    // Dedup the same way, per user.
+    let mut o = open(&fan_deck("channel push", "dedup 1h"), json!({}), None);
+    let r = replay(&mut o, &lines);
+    assert_eq!(reached(&r), triples(&expected));
+    assert_eq!(o.summary().filtered["dedup"], 2);
+}
+
+#[test]
+fn a_trigger_decides_for_at_most_max_fanout_units_the_first_in_key_order() {
+    use ruledeck::limits::MAX_FANOUT_UNITS;
+    let mut o = open(&fan_deck("channel push", ""), json!({}), None);
+    let mut lines: Vec<String> =
+        (0..=MAX_FANOUT_UNITS).map(|i| fav(&format!("f{i}"), &format!("u{i:06}"), "p", 0)).collect();
+    lines.push(drop_("d", "p", 60));
+    let r = replay(&mut o, &lines);
+    assert_eq!(r.len(), MAX_FANOUT_UNITS);
+    assert_eq!(r[0]["unit"], "u000000");
+    assert_eq!(r[MAX_FANOUT_UNITS - 1]["unit"], format!("u{:06}", MAX_FANOUT_UNITS - 1));
+    assert_eq!(o.summary().fanout_skipped, 1);
+    let summary = serde_json::to_value(o.summary()).unwrap();
+    assert_eq!(summary["fanout_skipped"], 1);
+}
+
+#[test]
+fn an_index_value_keeps_at_most_max_fanout_entries_evicting_the_oldest() {
+    use ruledeck::limits::MAX_FANOUT_ENTRIES;
+    use ruledeck::outreach::fanout::IndexEntries;
+    let mut e = IndexEntries::default();
+    for i in 0..=MAX_FANOUT_ENTRIES as i64 {
+        e.insert(i, &format!("u{i}"));
+    }
+    assert_eq!(e.items.len(), MAX_FANOUT_ENTRIES);
+    assert_eq!(e.items[0], (1, "u1".to_string()));
+    // An out-of-order entry older than every kept one is itself the oldest: evicted at once.
+    e.insert(-5, "u-old");
+    assert_eq!(e.items[0], (1, "u1".to_string()));
+    assert_eq!(e.units(0, 2), ["u1", "u2"]);
+}
+
+#[test]
+fn the_fanout_index_survives_a_restart_and_a_replay_twice_reaches_nobody_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let deck = fan_deck("channel push", "");
+    let favorites = vec![fav("f1", "u-1", "p", 0), fav("f2", "u-2", "p", 10)];
+    let mut o = open(&deck, json!({}), Some(dir.path()));
+    assert!(replay(&mut o, &favorites).is_empty());
+    drop(o);
+    // Reopened: the favorites are only in the state's index.
+    let drops = vec![drop_("d1", "p", 60)];
+    let mut o = open(&deck, json!({}), Some(dir.path()));
+    assert_eq!(reached(&replay(&mut o, &drops)), triples(&[("d1", "u-1", "sent"), ("d1", "u-2", "sent")]));
+    drop(o);
+    let mut o = open(&deck, json!({}), Some(dir.path()));
+    let all: Vec<String> = favorites.iter().chain(&drops).cloned().collect();
+    assert!(replay(&mut o, &all).is_empty());
+    assert_eq!(o.summary().duplicates, 3);
+    // A batch that never commits (a crash) leaves no index entries behind.
+    let fresh = tempfile::tempdir().unwrap();
+    let mut o = open(&deck, json!({}), Some(fresh.path()));
+    for l in &favorites {
+        assert!(o.ingest_line(l).unwrap().is_empty());
+    }
+    drop(o);
+    let mut o = open(&deck, json!({}), Some(fresh.path()));
+    assert!(replay(&mut o, &drops).is_empty(), "uncommitted favorites are gone whole");
+}
+
+/// `(user or item, is a drop, sku, time)`.
+type FanEv = (u8, bool, u8, i64);
+
+fn fan_line(k: usize, &(who, is_drop, sku, t): &FanEv) -> String {
+    let (id, sku) = (k.to_string(), format!("p{sku}"));
+    if is_drop {
+        drop_(&id, &sku, t)
+    } else {
+        fav(&id, &format!("u{who}"), &sku, t)
+    }
+}
+
+/// By brute force over every event before each drop: late drops (behind their item's
+/// latest drop, or behind the newest favorite of the item, by more than 2m) reach nobody;
+/// others reach each user with a favorite of the item in `[t − 1h, t]`, in key order.
+fn fan_reference(events: &[FanEv]) -> Vec<(String, String, String)> {
+    let mut out = Vec::new();
+    for (k, &(_, is_drop, sku, t)) in events.iter().enumerate() {
+        if !is_drop {
+            continue;
+        }
+        let before = &events[..k];
+        let latest_drop = before.iter().filter(|e| e.1 && e.2 == sku).map(|e| e.3).max();
+        let favorites: Vec<&FanEv> = before.iter().filter(|e| !e.1 && e.2 == sku).collect();
+        let newest_favorite = favorites.iter().map(|e| e.3).max();
+        let id = k.to_string();
+        if latest_drop.is_some_and(|l| t < l - 120) || newest_favorite.is_some_and(|n| t < n - 120) {
+            out.push((id, format!("p{sku}"), "late".to_string()));
+            continue;
+        }
+        let users: BTreeSet<String> =
+            favorites.iter().filter(|e| e.3 >= t - 3600 && e.3 <= t).map(|e| format!("u{}", e.0)).collect();
+        out.extend(users.into_iter().map(|u| (id.clone(), u, "sent".to_string())));
+    }
+    out
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: 64,
+        rng_seed: RngSeed::Fixed(0xfa2_0a7),
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    })]
+
+    /// Fanned-out decisions against a scan of every event: users `u0`…`u11` (so `u10` sorts
+    /// before `u2`), three items, times on a 5-minute grid over 8 hours (events exactly on
+    /// `t − 1h`, out of order, late by the item's drops or by the index), favorites of other
+    /// items, and commits every 7 events (the index read back from the state).
+    #[test]
+    fn fanout_agrees_with_brute_force(events in prop::collection::vec(
+        (0u8..12, prop::bool::weighted(0.3), 0u8..3, (0i64..96).prop_map(|t| t * 300)),
+        0..60,
+    )) {
+        let lines: Vec<String> = events.iter().enumerate().map(|(k, e)| fan_line(k, e)).collect();
+        let mut o = open(&fan_deck("channel push", ""), json!({}), None);
+        o.batch_size = 7;
+        let got = reached(&replay(&mut o, &lines));
+        prop_assert_eq!(got, fan_reference(&events));
+    }
 }
 
 // ---- records ---------------------------------------------------------------------------

@@ -517,8 +517,13 @@ impl<'a> Checker<'a> {
         let ev = &self.outreach.events[event as usize];
         let key = self.entities[ev.entity as usize].key.clone();
         let ev_name = ev.name.clone();
+        // A fan-out scene also takes the key of the units it fans out to.
+        let fanout_key = s
+            .fanout
+            .and_then(|f| self.entity_by_name.get(f.entity.name))
+            .map(|&e| self.entities[e as usize].key.clone());
         for k in s.keys {
-            if k.name != key {
+            if k.name != key && fanout_key.as_deref() != Some(k.name) {
                 self.error(
                     Diagnostic::error(
                         Code::OnSceneRequest,
@@ -543,6 +548,135 @@ impl<'a> Checker<'a> {
             );
         }
         Some(event)
+    }
+
+    /// `for each ENTITY with INDEX(FIELD == event.X and …) within D` of a scene `on` `event`
+    /// (`None` when that event is unknown: the rest is still checked).
+    pub(super) fn scene_fanout(&mut self, s: &'a ast::SceneDecl<'a>, event: Option<EventId>) -> Option<Fanout> {
+        let f = s.fanout?;
+        let entity = self.entity_by_name.get(f.entity.name).copied();
+        if entity.is_none() {
+            let suggestion = did_you_mean(f.entity.name, self.entity_by_name.keys().copied()).map(str::to_owned);
+            self.error(
+                Diagnostic::error(Code::UnknownEntity, f.entity.span, format!("unknown entity `{}`", f.entity.name))
+                    .with_note("a fan-out decides for the units of an entity, like `for each user with …`")
+                    .with_suggestion(suggestion.as_deref()),
+            );
+        }
+        let index = self.lookup_event(&f.index);
+        let within = self.window_length("a fan-out's window", f.within, Code::FanoutWindow);
+        let (entity, event) = (entity?, event?);
+        let trigger = &self.outreach.events[event as usize];
+        let (trigger_name, trigger_entity) = (trigger.name.clone(), trigger.entity);
+        let entity_name = self.entities[entity as usize].name.clone();
+        if trigger_entity == entity {
+            self.error(
+                Diagnostic::error(
+                    Code::FanoutEntity,
+                    f.entity.span,
+                    format!(
+                        "`{trigger_name}` events are `{entity_name}` events already: there is nothing to fan out to"
+                    ),
+                )
+                .with_note("a fan-out reaches units of another entity than the triggering event's")
+                .with_help(format!("drop `for each …`: scene `{}` then decides for the event's own unit", s.name.name)),
+            );
+            return None;
+        }
+        let index = index?;
+        let ix = &self.outreach.events[index as usize];
+        if ix.entity != entity {
+            let (ix_name, ix_key) = (ix.name.clone(), self.entities[ix.entity as usize].key.clone());
+            let key = self.entities[entity as usize].key.clone();
+            self.error(
+                Diagnostic::error(
+                    Code::FanoutEntity,
+                    f.index.span,
+                    format!("`{ix_name}` events are keyed by `{ix_key}`, not by `{entity_name}`'s key `{key}`"),
+                )
+                .with_note(format!(
+                    "the index event records which `{entity_name}` to reach: it must be an event `by {key}`"
+                )),
+            );
+            return None;
+        }
+        let trigger_key = self.entities[trigger_entity as usize].key.clone();
+        let mut pairs: Vec<(u32, FanoutValue)> = Vec::new();
+        let mut ok = true;
+        for (field, value) in f.pairs {
+            let fi = self.event_field(index, field.name, field.span);
+            let v = if value.first.name != "event" {
+                self.error(
+                    Diagnostic::error(
+                        Code::FanoutMatch,
+                        value.span,
+                        format!("`{}` is not a value of the triggering event", value.to_dotted()),
+                    )
+                    .with_help(format!(
+                        "match with `event.FIELD` (a field of `{trigger_name}`) or `event.{trigger_key}` (its key)"
+                    )),
+                );
+                None
+            } else if let Some(i) =
+                self.outreach.events[event as usize].fields.iter().position(|x| x.name == value.second.name)
+            {
+                Some(FanoutValue::Field(i as u32))
+            } else if value.second.name == trigger_key {
+                Some(FanoutValue::Key)
+            } else {
+                self.event_field(event, value.second.name, value.second.span).map(FanoutValue::Field)
+            };
+            let (Some(fi), Some(v)) = (fi, v) else {
+                ok = false;
+                continue;
+            };
+            if pairs.iter().any(|(x, _)| *x == fi) {
+                self.error(
+                    Diagnostic::error(
+                        Code::FanoutMatch,
+                        field.span,
+                        format!("`{}` is matched more than once", field.name),
+                    )
+                    .with_help("match each field of the index event once"),
+                );
+                ok = false;
+                continue;
+            }
+            let left = self.outreach.events[index as usize].fields[fi as usize].ty.clone();
+            let right = match v {
+                FanoutValue::Field(i) => Some(self.outreach.events[event as usize].fields[i as usize].ty.clone()),
+                FanoutValue::Key => None,
+            };
+            let matchable = |t: &Type| matches!(t, Type::Int | Type::Text | Type::Bool | Type::Time | Type::Enum(_));
+            let fits = match &right {
+                // Keys are text or int (an int key matches the same number as an int field).
+                None => matches!(left, Type::Int | Type::Text),
+                Some(r) => matchable(&left) && *r == left,
+            };
+            if !fits {
+                let l = self.type_text(&left);
+                let r = right.as_ref().map_or_else(|| "key".to_string(), |r| self.type_text(r));
+                self.error(
+                    Diagnostic::error(
+                        Code::FanoutMatch,
+                        field.span.to(value.span),
+                        format!("cannot match `{}` (`{l}`) with `{}` (`{r}`)", field.name, value.to_dotted()),
+                    )
+                    .with_note(
+                        "a fan-out matches values of one type exactly: int, text, enum, bool or time \
+                         (a key matches int and text fields); floats and lists cannot be matched",
+                    ),
+                );
+                ok = false;
+                continue;
+            }
+            pairs.push((fi, v));
+        }
+        if !ok {
+            return None;
+        }
+        pairs.sort_by_key(|(fi, _)| *fi);
+        Some(Fanout { entity, index, pairs, within_seconds: within? })
     }
 
     /// The decision type of a `reach` instance: [`REACH_FIELDS`], then the payload.

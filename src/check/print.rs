@@ -306,6 +306,29 @@ impl Printer<'_> {
         let mut head = format!("scene {}", s.name);
         if let Some(e) = s.on {
             let _ = write!(head, " on {}", self.deck.outreach.events[e as usize].name);
+            if let Some(f) = &s.fanout {
+                let o = &self.deck.outreach;
+                let (ix, trigger) = (&o.events[f.index as usize], &o.events[e as usize]);
+                let pairs: Vec<String> = f
+                    .pairs
+                    .iter()
+                    .map(|(fi, v)| {
+                        let value = match v {
+                            FanoutValue::Field(i) => trigger.fields[*i as usize].name.as_str(),
+                            FanoutValue::Key => self.deck.entities[trigger.entity as usize].key.as_str(),
+                        };
+                        format!("{} == event.{value}", ix.fields[*fi as usize].name)
+                    })
+                    .collect();
+                let _ = write!(
+                    head,
+                    " for each {} with {}({}) within {}s",
+                    self.deck.entities[f.entity as usize].name,
+                    ix.name,
+                    pairs.join(" and "),
+                    f.within_seconds
+                );
+            }
         }
         if !s.keys.is_empty() {
             let keys: Vec<&str> = s.keys.iter().map(|&e| self.deck.entities[e as usize].key.as_str()).collect();

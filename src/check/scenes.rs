@@ -103,6 +103,7 @@ impl<'a> Checker<'a> {
 
     pub(super) fn scene(&mut self, s: &'a ast::SceneDecl<'a>) -> Scene {
         let on = self.scene_on(s);
+        let fanout = self.scene_fanout(s, on);
         let mut ctx =
             SceneCtx { name: s.name.name, keys: Vec::new(), passes: Vec::new(), on, on_written: s.on.is_some() };
         let mut key_spans: HashMap<&str, Span> = HashMap::new();
@@ -153,6 +154,12 @@ impl<'a> Checker<'a> {
                 ctx.keys.push(entity);
             }
         }
+        if let Some(f) = &fanout {
+            // Decided for each matching unit of the fan-out's entity: the scene takes its key.
+            if !ctx.keys.contains(&f.entity) {
+                ctx.keys.push(f.entity);
+            }
+        }
         self.scene_event = on;
         let mut instance_names: HashMap<&str, Span> = HashMap::new();
         let mut instances = Vec::new();
@@ -164,7 +171,7 @@ impl<'a> Checker<'a> {
             instances.push(self.instance(inst, &ctx));
         }
         self.scene_event = None;
-        Scene { name: s.name.name.into(), keys: ctx.keys, passes: ctx.passes, instances, on, span: s.span }
+        Scene { name: s.name.name.into(), keys: ctx.keys, passes: ctx.passes, instances, on, fanout, span: s.span }
     }
 
     fn instance(&mut self, inst: &'a ast::InstanceDecl<'a>, ctx: &SceneCtx) -> Instance {

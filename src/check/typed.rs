@@ -233,7 +233,21 @@ pub struct Scene {
     pub instances: Vec<Instance>,
     /// `on EVENT`: the event kind that triggers it. Its fields are then in `passes`.
     pub on: Option<EventId>,
+    /// `for each ENTITY with INDEX(…) within D`: decides once per matching unit.
+    pub fanout: Option<Fanout>,
     pub span: Span,
+}
+
+/// `for each user with favorite(sku == event.skuid) within 30d`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Fanout {
+    /// The entity decided for; the scene takes its key (and the trigger's).
+    pub entity: EntityId,
+    /// The index event kind, keyed by `entity`.
+    pub index: EventId,
+    /// (field of the index event, the trigger's value), sorted by the index field.
+    pub pairs: Vec<(u32, FanoutValue)>,
+    pub within_seconds: i64,
 }
 
 #[derive(Debug)]
@@ -348,7 +362,7 @@ pub enum StrategyRef {
 
 pub type EventId = u32;
 
-pub use crate::ops::{Aggregate, Budget, Cap, QuietHours, REACH_FIELDS};
+pub use crate::ops::{Aggregate, Budget, Cap, FanoutValue, QuietHours, REACH_FIELDS};
 
 /// Everything outreach adds to a deck.
 #[derive(Debug, Default)]

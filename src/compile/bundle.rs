@@ -3,15 +3,17 @@
 //! ```text
 //! offset  size  field
 //! 0       8     magic  "RDECK\0\r\n"  (the \r\n catches text-mode transfers)
-//! 8       4     format version, little endian (currently 3; 2 is still read)
+//! 8       4     format version, little endian (currently 4; 2 and 3 are still read)
 //! 12      8     payload length in bytes, little endian
 //! 20      4     CRC-32 of the payload, little endian
 //! 24      …     payload: the program, serialized with postcard, then (format 3) its
-//!               outreach section, serialized with postcard
+//!               outreach section, then (format 4) its scenes' fan-outs, each serialized
+//!               with postcard
 //! ```
 //!
-//! Format 2 is format 3 without the outreach section: a program of format 2 takes no
-//! events. Releases stored by an earlier ruledeck therefore keep loading (and rolling back).
+//! Format 3 is format 4 without the fan-out section: a program of format 3 has no fan-out
+//! scenes. Format 2 is format 3 without the outreach section: a program of format 2 takes
+//! no events. Releases stored by an earlier ruledeck therefore keep loading (and rolling back).
 //!
 //! Owns: writing and reading that format. Loading checks the header, length and checksum,
 //! deserializes, then runs the verifier: nothing reaches the VM unverified.
@@ -23,7 +25,7 @@ use super::verify::{verify, VerifyError};
 use crate::limits::MAX_BUNDLE_BYTES;
 
 pub const MAGIC: &[u8; 8] = b"RDECK\0\r\n";
-pub const FORMAT_VERSION: u32 = 3;
+pub const FORMAT_VERSION: u32 = 4;
 /// The oldest format still read.
 pub const OLDEST_FORMAT_VERSION: u32 = 2;
 const HEADER: usize = 24;
@@ -69,6 +71,7 @@ impl std::error::Error for BundleError {}
 pub fn to_bytes(program: &Program) -> Vec<u8> {
     let mut payload = postcard::to_allocvec(program).expect("programs always serialize");
     payload.extend(postcard::to_allocvec(&program.outreach).expect("outreach tables always serialize"));
+    payload.extend(postcard::to_allocvec(&program.outreach.scene_fanouts).expect("fan-outs always serialize"));
     let mut out = Vec::with_capacity(HEADER + payload.len());
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
@@ -107,6 +110,13 @@ pub fn from_bytes(bytes: &[u8]) -> Result<Program, BundleError> {
     let rest = if version >= 3 {
         let (outreach, rest) = postcard::take_from_bytes(rest).map_err(decode)?;
         program.outreach = outreach;
+        rest
+    } else {
+        rest
+    };
+    let rest = if version >= 4 {
+        let (fanouts, rest) = postcard::take_from_bytes(rest).map_err(decode)?;
+        program.outreach.scene_fanouts = fanouts;
         rest
     } else {
         rest

@@ -141,6 +141,21 @@ fn outreach(deck: &Deck) -> OutreachInfo {
         actions,
         scene_events: deck.scenes.iter().map(|s| s.on).collect(),
         max_dedup_seconds,
+        scene_fanouts: if deck.scenes.iter().any(|s| s.fanout.is_some()) {
+            deck.scenes
+                .iter()
+                .map(|s| {
+                    s.fanout.as_ref().map(|f| FanoutInfo {
+                        entity: f.entity,
+                        index_event: f.index,
+                        pairs: f.pairs.clone(),
+                        within_seconds: f.within_seconds,
+                    })
+                })
+                .collect()
+        } else {
+            Vec::new()
+        },
     }
 }
 

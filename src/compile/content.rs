@@ -65,6 +65,22 @@ pub fn instance_content(p: &Program, scene: usize, instance: usize) -> Option<St
     }
     if let Some(ev) = p.outreach.scene_event(scene).and_then(|e| p.outreach.events.get(e as usize)) {
         let _ = write!(w.out, "on {}", event_content(p, ev));
+        if let Some(f) = p.outreach.scene_fanout(scene) {
+            // What the fan-out matches and over how long: which units the instance decides for.
+            let entity = p.entities.get(f.entity as usize).map_or("?", |e| e.name.as_str());
+            let _ = writeln!(w.out, "for each {entity} within {}s", f.within_seconds);
+            if let Some(ix) = p.outreach.events.get(f.index_event as usize) {
+                let _ = write!(w.out, "with {}", event_content(p, ix));
+                for &(fi, v) in &f.pairs {
+                    let field = ix.fields.get(fi as usize).map_or("?", |x| x.name.as_str());
+                    let value = match v {
+                        FanoutValue::Field(i) => ev.fields.get(i as usize).map_or("?", |x| x.name.as_str()),
+                        FanoutValue::Key => p.entities.get(ev.entity as usize).map_or("?", |e| e.key.as_str()),
+                    };
+                    let _ = writeln!(w.out, "match {field} == event.{value}");
+                }
+            }
+        }
     }
     if inst.is_reach() {
         // The filters its reaches go through: the channels and actions its decisions name.

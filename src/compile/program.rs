@@ -8,6 +8,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::instr::Instr;
+pub use crate::ops::FanoutValue;
 use crate::ops::{Aggregate, Budget, Cap, CmpOp, QuietHours, REACH_FIELDS};
 use crate::source::Span;
 
@@ -263,6 +264,23 @@ pub struct OutreachInfo {
     pub scene_events: Vec<Option<u32>>,
     /// The longest `dedup` of any reach decision, seconds: how long sends must be kept.
     pub max_dedup_seconds: i64,
+    /// Per scene (parallel to [`Program::scenes`]; empty when no scene has one): its
+    /// fan-out. Serialized in a section of its own after this one (bundle format 4), so
+    /// that bundles of format 3 still load, as programs without fan-outs.
+    #[serde(skip)]
+    pub scene_fanouts: Vec<Option<FanoutInfo>>,
+}
+
+/// `for each ENTITY with INDEX(FIELD == event.X and …) within D` of a scene `on` an event.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FanoutInfo {
+    /// The entity the scene decides for, one unit at a time.
+    pub entity: u32,
+    /// The index event kind (keyed by `entity`).
+    pub index_event: u32,
+    /// (field of the index event, the triggering event's value), sorted by the index field.
+    pub pairs: Vec<(u32, FanoutValue)>,
+    pub within_seconds: i64,
 }
 
 /// `event browse by uid late 5m { sku: text }`.
@@ -347,6 +365,11 @@ impl OutreachInfo {
     /// The event kind that triggers scene `scene`, if any.
     pub fn scene_event(&self, scene: usize) -> Option<u32> {
         self.scene_events.get(scene).copied().flatten()
+    }
+
+    /// Scene `scene`'s fan-out, if it has one.
+    pub fn scene_fanout(&self, scene: usize) -> Option<&FanoutInfo> {
+        self.scene_fanouts.get(scene).and_then(Option::as_ref)
     }
 }
 

@@ -264,6 +264,54 @@ fn check_outreach(p: &Program) -> Result<(), VerifyError> {
     if o.max_dedup_seconds < 0 {
         return fail("negative dedup window");
     }
+    if !o.scene_fanouts.is_empty() && o.scene_fanouts.len() != p.scenes.len() {
+        return fail(format!("{} scene fan-outs for {} scenes", o.scene_fanouts.len(), p.scenes.len()));
+    }
+    for (s, f) in o.scene_fanouts.iter().enumerate() {
+        let Some(f) = f else { continue };
+        let place = format!("fan-out of scene {s}");
+        let Some(trigger) = o.scene_event(s).and_then(|e| o.events.get(e as usize)) else {
+            return fail(format!("{place}: the scene is not on an event"));
+        };
+        if f.entity as usize >= p.entities.len() {
+            return fail(format!("{place}: entity {} out of range", f.entity));
+        }
+        if trigger.entity == f.entity {
+            return fail(format!("{place}: fans out to the triggering event's own entity"));
+        }
+        let Some(index) = o.events.get(f.index_event as usize) else {
+            return fail(format!("{place}: index event {} out of range", f.index_event));
+        };
+        if index.entity != f.entity {
+            return fail(format!("{place}: index event `{}` is not keyed by the fan-out's entity", index.name));
+        }
+        if !p.scenes[s].keys.contains(&f.entity) {
+            return fail(format!("{place}: the scene does not take the fan-out entity's key"));
+        }
+        if f.within_seconds <= 0 || f.within_seconds > crate::limits::MAX_WINDOW_SECONDS {
+            return fail(format!("{place}: window out of range"));
+        }
+        if f.pairs.is_empty() || f.pairs.windows(2).any(|w| w[0].0 >= w[1].0) {
+            return fail(format!("{place}: pairs empty, unsorted or repeated"));
+        }
+        for &(fi, v) in &f.pairs {
+            let Some(left) = index.fields.get(fi as usize) else {
+                return fail(format!("{place}: index field {fi} out of range"));
+            };
+            let fits = match v {
+                FanoutValue::Key => matches!(left.ty, Ty::Int | Ty::Text),
+                FanoutValue::Field(i) => match trigger.fields.get(i as usize) {
+                    None => return fail(format!("{place}: trigger field {i} out of range")),
+                    Some(right) => {
+                        right.ty == left.ty && matches!(left.ty, Ty::Int | Ty::Text | Ty::Bool | Ty::Time | Ty::Enum(_))
+                    }
+                },
+            };
+            if !fits {
+                return fail(format!("{place}: field `{}` cannot be matched with its value", left.name));
+            }
+        }
+    }
     Ok(())
 }
 

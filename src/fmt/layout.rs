@@ -488,6 +488,9 @@ impl<'s> Layout<'s> {
                     self.tok();
                     self.text(" ");
                     self.name()?;
+                    if self.peek() == "for" {
+                        self.fanout()?;
+                    }
                 }
                 self.text(" ");
                 self.braced(|l| l.block_items(true, Self::item))
@@ -595,6 +598,40 @@ impl<'s> Layout<'s> {
                 _ => return Ok(()),
             }
         }
+    }
+
+    /// ` for each ENTITY with INDEX(FIELD == event.X and …) within D`, on the scene's line.
+    fn fanout(&mut self) -> R {
+        for word in ["for", "each"] {
+            self.text(" ");
+            self.expect(word)?;
+        }
+        self.text(" ");
+        self.name()?;
+        self.text(" ");
+        self.expect("with")?;
+        self.text(" ");
+        self.name()?;
+        self.expect("(")?;
+        loop {
+            self.name()?;
+            self.text(" ");
+            self.expect("==")?;
+            self.text(" ");
+            self.path()?;
+            if self.peek() != "and" {
+                break;
+            }
+            self.text(" ");
+            self.tok();
+            self.text(" ");
+        }
+        self.expect(")")?;
+        self.text(" ");
+        self.expect("within")?;
+        self.text(" ");
+        self.tok();
+        Ok(())
     }
 
     fn type_expr(&mut self) -> R {

@@ -278,7 +278,7 @@ fn symbol_token(id: &SymbolId) -> u32 {
         SymbolId::Key(_) => 3,
         SymbolId::Tag(_) => 4,
         SymbolId::Rule(_) => 5,
-        SymbolId::Layer(_) | SymbolId::Scene(_) => 6,
+        SymbolId::Layer(_) | SymbolId::Scene(_) | SymbolId::Event(_) => 6,
         SymbolId::Instance(..) => 7,
         SymbolId::Strategy(..) => 8,
         SymbolId::Experiment(_) => 9,

@@ -30,6 +30,8 @@ pub enum SymbolId {
     Group(String, String, String, String),
     /// Tag, member.
     Member(String, String),
+    /// An outreach event kind.
+    Event(String),
 }
 
 impl SymbolId {
@@ -41,6 +43,7 @@ impl SymbolId {
             | SymbolId::Rule(n)
             | SymbolId::Layer(n)
             | SymbolId::Scene(n)
+            | SymbolId::Event(n)
             | SymbolId::Experiment(n) => n,
             SymbolId::Tag(n) => n.split_once('.').map_or(n.as_str(), |(_, b)| b),
             SymbolId::Instance(_, n) | SymbolId::Strategy(_, _, n) | SymbolId::Member(_, n) => n,
@@ -221,8 +224,13 @@ impl Builder<'_> {
                 });
                 self.outline(&name, OutlineKind::Tag, w.span, w.path.span, Vec::new());
             }
-            // Events, channels and actions have no symbols of their own in the index yet.
-            Item::Event(_) | Item::Channel(_) | Item::Action(_) => {}
+            Item::Event(e) => {
+                let hover = format!("{}\n\nevent kind", self.quote(e.span));
+                self.def(SymbolId::Event(e.name.name.to_string()), e.name, hover);
+                self.reference(SymbolId::Key(e.key.name.to_string()), e.key);
+            }
+            // Channels and actions have no symbols of their own in the index yet.
+            Item::Channel(_) | Item::Action(_) => {}
         }
     }
 
@@ -289,6 +297,13 @@ impl Builder<'_> {
         let scene = s.name.name.to_string();
         let header = self.slice(s.span).lines().next().unwrap_or("").trim_end_matches('{').trim_end().to_string();
         self.def(SymbolId::Scene(scene.clone()), s.name, format!("```ruledeck\n{header}\n```"));
+        if let Some(on) = s.on {
+            self.reference(SymbolId::Event(on.name.to_string()), on);
+        }
+        if let Some(f) = s.fanout {
+            self.reference(SymbolId::Entity(f.entity.name.to_string()), f.entity);
+            self.reference(SymbolId::Event(f.index.name.to_string()), f.index);
+        }
         for k in s.keys {
             self.reference(SymbolId::Key(k.name.to_string()), *k);
         }

@@ -13,8 +13,10 @@
 //! caller only after the commit. A crash before a commit loses the whole batch (state and
 //! records), so a restart processes those events again as if for the first time; a crash
 //! after it leaves them ingested (their ids are stored), so they are skipped. Either way no
-//! reach is recorded twice and no cap or budget is lost.
+//! reach is recorded twice and no cap or budget is lost. Fan-out indexes are state like
+//! the rest: updated in the batch, committed in the same transaction.
 
+pub mod fanout;
 pub mod state;
 pub mod tracking;
 pub mod window;
@@ -26,11 +28,12 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
-use crate::compile::program::Ty;
+use crate::compile::program::{FanoutValue, Ty};
 use crate::engine::{tags_read_json, Engine, Loaded, Provider, TagQuery, TagsFile};
 use crate::ops::{Aggregate, Cap, REACH_FIELDS};
 use crate::vm::{FieldValue, Input};
 use crate::Program;
+use fanout::IndexEntries;
 use window::{AggValue, Entries, FieldVal};
 
 use state::{Committed, RedbStore, Store, Writes};
@@ -70,6 +73,23 @@ pub struct Summary {
     pub reaches: BTreeMap<String, u64>,
     /// Filtered reaches by reason (`cap`, `dedup`, `budget`, `quiet`).
     pub filtered: BTreeMap<String, u64>,
+    /// Units a fan-out trigger matched beyond [`crate::limits::MAX_FANOUT_UNITS`]: not decided.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub fanout_skipped: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// One fan-out index: an index event kind and the fields its values are made of.
+struct IndexSpec {
+    event: u32,
+    /// Indexes into the event's fields, ascending.
+    fields: Vec<u32>,
+    /// How far behind an index value's newest entry entries are kept: the longest window
+    /// of the scenes reading the index plus their triggers' lateness.
+    keep: i64,
 }
 
 /// Serialized per-unit state: its latest event time, its windows and its sends.
@@ -91,6 +111,10 @@ struct Batch {
     seen: HashSet<String>,
     /// Budgets touched: spent when read, spent now.
     budgets: HashMap<String, (i64, i64)>,
+    /// Fan-out index values touched, by [`fanout::index_key`].
+    index: HashMap<String, IndexEntries>,
+    /// The version each index value was read at (what the commit checks).
+    index_versions: HashMap<String, u64>,
     records: Vec<Value>,
     /// The batch's lines, decided again if a commit finds its state changed.
     lines: Vec<String>,
@@ -115,6 +139,9 @@ pub struct Outreach {
     /// longest lateness: older entries and sends are pruned.
     keep_seconds: i64,
     max_late: i64,
+    /// Fan-out indexes, and per scene the one its fan-out reads.
+    specs: Vec<IndexSpec>,
+    scene_specs: Vec<Option<usize>>,
     summary: Summary,
     /// Test hook: abort the process (no unwinding, no commit) after this many events.
     fail_after: Option<u64>,
@@ -150,6 +177,7 @@ impl Outreach {
     ) -> Result<Outreach, OutreachError> {
         let program: Arc<Program> = program.into();
         let (keep, max_late) = horizons(&program);
+        let (specs, scene_specs) = index_specs(&program);
         let tags = tags.into();
         let engine = Engine::new(program.clone()).with_fallback(SharedTags(tags.clone()));
         let fail_after = std::env::var("RULEDECK_OUTREACH_FAIL_AFTER").ok().and_then(|v| v.parse().ok());
@@ -164,6 +192,8 @@ impl Outreach {
             batch_size: 1000,
             keep_seconds: keep + max_late,
             max_late,
+            specs,
+            scene_specs,
             summary: Summary::default(),
             fail_after,
         })
@@ -186,6 +216,7 @@ impl Outreach {
         }
         let program: Arc<Program> = program.into();
         let (keep, max_late) = horizons(&program);
+        (self.specs, self.scene_specs) = index_specs(&program);
         self.engine = Engine::new(program.clone()).with_fallback(SharedTags(self.tags.clone()));
         self.program = program;
         self.release = release;
@@ -260,6 +291,17 @@ impl Outreach {
                 let limit = limit.and_then(|a| a.budget.as_ref()).map_or(i64::MAX, |b| b.amount);
                 writes.budgets.push((action.clone(), now - read, limit));
             }
+            let mut index: Vec<_> = self.batch.index.iter().collect();
+            index.sort_by(|a, b| a.0.cmp(b.0));
+            for (key, entries) in index {
+                let bytes = if entries.items.is_empty() {
+                    None
+                } else {
+                    Some(postcard::to_allocvec(entries).map_err(store_err)?)
+                };
+                let version = self.batch.index_versions.get(key).copied().unwrap_or(0);
+                writes.index.push((key.clone(), bytes, version));
+            }
             writes.records = self.batch.records.iter().map(Value::to_string).collect();
             match self.store.commit(&writes).map_err(store_err)? {
                 Committed::Done => {
@@ -303,6 +345,27 @@ impl Outreach {
             self.batch.units.insert(key.to_string(), state);
         }
         Ok(self.batch.units.get_mut(key).expect("just inserted"))
+    }
+
+    fn index_entries(&mut self, key: &str) -> Result<&mut IndexEntries, String> {
+        if !self.batch.index.contains_key(key) {
+            let stored = self.store.index(key)?;
+            let entries = match stored.bytes {
+                Some(bytes) => postcard::from_bytes(&bytes).map_err(|e| format!("corrupt fan-out index: {e}"))?,
+                None => IndexEntries::default(),
+            };
+            self.batch.index_versions.insert(key.to_string(), stored.version);
+            self.batch.index.insert(key.to_string(), entries);
+        }
+        Ok(self.batch.index.get_mut(key).expect("just inserted"))
+    }
+
+    /// The key of the index value `spec` looks up (or updates) for these values.
+    fn spec_key(&self, spec: usize, values: &[String]) -> String {
+        let spec = &self.specs[spec];
+        let ev = &self.program.outreach.events[spec.event as usize];
+        let names: Vec<&str> = spec.fields.iter().map(|&f| ev.fields[f as usize].name.as_str()).collect();
+        fanout::index_key(&ev.name, &names, values)
     }
 
     fn spent(&mut self, action: &str) -> Result<i64, String> {
@@ -390,6 +453,20 @@ impl Outreach {
         }
         let n = state.sends.partition_point(|(t, _, _)| *t < horizon);
         state.sends.drain(..n);
+        // Fan-out indexes over this kind (late events too: they are facts for later triggers).
+        for spec in 0..self.specs.len() {
+            if self.specs[spec].event != ev_id {
+                continue;
+            }
+            let values: Vec<String> =
+                self.specs[spec].fields.iter().map(|&f| fanout::value_text(&fields[f as usize])).collect();
+            let key = self.spec_key(spec, &values);
+            let keep = self.specs[spec].keep;
+            let entries = self.index_entries(&key)?;
+            entries.insert(time, &unit);
+            let newest = entries.newest().unwrap_or(time);
+            entries.prune(newest.saturating_sub(keep));
+        }
         if is_late {
             self.summary.late += 1;
             self.batch.records.push(json!({
@@ -397,34 +474,87 @@ impl Outreach {
             }));
             return Ok(());
         }
+        let trigger = Trigger { ev_id, id: &id, unit: &unit, unit_key: &unit_key, now: time, fields: &fields };
         let scenes = (0..program.scenes.len()).filter(|&s| program.outreach.scene_event(s) == Some(ev_id));
         for s in scenes {
+            if program.outreach.scene_fanout(s).is_some() {
+                self.fan_out(s, &trigger, kind)?;
+                continue;
+            }
             for i in 0..program.scenes[s].instances.len() {
-                self.decide(s, i, ev_id, &id, &unit, &unit_key, time, &fields)?;
+                self.decide(s, i, &trigger, None)?;
             }
         }
         Ok(())
     }
 
-    #[allow(clippy::too_many_arguments)]
+    /// A fan-out scene on a trigger: the units with an index event matching the trigger's
+    /// values in `[now − D, now]`, each decided for once (every instance), in ascending
+    /// key order, at most [`crate::limits::MAX_FANOUT_UNITS`] of them.
+    fn fan_out(&mut self, scene: usize, t: &Trigger<'_>, kind: &str) -> Result<(), String> {
+        let program = self.program.clone();
+        let f = program.outreach.scene_fanout(scene).expect("a fan-out scene");
+        let spec = self.scene_specs[scene].expect("every fan-out has an index");
+        let values: Vec<String> = f
+            .pairs
+            .iter()
+            .map(|(_, v)| match v {
+                FanoutValue::Field(i) => fanout::value_text(&t.fields[*i as usize]),
+                FanoutValue::Key => t.unit.to_string(),
+            })
+            .collect();
+        let key = self.spec_key(spec, &values);
+        let late = program.outreach.events[t.ev_id as usize].late_seconds;
+        let entries = self.index_entries(&key)?;
+        // Entries are kept only so far behind the value's newest one: a trigger further
+        // behind it than its lateness is late for this scene (it might miss pruned units).
+        if entries.newest().is_some_and(|n| t.now < n.saturating_sub(late)) {
+            self.summary.late += 1;
+            self.batch.records.push(json!({
+                "event": t.id, "unit": t.unit, "kind": kind, "scene": program.scenes[scene].name,
+                "outcome": "late", "at": crate::time::format(t.now),
+            }));
+            return Ok(());
+        }
+        let mut units: Vec<String> =
+            entries.units(t.now.saturating_sub(f.within_seconds), t.now).into_iter().map(str::to_string).collect();
+        if units.len() > crate::limits::MAX_FANOUT_UNITS {
+            self.summary.fanout_skipped += (units.len() - crate::limits::MAX_FANOUT_UNITS) as u64;
+            units.truncate(crate::limits::MAX_FANOUT_UNITS);
+        }
+        let entity = &program.entities[f.entity as usize].name;
+        for user in units {
+            let user_key = format!("{entity}\u{0}{user}");
+            self.unit(&user_key)?;
+            for i in 0..program.scenes[scene].instances.len() {
+                self.decide(scene, i, t, Some((&user, &user_key)))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// One instance's decision on a trigger: for the trigger's own unit, or (`target`) for
+    /// one unit of a fan-out, as `(key, unit state key)`.
     fn decide(
         &mut self,
         scene: usize,
         instance: usize,
-        ev_id: u32,
-        id: &str,
-        unit: &str,
-        unit_key: &str,
-        now: i64,
-        fields: &[FieldVal],
+        t: &Trigger<'_>,
+        target: Option<(&str, &str)>,
     ) -> Result<(), String> {
+        let Trigger { ev_id, id, now, fields, .. } = *t;
+        let (unit, unit_key) = target.unwrap_or((t.unit, t.unit_key));
         let program = self.program.clone();
         let sc = &program.scenes[scene];
         let inst = &sc.instances[instance];
         let ev = &program.outreach.events[ev_id as usize];
         let mut req = program.request(&sc.name, &inst.name).map_err(|e| e.to_string())?;
         let key_name = &program.entities[ev.entity as usize].key;
-        req.key(key_name, unit).map_err(|e| e.to_string())?;
+        req.key(key_name, t.unit).map_err(|e| e.to_string())?;
+        let fan_entity = program.outreach.scene_fanout(scene).map(|f| f.entity);
+        if let (Some(e), Some((user, _))) = (fan_entity, target) {
+            req.key(&program.entities[e as usize].key, user).map_err(|e| e.to_string())?;
+        }
         for (f, v) in ev.fields.iter().zip(fields) {
             let name = &program.tags[f.tag as usize].name;
             let input = match v {
@@ -437,12 +567,17 @@ impl Outreach {
             req.pass(name, input).map_err(|e| e.to_string())?;
         }
         req.now(now);
-        // Window tags of the unit's entity, computed at `now`, supplied before the run.
-        let state = self.batch.units.get(unit_key);
+        // Window tags of the trigger's unit and of the fanned-out unit, computed at `now`,
+        // supplied before the run.
         for w in &program.outreach.windows {
-            if program.outreach.events[w.event as usize].entity != ev.entity {
+            let entity = program.outreach.events[w.event as usize].entity;
+            let state = if entity == ev.entity {
+                self.batch.units.get(t.unit_key)
+            } else if fan_entity == Some(entity) {
+                self.batch.units.get(unit_key)
+            } else {
                 continue;
-            }
+            };
             let tag = w.tag;
             let float = program.tags[tag as usize].ty == Ty::Float;
             let value = state.and_then(|s| s.windows.get(&program.tags[tag as usize].name)).map_or_else(
@@ -630,6 +765,33 @@ impl Outreach {
 
 /// How far back a program needs state (its longest window, cap and dedup) and its longest
 /// lateness, in seconds.
+/// The fan-out indexes `program` keeps (one per index event and field set, however many
+/// scenes read it), and which one each scene reads.
+fn index_specs(program: &Program) -> (Vec<IndexSpec>, Vec<Option<usize>>) {
+    let o = &program.outreach;
+    let mut specs: Vec<IndexSpec> = Vec::new();
+    let mut scene_specs = Vec::new();
+    for s in 0..program.scenes.len() {
+        let spec = o.scene_fanout(s).map(|f| {
+            let fields: Vec<u32> = f.pairs.iter().map(|(fi, _)| *fi).collect();
+            let late = o.scene_event(s).and_then(|e| o.events.get(e as usize)).map_or(0, |e| e.late_seconds);
+            let keep = f.within_seconds + late;
+            match specs.iter().position(|x| x.event == f.index_event && x.fields == fields) {
+                Some(i) => {
+                    specs[i].keep = specs[i].keep.max(keep);
+                    i
+                }
+                None => {
+                    specs.push(IndexSpec { event: f.index_event, fields, keep });
+                    specs.len() - 1
+                }
+            }
+        });
+        scene_specs.push(spec);
+    }
+    (specs, scene_specs)
+}
+
 fn horizons(program: &Program) -> (i64, i64) {
     let o = &program.outreach;
     let max_late = o.events.iter().map(|e| e.late_seconds).max().unwrap_or(0);
@@ -639,6 +801,17 @@ fn horizons(program: &Program) -> (i64, i64) {
     }
     keep = keep.max(crate::limits::MAX_WINDOW_SECONDS.min(o.max_dedup_seconds));
     (keep, max_late)
+}
+
+/// The event a decision is made on.
+#[derive(Clone, Copy)]
+struct Trigger<'a> {
+    ev_id: u32,
+    id: &'a str,
+    unit: &'a str,
+    unit_key: &'a str,
+    now: i64,
+    fields: &'a [FieldVal],
 }
 
 enum Verdict {

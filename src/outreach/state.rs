@@ -25,6 +25,8 @@ const UNITS: TableDefinition<&str, &[u8]> = TableDefinition::new("units.v2");
 const UNITS_BY_INDEX: TableDefinition<&str, &[u8]> = TableDefinition::new("units");
 const BUDGETS: TableDefinition<&str, i64> = TableDefinition::new("budgets");
 const TRACKING: TableDefinition<u64, &str> = TableDefinition::new("tracking");
+/// Fan-out indexes: index value (see `fanout::index_key`) → its entries.
+const FANOUT: TableDefinition<&str, &[u8]> = TableDefinition::new("fanout");
 
 /// A unit's committed state and the version it was committed under (0: never written).
 pub struct Versioned {
@@ -41,6 +43,9 @@ pub struct Writes {
     pub seen: Vec<String>,
     /// Unit states: key, new bytes, and the version they were read at.
     pub units: Vec<(String, Vec<u8>, u64)>,
+    /// Fan-out index values: key, new bytes (`None`: none left, remove), and the version
+    /// they were read at.
+    pub index: Vec<(String, Option<Vec<u8>>, u64)>,
     /// Budgets: action, amount added by the batch, and the budget's limit.
     pub budgets: Vec<(String, i64, i64)>,
     /// Tracking records, in order.
@@ -61,6 +66,8 @@ pub trait Store: Send + Sync {
     fn seen(&self, id: &str) -> Result<bool, String>;
     /// A unit's committed state.
     fn unit(&self, key: &str) -> Result<Versioned, String>;
+    /// A fan-out index value's committed entries.
+    fn index(&self, key: &str) -> Result<Versioned, String>;
     /// What an action's budget has spent so far.
     fn spent(&self, action: &str) -> Result<i64, String>;
     /// Commits one batch atomically, if nothing it read changed since.
@@ -100,6 +107,7 @@ impl RedbStore {
             w.open_table(SEEN).map_err(err)?;
             w.open_table(UNITS).map_err(err)?;
             w.open_table(BUDGETS).map_err(err)?;
+            w.open_table(FANOUT).map_err(err)?;
             let t = w.open_table(TRACKING).map_err(err)?;
             next_seq = t.last().map_err(err)?.map_or(0, |(k, _)| k.value() + 1);
         }
@@ -121,6 +129,12 @@ impl Store for RedbStore {
         Ok(Versioned { bytes: t.get(key).map_err(err)?.map(|v| v.value().to_vec()), version: 0 })
     }
 
+    fn index(&self, key: &str) -> Result<Versioned, String> {
+        let r = self.db.begin_read().map_err(err)?;
+        let t = r.open_table(FANOUT).map_err(err)?;
+        Ok(Versioned { bytes: t.get(key).map_err(err)?.map(|v| v.value().to_vec()), version: 0 })
+    }
+
     fn spent(&self, action: &str) -> Result<i64, String> {
         let r = self.db.begin_read().map_err(err)?;
         let t = r.open_table(BUDGETS).map_err(err)?;
@@ -138,6 +152,13 @@ impl Store for RedbStore {
             let mut units = w.open_table(UNITS).map_err(err)?;
             for (key, bytes, _) in &writes.units {
                 units.insert(key.as_str(), bytes.as_slice()).map_err(err)?;
+            }
+            let mut index = w.open_table(FANOUT).map_err(err)?;
+            for (key, bytes, _) in &writes.index {
+                match bytes {
+                    Some(bytes) => index.insert(key.as_str(), bytes.as_slice()).map(drop).map_err(err)?,
+                    None => index.remove(key.as_str()).map(drop).map_err(err)?,
+                }
             }
             let mut budgets = w.open_table(BUDGETS).map_err(err)?;
             for (action, added, _) in &writes.budgets {
@@ -178,12 +199,13 @@ pub struct RedisStore {
     prefix: String,
 }
 
-/// KEYS: seen, units, versions, budgets, tracking. ARGV: counts (ids, units, budgets,
-/// records), then the ids, (key, bytes, expected version) per unit, (action, added, limit)
-/// per budget, the records.
+/// KEYS: seen, units, versions, budgets, tracking, fanout, fanout versions. ARGV: counts
+/// (ids, units, budgets, records, index values), then the ids, (key, bytes, expected
+/// version) per unit, (action, added, limit) per budget, the records, (key, bytes or empty
+/// for none left, expected version) per index value.
 const COMMIT_SCRIPT: &str = r#"
-local n_ids, n_units, n_budgets, n_records = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
-local at = 5
+local n_ids, n_units, n_budgets, n_records, n_index = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+local at = 6
 local ids_at = at
 at = at + n_ids
 local units_at = at
@@ -191,6 +213,8 @@ at = at + 3 * n_units
 local budgets_at = at
 at = at + 3 * n_budgets
 local records_at = at
+at = at + n_records
+local index_at = at
 for i = 0, n_ids - 1 do
   if redis.call('SISMEMBER', KEYS[1], ARGV[ids_at + i]) == 1 then return {'conflict', 'event ' .. ARGV[ids_at + i]} end
 end
@@ -198,6 +222,11 @@ for i = 0, n_units - 1 do
   local key, expected = ARGV[units_at + 3 * i], ARGV[units_at + 3 * i + 2]
   local version = redis.call('HGET', KEYS[3], key) or '0'
   if version ~= expected then return {'conflict', 'unit ' .. key} end
+end
+for i = 0, n_index - 1 do
+  local key, expected = ARGV[index_at + 3 * i], ARGV[index_at + 3 * i + 2]
+  local version = redis.call('HGET', KEYS[7], key) or '0'
+  if version ~= expected then return {'conflict', 'fan-out index ' .. key} end
 end
 for i = 0, n_budgets - 1 do
   local action, added, limit = ARGV[budgets_at + 3 * i], tonumber(ARGV[budgets_at + 3 * i + 1]), tonumber(ARGV[budgets_at + 3 * i + 2])
@@ -212,6 +241,11 @@ for i = 0, n_units - 1 do
 end
 for i = 0, n_budgets - 1 do redis.call('HINCRBY', KEYS[4], ARGV[budgets_at + 3 * i], ARGV[budgets_at + 3 * i + 1]) end
 for i = 0, n_records - 1 do redis.call('RPUSH', KEYS[5], ARGV[records_at + i]) end
+for i = 0, n_index - 1 do
+  local key, bytes = ARGV[index_at + 3 * i], ARGV[index_at + 3 * i + 1]
+  if bytes == '' then redis.call('HDEL', KEYS[6], key) else redis.call('HSET', KEYS[6], key, bytes) end
+  redis.call('HINCRBY', KEYS[7], key, 1)
+end
 return {'ok', ''}
 "#;
 
@@ -228,6 +262,16 @@ impl RedisStore {
         format!("{}:{what}", self.prefix)
     }
 
+    /// A value of a versioned hash and its version, both from the same commit (MULTI/EXEC).
+    fn versioned(&self, values: &str, versions: &str, key: &str) -> Result<Versioned, String> {
+        let mut pipe = redis::pipe();
+        pipe.atomic().hget(self.key(values), key).hget(self.key(versions), key);
+        let mut conn = self.conn.lock().map_err(|_| "redis state: a connection user panicked".to_string())?;
+        let (bytes, version): (Option<Vec<u8>>, Option<u64>) =
+            pipe.query(&mut *conn).map_err(|e| format!("redis state: {e}"))?;
+        Ok(Versioned { bytes, version: version.unwrap_or(0) })
+    }
+
     fn query<T: redis::FromRedisValue>(&self, cmd: &redis::Cmd) -> Result<T, String> {
         let mut conn = self.conn.lock().map_err(|_| "redis state: a connection user panicked".to_string())?;
         cmd.query(&mut *conn).map_err(|e| format!("redis state: {e}"))
@@ -240,13 +284,11 @@ impl Store for RedisStore {
     }
 
     fn unit(&self, key: &str) -> Result<Versioned, String> {
-        // Both in one MULTI/EXEC: bytes and version from the same commit.
-        let mut pipe = redis::pipe();
-        pipe.atomic().hget(self.key("units"), key).hget(self.key("versions"), key);
-        let mut conn = self.conn.lock().map_err(|_| "redis state: a connection user panicked".to_string())?;
-        let (bytes, version): (Option<Vec<u8>>, Option<u64>) =
-            pipe.query(&mut *conn).map_err(|e| format!("redis state: {e}"))?;
-        Ok(Versioned { bytes, version: version.unwrap_or(0) })
+        self.versioned("units", "versions", key)
+    }
+
+    fn index(&self, key: &str) -> Result<Versioned, String> {
+        self.versioned("fanout", "fanout_versions", key)
     }
 
     fn spent(&self, action: &str) -> Result<i64, String> {
@@ -256,11 +298,15 @@ impl Store for RedisStore {
 
     fn commit(&mut self, writes: &Writes) -> Result<Committed, String> {
         let mut cmd = redis::cmd("EVAL");
-        cmd.arg(COMMIT_SCRIPT).arg(5);
-        for what in ["seen", "units", "versions", "budgets", "tracking"] {
+        cmd.arg(COMMIT_SCRIPT).arg(7);
+        for what in ["seen", "units", "versions", "budgets", "tracking", "fanout", "fanout_versions"] {
             cmd.arg(self.key(what));
         }
-        cmd.arg(writes.seen.len()).arg(writes.units.len()).arg(writes.budgets.len()).arg(writes.records.len());
+        cmd.arg(writes.seen.len())
+            .arg(writes.units.len())
+            .arg(writes.budgets.len())
+            .arg(writes.records.len())
+            .arg(writes.index.len());
         for id in &writes.seen {
             cmd.arg(id);
         }
@@ -272,6 +318,9 @@ impl Store for RedisStore {
         }
         for r in &writes.records {
             cmd.arg(r);
+        }
+        for (key, bytes, version) in &writes.index {
+            cmd.arg(key).arg(bytes.as_deref().unwrap_or_default()).arg(version.to_string());
         }
         let (status, what): (String, String) = self.query(&cmd)?;
         Ok(if status == "ok" { Committed::Done } else { Committed::Conflict(what) })

@@ -222,9 +222,25 @@ pub struct SceneDecl<'a> {
     pub name: Ident<'a>,
     /// `on EVENT`: the event kind that triggers the scene (outreach).
     pub on: Option<Ident<'a>>,
+    /// `for each ENTITY with INDEX(FIELD == event.FIELD …) within D` after `on EVENT`.
+    pub fanout: Option<&'a Fanout<'a>>,
     pub keys: &'a [Ident<'a>],
     pub passes: &'a [Path<'a>],
     pub instances: &'a [InstanceDecl<'a>],
+    pub span: Span,
+}
+
+/// `for each user with favorite(sku == event.skuid) within 30d` (outreach fan-out).
+#[derive(Debug)]
+pub struct Fanout<'a> {
+    /// The entity whose units the scene decides for (`user`).
+    pub entity: Ident<'a>,
+    /// The index event kind (`favorite`), keyed by that entity.
+    pub index: Ident<'a>,
+    /// `FIELD == event.FIELD`: a field of the index event, a value of the trigger.
+    pub pairs: &'a [(Ident<'a>, Path<'a>)],
+    /// The window before the trigger, seconds, with its span.
+    pub within: (i64, Span),
     pub span: Span,
 }
 

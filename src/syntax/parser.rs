@@ -131,6 +131,10 @@ fn describe(rule: Rule) -> Option<&'static str> {
         Rule::action_budget | Rule::kw_budget => "`budget`",
         Rule::kw_of => "`of`",
         Rule::scene_on | Rule::kw_on => "`on`",
+        Rule::scene_fanout => "`for each`",
+        Rule::kw_each => "`each`",
+        Rule::kw_with => "`with`",
+        Rule::fanout_match => "a match like `sku == event.skuid`",
         Rule::reach_type | Rule::reach_decision | Rule::kw_reach => "`reach`",
         Rule::reach_dedup | Rule::kw_dedup => "`dedup`",
         Rule::control_decision => "`none`",
@@ -641,9 +645,11 @@ impl<'a> Builder<'a> {
         let mut inner = p.into_inner().skip(1);
         let name = self.ident(inner.next().expect("scene name"));
         let (mut keys, mut passes, mut instances, mut on) = (Vec::new(), Vec::new(), Vec::new(), None);
+        let mut fanout = None;
         for member in inner {
             match member.as_rule() {
                 Rule::scene_on => on = Some(self.ident(member.into_inner().nth(1).expect("scene event"))),
+                Rule::scene_fanout => fanout = Some(self.fanout(member)),
                 Rule::scene_keys => {
                     keys.extend(member.into_inner().filter(|p| p.as_rule() == Rule::ident).map(|p| self.ident(p)))
                 }
@@ -657,11 +663,34 @@ impl<'a> Builder<'a> {
         self.alloc(SceneDecl {
             name,
             on,
+            fanout,
             keys: self.slice(keys),
             passes: self.slice(passes),
             instances: self.slice(instances),
             span,
         })
+    }
+
+    fn fanout(&mut self, p: P) -> &'a Fanout<'a> {
+        let span = self.span(&p);
+        let mut idents = Vec::new();
+        let mut pairs = Vec::new();
+        let mut within = (0, span);
+        for part in p.into_inner() {
+            match part.as_rule() {
+                Rule::ident => idents.push(self.ident(part)),
+                Rule::fanout_match => {
+                    let mut m = part.into_inner();
+                    let field = self.ident(m.next().expect("index field"));
+                    let value = self.path(m.next().expect("trigger value"));
+                    pairs.push((field, value));
+                }
+                Rule::duration => within = self.duration(&part),
+                _ => {}
+            }
+        }
+        let [entity, index] = idents[..] else { unreachable!("a fan-out names an entity and an event") };
+        self.alloc(Fanout { entity, index, pairs: self.slice(pairs), within, span })
     }
 
     fn instance(&mut self, p: P) -> InstanceDecl<'a> {
