@@ -13,6 +13,10 @@ use ruledeck::engine::TagsFile;
 use ruledeck::outreach::Outreach;
 use serde_json::{json, Value};
 
+#[path = "common/redis.rs"]
+mod redis_server;
+use redis_server::Redis;
+
 fn open(deck: &str, tags: Value, state: Option<&Path>) -> Outreach {
     let program = ruledeck::compile(&[("deck.rule", deck)]).unwrap_or_else(|e| panic!("{e}"));
     let mut o = Outreach::open(program, TagsFile::from_json(tags).unwrap(), state).unwrap();
@@ -902,4 +906,120 @@ scene s on view {{
     let mut o = open(&deck(&format!("{orders}\n{views}"), "third"), json!({}), Some(state.path()));
     let records = replay(&mut o, &[event("v5", "view", "2026-11-21T08:05:00Z")]);
     assert_eq!(counts(&records), [("third".to_string(), 5, 1)]);
+}
+
+// ---- state on Redis ------------------------------------------------------------------------
+
+/// Replaying into Redis gives the records replaying into a directory gives, a second replay
+/// reaches nobody, and a replay aborted mid-log resumes to the same records.
+#[test]
+fn redis_state_decides_as_the_embedded_one_and_survives_a_crash() {
+    let Some(redis) = Redis::start() else { return };
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let deck = root.join("examples/outreach/lapsed_nudge.rule");
+    let events = root.join("examples/outreach/lapsed_events.jsonl");
+    let (deck, events) = (deck.to_str().unwrap(), events.to_str().unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    let (ok, embedded) =
+        ruledeck(&["replay", events, deck, "--batch", "7", "--state", dir.path().to_str().unwrap()], None);
+    assert!(ok);
+    let state = |prefix: &str| ["--state", redis.url.as_str(), "--state-prefix", prefix].map(str::to_string);
+    let replay_into = |prefix: &str, fail_after: Option<u64>| {
+        let mut args = vec!["replay".to_string(), events.into(), deck.into(), "--batch".into(), "7".into()];
+        args.extend(state(prefix));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        ruledeck(&args, fail_after)
+    };
+    let (ok, on_redis) = replay_into("t1", None);
+    assert!(ok);
+    assert_eq!(on_redis, embedded);
+    let (ok, again) = replay_into("t1", None);
+    assert!(ok && again.is_empty(), "a second replay into the same Redis state reached someone: {again}");
+    for fail_after in [1, 30, 71, 150] {
+        let prefix = format!("crash{fail_after}");
+        let (ok, first) = replay_into(&prefix, Some(fail_after));
+        assert!(!ok, "the injected failure aborts the process");
+        let (ok, second) = replay_into(&prefix, None);
+        assert!(ok);
+        assert_eq!(format!("{first}{second}"), embedded, "aborted after {fail_after} events");
+    }
+}
+
+fn redis_outreach(deck: &str, redis: &Redis, prefix: &str) -> Outreach {
+    let program = ruledeck::compile(&[("deck.rule", deck)]).unwrap_or_else(|e| panic!("{e}"));
+    let store = ruledeck::outreach::state::RedisStore::open(&redis.url, prefix).unwrap();
+    let mut o = Outreach::with_store(program, TagsFile::from_json(json!({})).unwrap(), Box::new(store)).unwrap();
+    o.batch_size = usize::MAX;
+    o
+}
+
+/// Two deciders share one Redis state, each deciding a whole batch on what it read before
+/// either commits: the commit that comes second finds the budget (or the shared unit) changed,
+/// and decides its batch again. The budget is never overspent and the shared unit is
+/// reached once, whichever commits first.
+#[test]
+fn deciders_sharing_redis_never_overspend_a_budget_or_reach_a_unit_twice() {
+    let Some(redis) = Redis::start() else { return };
+    let deck = r#"
+entity user key uid
+event tap by uid { n: int }
+channel push
+action "coin" budget 5
+scene s on tap {
+  instance i -> reach { n: int } {
+    strategy hello when event.n == 99 => reach push "hello" { n: event.n } dedup 1d
+    default => reach push "coin" { n: event.n } dedup 1d
+  }
+}
+"#;
+    let barrier = std::sync::Barrier::new(2);
+    let results: Vec<Vec<Value>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..2)
+            .map(|decider| {
+                let (barrier, redis) = (&barrier, &redis);
+                scope.spawn(move || {
+                    let mut o = redis_outreach(deck, redis, "shared");
+                    // Ten units of its own partition, and one unit both are (wrongly) sent.
+                    let mut lines: Vec<String> = (0..10)
+                        .map(|u| {
+                            json!({"id": format!("d{decider}-{u}"), "event": "tap", "uid": format!("u{decider}-{u}"),
+                                   "time": "2026-11-21T08:00:00Z", "n": u})
+                            .to_string()
+                        })
+                        .collect();
+                    lines.push(
+                        json!({"id": format!("s{decider}"), "event": "tap", "uid": "both",
+                               "time": "2026-11-21T08:00:00Z", "n": 99})
+                        .to_string(),
+                    );
+                    for l in &lines {
+                        assert!(o.ingest_line(l).unwrap().is_empty());
+                    }
+                    // Both batches are decided on the same state before either commits.
+                    barrier.wait();
+                    o.commit().unwrap()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let all: Vec<&Value> = results.iter().flatten().collect();
+    let outcomes = |action: &str, unit: Option<&str>| -> Vec<String> {
+        let mut o: Vec<String> = all
+            .iter()
+            .filter(|r| r["action"] == action && unit.is_none_or(|u| r["unit"] == u))
+            .map(|r| format!("{} {}", r["outcome"].as_str().unwrap(), r["reason"].as_str().unwrap_or("-")))
+            .collect();
+        o.sort();
+        o
+    };
+    let coins = outcomes("coin", None);
+    assert_eq!(coins.iter().filter(|o| *o == "sent -").count(), 5, "the budget of 5 is spent exactly: {coins:?}");
+    assert_eq!(coins.len(), 20);
+    assert_eq!(outcomes("hello", Some("both")), ["sent -", "suppressed dedup"], "the shared unit is reached once");
+    let mut c = redis.connection();
+    let spent: i64 = redis::cmd("HGET").arg("shared:budgets").arg("coin").query(&mut c).unwrap();
+    assert_eq!(spent, 5);
+    let tracked: i64 = redis::cmd("LLEN").arg("shared:tracking").query(&mut c).unwrap();
+    assert_eq!(tracked, all.len() as i64, "every record committed once");
 }

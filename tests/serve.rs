@@ -13,6 +13,10 @@ use std::time::Duration;
 use ruledeck::limits::{MAX_BATCH_REQUESTS, MAX_EVENTS_PER_REQUEST, MAX_HTTP_BODY_BYTES};
 use serde_json::{json, Value};
 
+#[path = "common/redis.rs"]
+mod redis_server;
+use redis_server::Redis;
+
 const FIXED_NOW: &str = "2026-12-01T10:00:00Z";
 /// Polls of a bounded wait (each after a short sleep): generous, so a slow machine passes,
 /// yet a server that never swaps fails instead of hanging.
@@ -938,58 +942,6 @@ fn a_user_package_serves_its_keys_until_it_expires() {
     // The file provider serves its table.
     let body = json!({"scene": "promo", "instance": "banner", "input": {"uid": "u-1"}}).to_string();
     assert_eq!(server.post("/v1/decide", &body).1["strategy"], "seg");
-}
-
-/// A redis-server of the test's own on a free loopback port, in a temp dir; killed on drop.
-/// `None` (after a loud message) when redis-server is not installed, except under CI.
-struct Redis {
-    child: Child,
-    url: String,
-    _dir: tempfile::TempDir,
-}
-
-impl Redis {
-    fn start() -> Option<Redis> {
-        if Command::new("redis-server").arg("--version").output().is_err() {
-            assert!(
-                std::env::var_os("CI").is_none(),
-                "redis-server is not installed, and CI must run the redis provider tests (.ci/run installs it)"
-            );
-            eprintln!("\n\n*** SKIP: redis-server is not installed; the redis provider test did not run ***\n\n");
-            return None;
-        }
-        let dir = tempfile::tempdir().unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-            .arg("--dir")
-            .arg(dir.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let redis = Redis { child, url: format!("redis://127.0.0.1:{port}/"), _dir: dir };
-        for _ in 0..POLLS {
-            if let Ok(mut c) = redis::Client::open(redis.url.as_str()).unwrap().get_connection() {
-                if redis::cmd("PING").query::<String>(&mut c).is_ok() {
-                    return Some(redis);
-                }
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        panic!("redis-server did not start on port {port}");
-    }
-
-    fn connection(&self) -> redis::Connection {
-        redis::Client::open(self.url.as_str()).unwrap().get_connection().unwrap()
-    }
-}
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 #[test]
