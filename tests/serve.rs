@@ -1589,3 +1589,21 @@ fn events_run_on_the_served_release_and_keep_window_counts_across_a_swap() {
     let doc = post(vec![event("v1", "view", 0)]);
     assert_eq!((doc["records"].clone(), doc["summary"]["duplicates"].clone()), (json!([]), json!(1)));
 }
+
+/// Two replicas over one Redis outreach state: events one replica ingested are duplicates
+/// for the other, and the first answers exactly what `ruledeck replay` prints.
+#[test]
+fn replicas_sharing_a_redis_outreach_state_reach_nobody_twice() {
+    let Some(redis) = Redis::start() else { return };
+    let (reference, _) = replay_reference();
+    let lines = event_lines();
+    let state = PathBuf::from(&redis.url);
+    let (a, b) = (events_server(&state, &[]), events_server(&state, &[]));
+    let (code, doc) = a.post("/v1/events", &events_body(&lines));
+    assert_eq!(code, 200, "{doc}");
+    assert_eq!(doc["records"], json!(reference));
+    let (code, doc) = b.post("/v1/events", &events_body(&lines));
+    assert_eq!(code, 200, "{doc}");
+    assert_eq!(doc["records"], json!([]), "{doc}");
+    assert_eq!(doc["summary"]["duplicates"], lines.len(), "{doc}");
+}

@@ -1,7 +1,8 @@
 //! `POST /v1/events`: behavior events in, reach actions out, through the service's one
 //! outreach state.
 //!
-//! Owns: the service's [`Outreach`] runtime (its redb state in `--outreach-state DIR`),
+//! Owns: the service's [`Outreach`] runtime (its redb state in `--outreach-state DIR`, or
+//! Redis with `--outreach-state redis://…`),
 //! switching it to each release the deck serves with its state kept, ingesting one
 //! request's events in order and committing them once (durable before the answer), the
 //! request's summary, and the outreach metrics. Must not: ingest on an async worker (a
@@ -21,6 +22,10 @@ use super::metrics::{EventLabels, FilteredLabels, Metrics, ReachLabels};
 use crate::engine::TagsFile;
 use crate::outreach::Outreach;
 use crate::Program;
+
+/// The key prefix of a Redis `--outreach-state` (the same as `ruledeck replay`'s default, so
+/// a replay and the service can share one state).
+const REDIS_PREFIX: &str = "ruledeck:outreach";
 
 /// The service's outreach runtime: opened at start (or on the first request, when no
 /// release had loaded by then) and reopened from its last commit after any failure.
@@ -87,8 +92,17 @@ impl Events {
 
     fn open(&self, snapshot: &Snapshot) -> Result<Runtime, String> {
         let program = snapshot.program().clone();
-        let mut outreach =
-            Outreach::open(program.clone(), self.tags.clone(), Some(&self.dir)).map_err(|e| e.to_string())?;
+        // `--outreach-state redis://…`: state shared with other replicas (events partitioned
+        // by unit across them); checked commits keep budgets and caps exact between them.
+        let redis_url = self.dir.to_str().filter(|s| s.starts_with("redis://"));
+        let mut outreach = match redis_url {
+            Some(url) => {
+                let store = crate::outreach::state::RedisStore::open(url, REDIS_PREFIX)?;
+                Outreach::with_store(program.clone(), self.tags.clone(), Box::new(store))
+            }
+            None => Outreach::open(program.clone(), self.tags.clone(), Some(&self.dir)),
+        }
+        .map_err(|e| e.to_string())?;
         if let Some((release, versions)) = snapshot.release_versions() {
             outreach = outreach.with_release(release, versions);
         }
