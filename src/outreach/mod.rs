@@ -102,19 +102,22 @@ struct UnitState {
     sends: Vec<(i64, String, String)>,
 }
 
+/// The batch's maps: iteration order never matters (commits sort), so a fast hasher.
+type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
 /// The state a batch works on: loaded from the store as touched, written back at commit.
 #[derive(Default)]
 struct Batch {
-    units: HashMap<String, UnitState>,
+    units: FastMap<String, UnitState>,
     /// The version each unit's state was read at (what the commit checks).
-    versions: HashMap<String, u64>,
-    seen: HashSet<String>,
+    versions: FastMap<String, u64>,
+    seen: HashSet<String, foldhash::fast::RandomState>,
     /// Budgets touched: spent when read, spent now.
-    budgets: HashMap<String, (i64, i64)>,
+    budgets: FastMap<String, (i64, i64)>,
     /// Fan-out index values touched, by [`fanout::index_key`].
-    index: HashMap<String, IndexEntries>,
+    index: FastMap<String, IndexEntries>,
     /// The version each index value was read at (what the commit checks).
-    index_versions: HashMap<String, u64>,
+    index_versions: FastMap<String, u64>,
     records: Vec<Value>,
     /// The batch's lines, decided again if a commit finds its state changed.
     lines: Vec<String>,

@@ -16,17 +16,19 @@ use std::path::Path;
 
 use redb::{Database, ReadableTable, TableDefinition};
 
-const SEEN: TableDefinition<&str, ()> = TableDefinition::new("seen");
+// Keys are bytes, not `&str`: redb validates UTF-8 on every comparison of a `&str` key,
+// which was a tenth of a replay's instructions.
+const SEEN: TableDefinition<&[u8], ()> = TableDefinition::new("ids.v3");
 /// Per-unit state, windows keyed by their tag's name (so a release that reorders, adds or
 /// drops window tags keeps each window's entries with its name).
-const UNITS: TableDefinition<&str, &[u8]> = TableDefinition::new("units.v2");
+const UNITS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("units.v3");
 /// The per-unit state of earlier builds, windows keyed by their index in the deck: a state
 /// holding it is refused rather than misread.
 const UNITS_BY_INDEX: TableDefinition<&str, &[u8]> = TableDefinition::new("units");
 const BUDGETS: TableDefinition<&str, i64> = TableDefinition::new("budgets");
 const TRACKING: TableDefinition<u64, &str> = TableDefinition::new("tracking");
 /// Fan-out indexes: index value (see `fanout::index_key`) → its entries.
-const FANOUT: TableDefinition<&str, &[u8]> = TableDefinition::new("fanout");
+const FANOUT: TableDefinition<&[u8], &[u8]> = TableDefinition::new("fanout.v3");
 
 /// A unit's committed state and the version it was committed under (0: never written).
 pub struct Versioned {
@@ -120,19 +122,19 @@ impl Store for RedbStore {
     fn seen(&self, id: &str) -> Result<bool, String> {
         let r = self.db.begin_read().map_err(err)?;
         let t = r.open_table(SEEN).map_err(err)?;
-        Ok(t.get(id).map_err(err)?.is_some())
+        Ok(t.get(id.as_bytes()).map_err(err)?.is_some())
     }
 
     fn unit(&self, key: &str) -> Result<Versioned, String> {
         let r = self.db.begin_read().map_err(err)?;
         let t = r.open_table(UNITS).map_err(err)?;
-        Ok(Versioned { bytes: t.get(key).map_err(err)?.map(|v| v.value().to_vec()), version: 0 })
+        Ok(Versioned { bytes: t.get(key.as_bytes()).map_err(err)?.map(|v| v.value().to_vec()), version: 0 })
     }
 
     fn index(&self, key: &str) -> Result<Versioned, String> {
         let r = self.db.begin_read().map_err(err)?;
         let t = r.open_table(FANOUT).map_err(err)?;
-        Ok(Versioned { bytes: t.get(key).map_err(err)?.map(|v| v.value().to_vec()), version: 0 })
+        Ok(Versioned { bytes: t.get(key.as_bytes()).map_err(err)?.map(|v| v.value().to_vec()), version: 0 })
     }
 
     fn spent(&self, action: &str) -> Result<i64, String> {
@@ -147,17 +149,17 @@ impl Store for RedbStore {
         {
             let mut seen = w.open_table(SEEN).map_err(err)?;
             for id in &writes.seen {
-                seen.insert(id.as_str(), ()).map_err(err)?;
+                seen.insert(id.as_bytes(), ()).map_err(err)?;
             }
             let mut units = w.open_table(UNITS).map_err(err)?;
             for (key, bytes, _) in &writes.units {
-                units.insert(key.as_str(), bytes.as_slice()).map_err(err)?;
+                units.insert(key.as_bytes(), bytes.as_slice()).map_err(err)?;
             }
             let mut index = w.open_table(FANOUT).map_err(err)?;
             for (key, bytes, _) in &writes.index {
                 match bytes {
-                    Some(bytes) => index.insert(key.as_str(), bytes.as_slice()).map(drop).map_err(err)?,
-                    None => index.remove(key.as_str()).map(drop).map_err(err)?,
+                    Some(bytes) => index.insert(key.as_bytes(), bytes.as_slice()).map(drop).map_err(err)?,
+                    None => index.remove(key.as_bytes()).map(drop).map_err(err)?,
                 }
             }
             let mut budgets = w.open_table(BUDGETS).map_err(err)?;
