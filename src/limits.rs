@@ -37,7 +37,8 @@ pub const MAX_REQUEST_BYTES: usize = 1024 * 1024;
 /// Nesting of arrays and objects at which any JSON input is refused (serde_json's own
 /// bound: 127 levels parse, 128 do not).
 pub const MAX_JSON_DEPTH: usize = 128;
-/// Most loaded tag values the engine's cache holds (least recently used go first).
+/// Most loaded tag values the engine's cache holds (past it, entries are evicted by
+/// S3-FIFO: those read once go first).
 pub const CACHE_CAPACITY: u64 = 1_000_000;
 /// Largest HTTP request body `ruledeck serve` reads, in bytes (413 above it).
 pub const MAX_HTTP_BODY_BYTES: usize = 4 * 1024 * 1024;

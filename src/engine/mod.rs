@@ -121,19 +121,13 @@ impl From<RequestError> for EngineError {
     }
 }
 
-/// A cached provider answer with its time to live.
+/// A cached provider answer and the instant it stops being served (its tag's `cache` after
+/// it was loaded). An expired entry is a miss; it stays until overwritten or evicted, which
+/// the cache's bound on entries makes happen.
 #[derive(Clone)]
 struct Cached {
     value: Option<Arc<serde_json::Value>>,
-    ttl: Duration,
-}
-
-struct TtlPerEntry;
-
-impl moka::Expiry<Vec<u8>, Cached> for TtlPerEntry {
-    fn expire_after_create(&self, _key: &Vec<u8>, value: &Cached, _now: Instant) -> Option<Duration> {
-        Some(value.ttl)
-    }
+    expires: Instant,
 }
 
 /// Decides with blocking providers. Shareable across threads (`&Engine` is all a thread needs).
@@ -143,7 +137,7 @@ pub struct Engine {
     fallback: Option<Arc<dyn Provider>>,
     observer: Option<Arc<dyn Observer>>,
     /// Keyed by [`cache_key`]: the tag's id and the key value.
-    cache: moka::sync::Cache<Vec<u8>, Cached>,
+    cache: quick_cache::sync::Cache<Vec<u8>, Cached>,
 }
 
 impl Engine {
@@ -154,7 +148,14 @@ impl Engine {
             providers: HashMap::new(),
             fallback: None,
             observer: None,
-            cache: moka::sync::Cache::builder().max_capacity(CACHE_CAPACITY).expire_after(TtlPerEntry).build(),
+            // Room for CACHE_CAPACITY entries; tables grow from a small start as it fills.
+            cache: quick_cache::sync::Cache::with(
+                1024,
+                CACHE_CAPACITY,
+                Default::default(),
+                Default::default(),
+                Default::default(),
+            ),
         }
     }
 
@@ -191,6 +192,8 @@ impl Engine {
     /// VM suspends. Read the result with `req.outcome()`.
     pub fn run(&self, req: &mut Request<'_>) -> Result<(), EngineError> {
         let mut key_buf = Vec::new();
+        // One clock read per run, and only once a cached tag is needed.
+        let mut now: Option<Instant> = None;
         // One batch per provider, in the order evaluation first needed each: which provider
         // is called first (and which one is reported missing) never depends on hashing.
         let mut batches: Vec<(&str, Vec<(u32, String)>)> = Vec::new();
@@ -204,7 +207,9 @@ impl Engine {
                 let info = &program.tags[tag as usize];
                 if info.cache_seconds.is_some() {
                     // Built in a reused buffer: a lookup on the warm path allocates no key.
-                    let hit = self.cache.get(cache_key(&mut key_buf, tag, req.key_for(tag)));
+                    let now = *now.get_or_insert_with(Instant::now);
+                    let hit =
+                        self.cache.get(cache_key(&mut key_buf, tag, req.key_for(tag))).filter(|c| c.expires > now);
                     if let Some(observer) = &self.observer {
                         observer.cache_lookup(hit.is_some());
                     }
@@ -232,7 +237,7 @@ impl Engine {
                     }
                 }
             }
-            let now = req.now;
+            let request_now = req.now;
             let load = |(name, provider, batch): &Call<'_>| {
                 let queries: Vec<TagQuery<'_>> = batch
                     .iter()
@@ -243,7 +248,7 @@ impl Engine {
                     })
                     .collect();
                 let start = self.observer.as_ref().map(|_| Instant::now());
-                let results = provider.load_at(&queries, now);
+                let results = provider.load_at(&queries, request_now);
                 if let (Some(observer), Some(start)) = (&self.observer, start) {
                     let failed = results.iter().filter(|r| matches!(r, Loaded::Failed(_))).count()
                         + batch.len().saturating_sub(results.len());
@@ -278,19 +283,22 @@ impl Engine {
                     let result =
                         results.get(i).cloned().unwrap_or(Loaded::Failed("provider returned too few results".into()));
                     let ttl = program.tags[*tag as usize].cache_seconds.map(|s| Duration::from_secs(s.max(0) as u64));
+                    let expires = ttl.map(|ttl| *now.get_or_insert_with(Instant::now) + ttl);
                     match result {
                         Loaded::Value(v) => {
                             supply_json(req, *tag, Some(&v));
-                            if let Some(ttl) = ttl {
+                            if let Some(expires) = expires {
                                 let key = cache_key(&mut key_buf, *tag, key).to_vec();
-                                self.cache.insert(key, Cached { value: Some(Arc::new(v)), ttl });
+                                self.cache.insert(key, Cached { value: Some(Arc::new(v)), expires });
                             }
                         }
                         Loaded::Missing => {
                             req.supply(*tag, None);
-                            if let Some(ttl) = ttl {
-                                self.cache
-                                    .insert(cache_key(&mut key_buf, *tag, key).to_vec(), Cached { value: None, ttl });
+                            if let Some(expires) = expires {
+                                self.cache.insert(
+                                    cache_key(&mut key_buf, *tag, key).to_vec(),
+                                    Cached { value: None, expires },
+                                );
                             }
                         }
                         Loaded::Failed(e) => req.supply_failure(*tag, e),
