@@ -75,6 +75,9 @@ pub const MAX_WINDOW_ENTRIES: usize = 10_000;
 /// Times one outreach batch is decided and committed when shared state (Redis) keeps
 /// changing under it; past that, the batch is an error and nothing of it is committed.
 pub const MAX_COMMIT_ATTEMPTS: usize = 64;
+/// Longest wait for one call to a Redis outreach state (connect, read, write), in
+/// milliseconds; past it the batch fails and nothing of it is committed.
+pub const REDIS_STATE_TIMEOUT_MS: u64 = 5_000;
 /// Most units one trigger of a fan-out scene decides for: the first ones in ascending key
 /// order; the rest are skipped and counted (`fanout_skipped` in the replay summary).
 pub const MAX_FANOUT_UNITS: usize = 10_000;

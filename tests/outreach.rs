@@ -1023,3 +1023,43 @@ scene s on tap {
     let tracked: i64 = redis::cmd("LLEN").arg("shared:tracking").query(&mut c).unwrap();
     assert_eq!(tracked, all.len() as i64, "every record committed once");
 }
+
+/// A state store that fails is an error, never an event tracked as invalid: the batch is
+/// not committed, and a host can discard it and go on from the last commit.
+#[test]
+fn a_failing_state_store_is_an_error_not_an_invalid_event() {
+    let Some(redis) = Redis::start() else { return };
+    let deck = filter_deck("channel push", r#"reach push "x" { amount: 0 }"#);
+    let mut o = redis_outreach(&deck, &redis, "failing");
+    let lines = taps("u", &["2026-11-21T08:00:00Z", "2026-11-21T09:00:00Z"]);
+    assert!(o.ingest_line(&lines[0]).unwrap().is_empty());
+    drop(redis);
+    let err = o.ingest_line(&lines[1]).expect_err("a store that is gone fails the ingest");
+    assert!(err.to_string().starts_with("outreach state: redis state"), "{err}");
+    o.discard();
+    assert_eq!(o.summary().events, 0, "the discarded batch counts nothing");
+}
+
+#[test]
+fn a_tracking_database_follows_one_durable_state() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/outreach");
+    let (deck, events) = (root.join("lapsed_nudge.rule"), root.join("lapsed_events.jsonl"));
+    let (deck, events) = (deck.to_str().unwrap(), events.to_str().unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("t.sqlite");
+    let db = db.to_str().unwrap();
+    let run = |args: &[&str]| Command::new(env!("CARGO_BIN_EXE_ruledeck")).args(args).output().unwrap();
+    let out = run(&["replay", events, deck, "--tracking-db", db]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--tracking-db needs --state"));
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    assert!(run(&["replay", events, deck, "--state", a.to_str().unwrap(), "--tracking-db", db]).status.success());
+    let out = run(&["replay", events, deck, "--state", b.to_str().unwrap(), "--tracking-db", db]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("give each state its own database"), "{out:?}");
+    // A state named by another scheme is refused, not taken for a directory.
+    let out = run(&["replay", events, deck, "--state", "rediss://127.0.0.1:1/"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("`rediss://` is not supported"), "{out:?}");
+    assert!(!Path::new("rediss:").exists());
+}

@@ -3,13 +3,14 @@
 //! Owns: event ingestion in event time (ids, lateness), the window tags' state per unit,
 //! running the scenes `on` each event through the [`Engine`], the reach filters in their
 //! documented order (quiet hours, dedup, caps, budget) and the durable state they judge by,
-//! kept in an embedded redb database. Must not: parse or check decks, or reach into the
+//! kept behind a [`state::Store`] (an embedded redb database, or Redis shared by several
+//! deciders). Must not: parse or check decks, or reach into the
 //! compiler (it takes a compiled [`Program`], from rule files or a release, and reads its
 //! outreach tables like any host), nor evaluate rules itself (the VM does, through the
 //! engine; window tags are supplied to it as ordinary tag values).
 //!
 //! Crash safety: events are processed in batches; a batch's state changes *and* its
-//! tracking records are committed in one redb transaction, and records are handed to the
+//! tracking records are committed in one store transaction (redb) or script (Redis), and records are handed to the
 //! caller only after the commit. A crash before a commit loses the whole batch (state and
 //! records), so a restart processes those events again as if for the first time; a crash
 //! after it leaves them ingested (their ids are stored), so they are skipped. Either way no
@@ -37,6 +38,26 @@ use fanout::IndexEntries;
 use window::{AggValue, Entries, FieldVal};
 
 use state::{Committed, RedbStore, Store, Writes};
+
+/// Why one event line was not (fully) processed.
+enum IngestError {
+    /// The line is refused: tracked as invalid, counted, and the replay goes on.
+    Refused(String),
+    /// The state store failed: the batch cannot be committed as it is.
+    Store(String),
+}
+
+impl From<String> for IngestError {
+    fn from(reason: String) -> Self {
+        IngestError::Refused(reason)
+    }
+}
+
+impl From<&str> for IngestError {
+    fn from(reason: &str) -> Self {
+        IngestError::Refused(reason.to_string())
+    }
+}
 
 /// Why the runtime could not go on (bad input lines are not errors: they are counted).
 #[derive(Debug)]
@@ -118,6 +139,9 @@ struct Batch {
     index: FastMap<String, IndexEntries>,
     /// The version each index value was read at (what the commit checks).
     index_versions: FastMap<String, u64>,
+    /// Each unit's and index value's bytes as read: what is unchanged is not written back.
+    loaded_units: FastMap<String, Option<Vec<u8>>>,
+    loaded_index: FastMap<String, Option<Vec<u8>>>,
     records: Vec<Value>,
     /// The batch's lines, decided again if a commit finds its state changed.
     lines: Vec<String>,
@@ -249,7 +273,7 @@ impl Outreach {
             self.batch.summary_before = self.summary.clone();
         }
         self.batch.lines.push(line.to_string());
-        self.process(line);
+        self.process(line)?;
         if self.fail_after.is_some_and(|n| self.summary.events >= n) {
             // Simulates a crash: no unwinding, no commit, no flush.
             std::process::abort();
@@ -260,13 +284,30 @@ impl Outreach {
         Ok(Vec::new())
     }
 
-    /// Decides one line into the current batch.
-    fn process(&mut self, line: &str) {
+    /// Decides one line into the current batch. A refused line is tracked as invalid; a
+    /// failure of the state store is an error, after which the batch must not be committed
+    /// (see [`Outreach::discard`]).
+    fn process(&mut self, line: &str) -> Result<(), OutreachError> {
         self.summary.events += 1;
-        if let Err(reason) = self.ingest(line) {
-            self.summary.invalid += 1;
-            self.batch.records.push(json!({"outcome": "invalid", "reason": reason}));
+        match self.ingest(line) {
+            Ok(()) => Ok(()),
+            Err(IngestError::Refused(reason)) => {
+                self.summary.invalid += 1;
+                self.batch.records.push(json!({"outcome": "invalid", "reason": reason}));
+                Ok(())
+            }
+            Err(IngestError::Store(e)) => Err(store_err(e)),
         }
+    }
+
+    /// Drops the batch in progress (its events count as never seen; the summary is as
+    /// before it), for a host whose ingest or commit failed and that goes on with the
+    /// state as of the last commit.
+    pub fn discard(&mut self) {
+        if !self.batch.lines.is_empty() {
+            self.summary = std::mem::take(&mut self.batch.summary_before);
+        }
+        self.batch = Batch::default();
     }
 
     /// Commits the current batch and returns its records, now durable. If the store says
@@ -282,8 +323,15 @@ impl Outreach {
             writes.seen.sort();
             let mut units: Vec<_> = self.batch.units.iter().collect();
             units.sort_by(|a, b| a.0.cmp(b.0));
+            let default_state = postcard::to_allocvec(&UnitState::default()).map_err(store_err)?;
             for (key, state) in units {
                 let bytes = postcard::to_allocvec(state).map_err(store_err)?;
+                // Read but unchanged (a fanned-out user that was not reached, say): not
+                // written, so it neither costs a write nor conflicts with its own decider.
+                let loaded = self.batch.loaded_units.get(key).and_then(Option::as_deref);
+                if loaded.unwrap_or(&default_state) == bytes.as_slice() {
+                    continue;
+                }
                 let version = self.batch.versions.get(key).copied().unwrap_or(0);
                 writes.units.push((key.clone(), bytes, version));
             }
@@ -302,6 +350,9 @@ impl Outreach {
                 } else {
                     Some(postcard::to_allocvec(entries).map_err(store_err)?)
                 };
+                if self.batch.loaded_index.get(key).is_some_and(|loaded| *loaded == bytes) {
+                    continue;
+                }
                 let version = self.batch.index_versions.get(key).copied().unwrap_or(0);
                 writes.index.push((key.clone(), bytes, version));
             }
@@ -322,7 +373,7 @@ impl Outreach {
                     self.summary = std::mem::take(&mut self.batch.summary_before);
                     self.batch = Batch { summary_before: self.summary.clone(), ..Batch::default() };
                     for line in &lines {
-                        self.process(line);
+                        self.process(line)?;
                     }
                     self.batch.lines = lines;
                 }
@@ -330,34 +381,38 @@ impl Outreach {
         }
     }
 
-    fn seen(&self, id: &str) -> Result<bool, String> {
+    fn seen(&self, id: &str) -> Result<bool, IngestError> {
         if self.batch.seen.contains(id) {
             return Ok(true);
         }
-        self.store.seen(id)
+        self.store.seen(id).map_err(IngestError::Store)
     }
 
-    fn unit(&mut self, key: &str) -> Result<&mut UnitState, String> {
+    fn unit(&mut self, key: &str) -> Result<&mut UnitState, IngestError> {
         if !self.batch.units.contains_key(key) {
-            let stored = self.store.unit(key)?;
-            let state = match stored.bytes {
-                Some(bytes) => postcard::from_bytes(&bytes).map_err(|e| format!("corrupt unit state: {e}"))?,
+            let stored = self.store.unit(key).map_err(IngestError::Store)?;
+            let state = match &stored.bytes {
+                Some(bytes) => postcard::from_bytes(bytes)
+                    .map_err(|e| IngestError::Store(format!("corrupt unit state of `{key}`: {e}")))?,
                 None => UnitState::default(),
             };
             self.batch.versions.insert(key.to_string(), stored.version);
+            self.batch.loaded_units.insert(key.to_string(), stored.bytes);
             self.batch.units.insert(key.to_string(), state);
         }
         Ok(self.batch.units.get_mut(key).expect("just inserted"))
     }
 
-    fn index_entries(&mut self, key: &str) -> Result<&mut IndexEntries, String> {
+    fn index_entries(&mut self, key: &str) -> Result<&mut IndexEntries, IngestError> {
         if !self.batch.index.contains_key(key) {
-            let stored = self.store.index(key)?;
-            let entries = match stored.bytes {
-                Some(bytes) => postcard::from_bytes(&bytes).map_err(|e| format!("corrupt fan-out index: {e}"))?,
+            let stored = self.store.index(key).map_err(IngestError::Store)?;
+            let entries = match &stored.bytes {
+                Some(bytes) => postcard::from_bytes(bytes)
+                    .map_err(|e| IngestError::Store(format!("corrupt fan-out index `{key}`: {e}")))?,
                 None => IndexEntries::default(),
             };
             self.batch.index_versions.insert(key.to_string(), stored.version);
+            self.batch.loaded_index.insert(key.to_string(), stored.bytes);
             self.batch.index.insert(key.to_string(), entries);
         }
         Ok(self.batch.index.get_mut(key).expect("just inserted"))
@@ -371,17 +426,17 @@ impl Outreach {
         fanout::index_key(&ev.name, &names, values)
     }
 
-    fn spent(&mut self, action: &str) -> Result<i64, String> {
+    fn spent(&mut self, action: &str) -> Result<i64, IngestError> {
         if let Some((_, now)) = self.batch.budgets.get(action) {
             return Ok(*now);
         }
-        let spent = self.store.spent(action)?;
+        let spent = self.store.spent(action).map_err(IngestError::Store)?;
         self.batch.budgets.insert(action.to_string(), (spent, spent));
         Ok(spent)
     }
 
-    /// One event; `Err` is the reason the line was refused.
-    fn ingest(&mut self, line: &str) -> Result<(), String> {
+    /// One event; `Err` says why the line was refused, or that the store failed.
+    fn ingest(&mut self, line: &str) -> Result<(), IngestError> {
         let v: Value = serde_json::from_str(line).map_err(|e| format!("not JSON: {e}"))?;
         let obj = v.as_object().ok_or("an event is a JSON object")?;
         let kind = obj.get("event").and_then(Value::as_str).ok_or("missing `event` (the event's kind)")?;
@@ -399,7 +454,7 @@ impl Outreach {
         let unit = match obj.get(key_name.as_str()) {
             Some(Value::String(s)) => s.clone(),
             Some(Value::Number(n)) if n.is_i64() => n.to_string(),
-            _ => return Err(format!("missing `{key_name}` (the event's unit, text or int)")),
+            _ => return Err(format!("missing `{key_name}` (the event's unit, text or int)").into()),
         };
         let mut fields = Vec::new();
         for f in &ev.fields {
@@ -413,7 +468,9 @@ impl Outreach {
                 (Ty::Time, Value::String(s)) => FieldVal::Time(
                     crate::time::parse_data(s).ok_or_else(|| format!("field `{}`: invalid time", f.name))?,
                 ),
-                _ => return Err(format!("field `{}` is not a valid `{}`", f.name, program.type_name(f.ty, ", "))),
+                _ => {
+                    return Err(format!("field `{}` is not a valid `{}`", f.name, program.type_name(f.ty, ", ")).into())
+                }
             };
             fields.push(val);
         }
@@ -494,7 +551,7 @@ impl Outreach {
     /// A fan-out scene on a trigger: the units with an index event matching the trigger's
     /// values in `[now − D, now]`, each decided for once (every instance), in ascending
     /// key order, at most [`crate::limits::MAX_FANOUT_UNITS`] of them.
-    fn fan_out(&mut self, scene: usize, t: &Trigger<'_>, kind: &str) -> Result<(), String> {
+    fn fan_out(&mut self, scene: usize, t: &Trigger<'_>, kind: &str) -> Result<(), IngestError> {
         let program = self.program.clone();
         let f = program.outreach.scene_fanout(scene).expect("a fan-out scene");
         let spec = self.scene_specs[scene].expect("every fan-out has an index");
@@ -544,7 +601,7 @@ impl Outreach {
         instance: usize,
         t: &Trigger<'_>,
         target: Option<(&str, &str)>,
-    ) -> Result<(), String> {
+    ) -> Result<(), IngestError> {
         let Trigger { ev_id, id, now, fields, .. } = *t;
         let (unit, unit_key) = target.unwrap_or((t.unit, t.unit_key));
         let program = self.program.clone();
@@ -673,7 +730,7 @@ impl Outreach {
         dedup: i64,
         payload: &Map<String, Value>,
         now: i64,
-    ) -> Result<Verdict, String> {
+    ) -> Result<Verdict, IngestError> {
         let program = self.program.clone();
         let ch = program.outreach.channels.iter().find(|c| c.name == channel).ok_or("unknown channel")?;
         let act = program.outreach.actions.iter().find(|a| a.name == action);
@@ -766,8 +823,6 @@ impl Outreach {
     }
 }
 
-/// How far back a program needs state (its longest window, cap and dedup) and its longest
-/// lateness, in seconds.
 /// The fan-out indexes `program` keeps (one per index event and field set, however many
 /// scenes read it), and which one each scene reads.
 fn index_specs(program: &Program) -> (Vec<IndexSpec>, Vec<Option<usize>>) {
@@ -795,6 +850,8 @@ fn index_specs(program: &Program) -> (Vec<IndexSpec>, Vec<Option<usize>>) {
     (specs, scene_specs)
 }
 
+/// How far back a program needs state (its longest window, cap and dedup) and its longest
+/// lateness, in seconds.
 fn horizons(program: &Program) -> (i64, i64) {
     let o = &program.outreach;
     let max_late = o.events.iter().map(|e| e.late_seconds).max().unwrap_or(0);

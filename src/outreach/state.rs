@@ -78,6 +78,19 @@ pub trait Store: Send + Sync {
     fn tracking_since(&self, from: u64) -> Result<Vec<(u64, String)>, String>;
 }
 
+/// What a `--state` argument names: a Redis URL (`Some`), or a directory (`None`). Any
+/// other `SCHEME://` is refused rather than taken for a directory of that name.
+pub fn redis_url(state: &Path) -> Result<Option<&str>, String> {
+    let Some(text) = state.to_str() else { return Ok(None) };
+    match text.split_once("://") {
+        Some(("redis", _)) => Ok(Some(text)),
+        Some((scheme, _)) if !scheme.is_empty() && scheme.chars().all(|c| c.is_ascii_alphanumeric() || c == '+') => {
+            Err(format!("`{text}`: a state is a directory or `redis://HOST:PORT/DB` (`{scheme}://` is not supported)"))
+        }
+        _ => Ok(None),
+    }
+}
+
 fn err(e: impl std::fmt::Display) -> String {
     e.to_string()
 }
@@ -252,10 +265,17 @@ return {'ok', ''}
 "#;
 
 impl RedisStore {
-    /// Connects to `url` (`redis://HOST:PORT/DB`), keeping every key under `prefix`.
+    /// Connects to `url` (`redis://HOST:PORT/DB`), keeping every key under `prefix`. Every
+    /// call waits at most [`REDIS_STATE_TIMEOUT_MS`], so a Redis that stops answering fails
+    /// the batch rather than hanging it.
+    ///
+    /// [`REDIS_STATE_TIMEOUT_MS`]: crate::limits::REDIS_STATE_TIMEOUT_MS
     pub fn open(url: &str, prefix: &str) -> Result<RedisStore, String> {
+        let timeout = std::time::Duration::from_millis(crate::limits::REDIS_STATE_TIMEOUT_MS);
         let client = redis::Client::open(url).map_err(|e| format!("redis state `{url}`: {e}"))?;
-        let mut conn = client.get_connection().map_err(|e| format!("redis state `{url}`: {e}"))?;
+        let mut conn = client.get_connection_with_timeout(timeout).map_err(|e| format!("redis state `{url}`: {e}"))?;
+        conn.set_read_timeout(Some(timeout)).map_err(|e| format!("redis state `{url}`: {e}"))?;
+        conn.set_write_timeout(Some(timeout)).map_err(|e| format!("redis state `{url}`: {e}"))?;
         redis::cmd("PING").query::<String>(&mut conn).map_err(|e| format!("redis state `{url}`: {e}"))?;
         Ok(RedisStore { conn: std::sync::Mutex::new(conn), prefix: prefix.to_string() })
     }

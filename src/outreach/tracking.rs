@@ -54,6 +54,10 @@ CREATE TABLE IF NOT EXISTS events (
     fields     TEXT NOT NULL         -- JSON: the declared fields
 );
 CREATE INDEX IF NOT EXISTS events_by_unit ON events (unit, kind, time_unix);
+CREATE TABLE IF NOT EXISTS meta (
+    key        TEXT PRIMARY KEY,
+    value      TEXT NOT NULL         -- `state`: the state this database projects
+);
 ";
 
 fn sql_err(e: rusqlite::Error) -> OutreachError {
@@ -68,19 +72,37 @@ pub struct TrackingDb {
 }
 
 impl TrackingDb {
-    /// Opens (or creates) the database at `path`.
-    pub fn open(path: &Path) -> Result<TrackingDb, OutreachError> {
+    /// Opens (or creates) the database at `path` as the projection of the state named
+    /// `state` (a state directory's canonical path, or a Redis URL and prefix). Records are
+    /// copied by their position in that state's tracking log, so a database that follows
+    /// one state is refused for another.
+    pub fn open(path: &Path, state: &str) -> Result<TrackingDb, OutreachError> {
         let conn = Connection::open(path).map_err(sql_err)?;
         // Durable commits: a write-ahead log synced at every commit.
         conn.pragma_update(None, "journal_mode", "WAL").map_err(sql_err)?;
         conn.pragma_update(None, "synchronous", "FULL").map_err(sql_err)?;
         conn.execute_batch(SCHEMA).map_err(sql_err)?;
+        let follows: Option<String> = conn
+            .query_row("SELECT value FROM meta WHERE key = 'state'", [], |r| r.get(0))
+            .optional()
+            .map_err(sql_err)?;
+        match follows {
+            Some(follows) if follows != state => {
+                return Err(OutreachError(format!(
+                    "this tracking database follows the state `{follows}`, not `{state}`: give each state its own database"
+                )));
+            }
+            Some(_) => {}
+            None => {
+                conn.execute("INSERT INTO meta (key, value) VALUES ('state', ?1)", [state]).map_err(sql_err)?;
+            }
+        }
         Ok(TrackingDb { conn, pending_events: Vec::new() })
     }
 
-    /// Notes one event line for the events table, if it is a well-formed event of the deck
-    /// (kind declared, time valid, unit key present); anything else the runtime counts as
-    /// invalid, and it is not an event here either.
+    /// Notes one event line for the events table, if it names a declared kind, a valid time
+    /// and its unit (the declared fields it carries are kept as given; a line the runtime
+    /// refuses for a missing or ill-typed field may still be stored here).
     pub fn note_event(&mut self, outreach: &Outreach, line: &str) {
         let Ok(Value::Object(obj)) = serde_json::from_str::<Value>(line) else { return };
         let program = outreach.program();

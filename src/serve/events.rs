@@ -94,7 +94,7 @@ impl Events {
         let program = snapshot.program().clone();
         // `--outreach-state redis://…`: state shared with other replicas (events partitioned
         // by unit across them); checked commits keep budgets and caps exact between them.
-        let redis_url = self.dir.to_str().filter(|s| s.starts_with("redis://"));
+        let redis_url = crate::outreach::state::redis_url(&self.dir)?;
         let mut outreach = match redis_url {
             Some(url) => {
                 let store = crate::outreach::state::RedisStore::open(url, REDIS_PREFIX)?;

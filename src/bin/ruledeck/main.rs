@@ -209,7 +209,8 @@ enum Command {
         #[arg(long)]
         header_timeout_ms: Option<u64>,
         /// Turn `POST /v1/events` on: behavior events in, reach actions out, with the outreach
-        /// state (windows, caps, dedup, budgets, ingested ids, tracking) kept in this directory.
+        /// state (windows, caps, dedup, budgets, ingested ids, tracking) kept in this directory,
+        /// or shared with other replicas on Redis (`redis://HOST:PORT/DB`).
         #[arg(long)]
         outreach_state: Option<PathBuf>,
         /// The address to listen on (port 0 picks a free port; the first line of stdout

@@ -56,7 +56,7 @@ pub fn run(args: Args<'_>) -> Result<ExitCode, Fatal> {
         }
     };
     let tags = crate::eval::tags_provider(tags, &program)?;
-    let redis_url = state.and_then(Path::to_str).filter(|s| s.starts_with("redis://"));
+    let redis_url = state.map(ruledeck::outreach::state::redis_url).transpose().map_err(Fatal)?.flatten();
     let mut outreach = match redis_url {
         Some(url) => {
             let store = RedisStore::open(url, state_prefix).map_err(Fatal)?;
@@ -69,9 +69,22 @@ pub fn run(args: Args<'_>) -> Result<ExitCode, Fatal> {
         outreach = outreach.with_release(number, versions);
     }
     outreach.batch_size = batch.max(1);
-    let mut tracking = match tracking_db {
-        Some(path) => Some(TrackingDb::open(path).map_err(|e| Fatal(format!("`{}`: {e}", path.display())))?),
-        None => None,
+    let mut tracking = match (tracking_db, state) {
+        (Some(path), Some(state)) => {
+            // The database copies records by their position in one state's log: it must
+            // follow the same state every run.
+            let identity = match redis_url {
+                Some(url) => format!("{url}#{state_prefix}"),
+                None => std::fs::canonicalize(state).unwrap_or_else(|_| state.to_path_buf()).display().to_string(),
+            };
+            Some(TrackingDb::open(path, &identity).map_err(|e| Fatal(format!("`{}`: {e}", path.display())))?)
+        }
+        (Some(_), None) => {
+            return Err(Fatal(
+                "--tracking-db needs --state: the database follows a durable state's tracking log".into(),
+            ))
+        }
+        (None, _) => None,
     };
     let sync = |tracking: &mut Option<TrackingDb>, outreach: &Outreach| match tracking {
         Some(db) => db.sync(outreach).map(drop).map_err(|e| Fatal(e.to_string())),
