@@ -1063,3 +1063,36 @@ fn a_tracking_database_follows_one_durable_state() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("`rediss://` is not supported"), "{out:?}");
     assert!(!Path::new("rediss:").exists());
 }
+
+/// A two-field fan-out index is keyed by field names, not positions: a release that
+/// declares the index event's fields in another order finds the favorites the first kept.
+#[test]
+fn a_release_that_reorders_an_index_events_fields_keeps_its_fanout_index() {
+    let deck = |fields: &str| {
+        format!(
+            r#"
+entity user key uid
+entity item key skuid
+event favorite by uid {{ {fields} }}
+event price_drop by skuid {{ shop: text }}
+channel push
+scene alert on price_drop for each user with favorite(sku == event.skuid and shop == event.shop) within 1h {{
+  instance a -> reach {{ shop: text }} {{
+    default => reach push "drop" {{ shop: event.shop }}
+  }}
+}}
+"#
+        )
+    };
+    let compile = |src: &str| ruledeck::compile(&[("deck.rule", src)]).unwrap_or_else(|e| panic!("{e}"));
+    let mut o =
+        Outreach::open(compile(&deck("sku: text, shop: text")), TagsFile::from_json(json!({})).unwrap(), None).unwrap();
+    o.batch_size = usize::MAX;
+    let favorite = json!({"id": "f", "event": "favorite", "time": "2026-11-21T08:00:00Z", "uid": "u-1",
+                          "sku": "p", "shop": "s1"});
+    assert!(replay(&mut o, &[favorite.to_string()]).is_empty());
+    o.set_program(compile(&deck("shop: text, sku: text")), None, []).unwrap();
+    let drop = json!({"id": "d", "event": "price_drop", "time": "2026-11-21T08:30:00Z", "skuid": "p", "shop": "s1"});
+    let records = replay(&mut o, &[drop.to_string()]);
+    assert_eq!(reached(&records), [("d".to_string(), "u-1".to_string(), "sent".to_string())]);
+}

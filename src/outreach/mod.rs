@@ -418,12 +418,18 @@ impl Outreach {
         Ok(self.batch.index.get_mut(key).expect("just inserted"))
     }
 
-    /// The key of the index value `spec` looks up (or updates) for these values.
+    /// The key of the index value `spec` looks up (or updates) for these values (one per
+    /// field of the spec, in its order). Fields go into the key by name, in name order, so
+    /// a release that reorders the index event's fields finds the same values.
     fn spec_key(&self, spec: usize, values: &[String]) -> String {
         let spec = &self.specs[spec];
         let ev = &self.program.outreach.events[spec.event as usize];
-        let names: Vec<&str> = spec.fields.iter().map(|&f| ev.fields[f as usize].name.as_str()).collect();
-        fanout::index_key(&ev.name, &names, values)
+        let mut pairs: Vec<(&str, &String)> =
+            spec.fields.iter().map(|&f| ev.fields[f as usize].name.as_str()).zip(values).collect();
+        pairs.sort_by(|a, b| a.0.cmp(b.0));
+        let names: Vec<&str> = pairs.iter().map(|(n, _)| *n).collect();
+        let values: Vec<String> = pairs.into_iter().map(|(_, v)| v.clone()).collect();
+        fanout::index_key(&ev.name, &names, &values)
     }
 
     fn spent(&mut self, action: &str) -> Result<i64, IngestError> {
