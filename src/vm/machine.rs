@@ -6,7 +6,7 @@
 
 use std::cmp::Ordering;
 
-use super::plan::{Cond, When};
+use super::plan::{Atom, Cond, When};
 use super::request::{Request, TagSlot, PROVISIONAL, RULE_STATE_BITS};
 use super::value::*;
 use crate::compile::instr::Instr;
@@ -32,8 +32,9 @@ pub(crate) struct Frame {
 
 impl Request<'_> {
     /// Runs `block` in the interpreter. Condition blocks leave their result in `value`;
-    /// decision blocks leave their field values in `self.outcome.values`. (A block that is
-    /// one tag comparison is planned as [`Cond::Compare`] and never comes here.)
+    /// decision blocks leave their field values in `self.outcome.values`. (Blocks that are
+    /// one tag comparison, set test or pair of them are planned as a [`Cond`] and never
+    /// come here.)
     #[inline(never)]
     pub(crate) fn exec(&mut self, block: Block) -> BlockResult {
         let pending_before = self.pending_reads;
@@ -44,32 +45,60 @@ impl Request<'_> {
         BlockResult { value, saw_pending: self.pending_reads > pending_before }
     }
 
-    /// Evaluates a planned condition: a lone tag comparison without the interpreter (the
-    /// same evaluation as inside the loop, counted as a block entered), or a block.
+    /// Evaluates a planned condition: a lone tag comparison, set test or pair of them
+    /// without the interpreter (the same evaluation as inside the loop, counted as a block
+    /// entered), or a block.
     #[inline(always)]
     fn cond(&mut self, cond: Cond) -> BlockResult {
-        match cond {
+        let pending_before = self.pending_reads;
+        let value = match cond {
+            Cond::Block(block) => return self.exec(block),
             Cond::Compare(instr) => {
-                let pending_before = self.pending_reads;
                 self.blocks_run += 1;
-                let value = self.compare_tag(instr).unwrap_or(Val::MISSING);
-                BlockResult { value, saw_pending: self.pending_reads > pending_before }
+                self.compare_tag(instr).unwrap_or(Val::MISSING)
             }
             Cond::TagInSet { slot, set, negated } => {
-                let pending_before = self.pending_reads;
                 self.blocks_run += 1;
                 let v = self.load(slot);
-                let value = in_set(self.program, &self.slots, v, set, negated);
-                BlockResult { value, saw_pending: self.pending_reads > pending_before }
+                in_set(self.program, &self.slots, v, set, negated)
             }
-            Cond::Block(block) => self.exec(block),
+            Cond::Pair { first, second, or } => {
+                self.blocks_run += 1;
+                let a = self.atom(first);
+                match or {
+                    false if a.is_false() => a,
+                    true if a.is_true() => a,
+                    false => kleene_and(a, self.atom(second)),
+                    true => kleene_or(a, self.atom(second)),
+                }
+            }
+        };
+        BlockResult { value, saw_pending: self.pending_reads > pending_before }
+    }
+
+    /// One side of a [`Cond::Pair`]: what the interpreter pushes for its instruction.
+    #[inline(always)]
+    fn atom(&mut self, atom: Atom) -> Val {
+        match atom {
+            Atom::Compare(instr) => self.compare_tag(instr).unwrap_or(Val::MISSING),
+            Atom::Rule(rule) => match self.cached_rule(rule) {
+                Some(v) => v,
+                None => self.leaf_rule(rule),
+            },
         }
     }
 
-    /// [`Request::compare_tag`] out of line, for the interpreter (whose frame stays small).
+    /// Runs a rule not in the cache whose body is planned as one comparison or set test,
+    /// and caches its result: what `CallRule` does for it, without a call frame.
     #[inline(never)]
-    fn compare_tag_outlined(&mut self, instr: Instr) -> Option<Val> {
-        self.compare_tag(instr)
+    fn leaf_rule(&mut self, rule: u32) -> Val {
+        let r = match self.program.plans.rules.get(rule as usize) {
+            Some(&leaf @ (Cond::Compare(_) | Cond::TagInSet { .. })) => self.cond(leaf),
+            // Only leaves are planned as atoms or come here from `CallRule`.
+            _ => return Val::MISSING,
+        };
+        self.cache_rule(rule, r.value, r.saw_pending);
+        r.value
     }
 
     /// Evaluates a compare-tag-with-constant instruction; `None` for any other instruction.
@@ -309,14 +338,8 @@ impl Request<'_> {
                 Instr::CallRule(rule) => match self.cached_rule(rule) {
                     Some(result) => push!(result),
                     None => match program.plans.rules.get(rule as usize) {
-                        // A rule that is one tag comparison: evaluated here, no call frame.
-                        Some(&Cond::Compare(cmp)) => {
-                            self.blocks_run += 1;
-                            let pending_at_call = self.pending_reads;
-                            let v = self.compare_tag_outlined(cmp).unwrap_or(Val::MISSING);
-                            self.cache_rule(rule, v, self.pending_reads != pending_at_call);
-                            push!(v)
-                        }
+                        // A rule that is one tag comparison or set test: no call frame.
+                        Some(Cond::Compare(_) | Cond::TagInSet { .. }) => push!(self.leaf_rule(rule)),
                         Some(_) => match program.rules.get(rule as usize) {
                             Some(info) => {
                                 self.blocks_run += 1;

@@ -70,8 +70,23 @@ pub(crate) enum Cond {
     Compare(Instr),
     /// Whether tag `slot` is (`negated`: is not) in constant set `set`.
     TagInSet { slot: u16, set: u32, negated: bool },
+    /// `first and second` (`or`: `first or second`), each a tag comparison or a rule whose
+    /// body is one: the block `first, AndJump/OrJump, second, And/Or, Return`, short
+    /// circuit included, without the interpreter.
+    Pair { first: Atom, second: Atom, or: bool },
     /// The interpreter runs the block.
     Block(Block),
+}
+
+/// One side of a [`Cond::Pair`].
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Atom {
+    /// A tag compared with a constant (the instruction).
+    Compare(Instr),
+    /// A rule whose body is planned as a [`Cond::Compare`] or [`Cond::TagInSet`], through
+    /// the rule cache as `CallRule`. Only such rules: evaluating one never comes back here,
+    /// so a chain of rules never nests native calls.
+    Rule(u32),
 }
 
 /// How a decision block is evaluated.
@@ -85,6 +100,7 @@ pub(crate) enum Decision {
 
 /// Builds the plans of a verified program.
 pub(crate) fn build(p: &Program) -> Plans {
+    let leaves: Vec<Cond> = p.rules.iter().map(|r| leaf(p, r.block)).collect();
     let mut values = Vec::new();
     let mut decision = |block: Block| match constant_fields(p, block) {
         Some(fields) => {
@@ -110,7 +126,7 @@ pub(crate) fn build(p: &Program) -> Plans {
                                 None => When::Always,
                                 Some(block) => match *p.block_code(block) {
                                     [Instr::CallRule(rule), Instr::Return] => When::Rule(rule),
-                                    _ => When::Cond(cond(p, block)),
+                                    _ => When::Cond(pair(p, block, &leaves).unwrap_or_else(|| leaf(p, block))),
                                 },
                             },
                             decision: match &st.outcome {
@@ -128,7 +144,7 @@ pub(crate) fn build(p: &Program) -> Plans {
                 .collect()
         })
         .collect();
-    let rules = p.rules.iter().map(|r| cond(p, r.block)).collect();
+    let rules = p.rules.iter().map(|r| pair(p, r.block, &leaves).unwrap_or_else(|| leaf(p, r.block))).collect();
     let finders = p
         .consts
         .iter()
@@ -142,15 +158,44 @@ pub(crate) fn build(p: &Program) -> Plans {
     Plans { scenes, rules, values, finders, enum_masks }
 }
 
-fn cond(p: &Program, block: Block) -> Cond {
+fn is_tag_comparison(instr: Instr) -> bool {
+    matches!(
+        instr,
+        Instr::CmpTagConst { .. }
+            | Instr::CmpTagInt { .. }
+            | Instr::CmpTagEnum { .. }
+            | Instr::CmpTagFloat { .. }
+            | Instr::CmpTagText { .. }
+    )
+}
+
+/// A block planned on its own: one comparison, one set test, or the interpreter.
+fn leaf(p: &Program, block: Block) -> Cond {
     match *p.block_code(block) {
-        [instr @ (Instr::CmpTagConst { .. }
-        | Instr::CmpTagInt { .. }
-        | Instr::CmpTagEnum { .. }
-        | Instr::CmpTagFloat { .. }
-        | Instr::CmpTagText { .. }), Instr::Return] => Cond::Compare(instr),
+        [instr, Instr::Return] if is_tag_comparison(instr) => Cond::Compare(instr),
         [Instr::LoadTag(slot), Instr::InSet { set, negated }, Instr::Return] => Cond::TagInSet { slot, set, negated },
         _ => Cond::Block(block),
+    }
+}
+
+/// A block of two atoms joined by `and` or `or` (see [`Cond::Pair`]); `leaves` are the
+/// rules' own plans, which say which rules can be atoms.
+fn pair(p: &Program, block: Block, leaves: &[Cond]) -> Option<Cond> {
+    let atom = |instr: Instr| match instr {
+        Instr::CallRule(rule) => matches!(leaves.get(rule as usize), Some(Cond::Compare(_) | Cond::TagInSet { .. }))
+            .then_some(Atom::Rule(rule)),
+        instr => is_tag_comparison(instr).then_some(Atom::Compare(instr)),
+    };
+    // The jump skips the second atom and its join, straight to the `Return`.
+    let end = block.start + 4;
+    match *p.block_code(block) {
+        [a, Instr::AndJump(to), b, Instr::And, Instr::Return] if to == end => {
+            Some(Cond::Pair { first: atom(a)?, second: atom(b)?, or: false })
+        }
+        [a, Instr::OrJump(to), b, Instr::Or, Instr::Return] if to == end => {
+            Some(Cond::Pair { first: atom(a)?, second: atom(b)?, or: true })
+        }
+        _ => None,
     }
 }
 
@@ -227,6 +272,86 @@ scene s {
         let long = format!("{}phone", "x".repeat(100));
         assert_eq!(decide(&p, 10, "b", &long).unwrap().as_deref(), Some("three"), "the finder, past 64 bytes");
         assert_eq!(decide(&p, 10, "b", "phon").unwrap().as_deref(), Some("default"));
+    }
+
+    const PAIRS: &str = r#"
+entity user key uid
+tag user.age: int from "profile"
+tag user.tier: enum(a, b, c) from "crm"
+tag user.score: float from "risk"
+rule user adult = user.age > 18
+rule user gold = user.tier in [a]
+rule user both = user.age > 18 and user.score < 0.5
+rule user either = adult or user.tier == b
+rule user chained = both and gold
+scene s {
+  keys uid
+  instance i -> { n: int } {
+    strategy and_rule when adult and user.score >= 0.9 => { n: 1 }
+    strategy or_set when gold or user.score < 0.1 => { n: 2 }
+    strategy named when both => { n: 3 }
+    strategy or_rule when either and user.score > 0.8 => { n: 4 }
+    strategy not_a_leaf when chained or user.age == 7 => { n: 5 }
+    default => { n: 0 }
+  }
+}
+"#;
+
+    /// The trace (tags read, rules, strategies tried) and the blocks entered for the given
+    /// tags (`None`: missing).
+    fn strategies_taken(p: &Program, age: Option<i64>, tier: Option<&str>, score: Option<f64>) -> Vec<String> {
+        let mut req = p.request("s", "i").unwrap();
+        req.key("uid", "u-1").unwrap();
+        req.explain(true);
+        req.supply(p.tag("user.age").unwrap().0, age.map(Input::Int));
+        req.supply(p.tag("user.tier").unwrap().0, tier.map(Input::Text));
+        req.supply(p.tag("user.score").unwrap().0, score.map(Input::Float));
+        assert_eq!(p.run(&mut req), Ok(Step::Done));
+        let mut seen: Vec<String> = req.outcome().trace().iter().map(|e| format!("{e:?}")).collect();
+        seen.push(format!("blocks {}", req.blocks_run()));
+        seen
+    }
+
+    /// Pairs of comparisons and leaf rules are planned as [`Cond::Pair`] and give what the
+    /// interpreter gives for the same block, over every mix of true, false and missing.
+    #[test]
+    fn pairs_are_planned_and_agree_with_the_interpreter() {
+        let planned = crate::compile(&[("deck.rule", PAIRS)]).unwrap();
+        let inst = &planned.plans.scenes[0][0];
+        let pair = |w: When| matches!(w, When::Cond(Cond::Pair { .. }));
+        assert!(pair(inst.strategies[0].when), "comparison and a leaf rule");
+        assert!(matches!(inst.strategies[1].when, When::Cond(Cond::Pair { or: true, .. })));
+        assert!(matches!(inst.strategies[2].when, When::Rule(2)));
+        assert!(matches!(planned.plans.rules[2], Cond::Pair { or: false, .. }), "a rule's body");
+        assert!(matches!(inst.strategies[3].when, When::Cond(Cond::Block(_))), "`either` is a pair, not a leaf");
+        assert!(matches!(inst.strategies[4].when, When::Cond(Cond::Block(_))));
+        assert!(matches!(planned.plans.rules[4], Cond::Block(_)), "`both` is a pair, not a leaf");
+
+        // The same program with every condition left to the interpreter.
+        let mut interpreted = crate::compile(&[("deck.rule", PAIRS)]).unwrap();
+        for rule in 0..interpreted.rules.len() {
+            interpreted.plans.rules[rule] = Cond::Block(interpreted.rules[rule].block);
+        }
+        let blocks: Vec<_> = interpreted.scenes[0].instances[0].strategies.iter().map(|s| s.when).collect();
+        for (plan, block) in interpreted.plans.scenes[0][0].strategies.iter_mut().zip(blocks) {
+            if let When::Cond(_) = plan.when {
+                plan.when = When::Cond(Cond::Block(block.unwrap()));
+            }
+        }
+        let mut cases = 0;
+        for age in [None, Some(30), Some(7), Some(10)] {
+            for tier in [None, Some("a"), Some("b"), Some("c")] {
+                for score in [None, Some(0.05), Some(0.3), Some(0.95)] {
+                    assert_eq!(
+                        strategies_taken(&planned, age, tier, score),
+                        strategies_taken(&interpreted, age, tier, score),
+                        "age {age:?}, tier {tier:?}, score {score:?}"
+                    );
+                    cases += 1;
+                }
+            }
+        }
+        assert_eq!(cases, 64);
     }
 
     #[test]
