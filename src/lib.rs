@@ -110,7 +110,7 @@ pub use diagnostics::{Code, Diagnostic, Severity};
 pub use engine::{Engine, EngineError, Loaded, Observer, Provider, TagQuery, TagsFile};
 pub use signature::{FieldSignature, ScalarType, Signature, TagSignature, ValueType};
 pub use source::{Sources, Span};
-pub use vm::{FieldValue, Input, Need, Outcome, Request, RequestError, Step, TraceEvent};
+pub use vm::{Decider, FieldValue, Input, Need, Outcome, Request, RequestError, Step, TraceEvent};
 
 use check::typed::Deck;
 use source::FileId;

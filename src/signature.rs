@@ -11,7 +11,8 @@
 //! setters validate and coerce exactly as [`Request::key`] and [`Request::pass`] do.
 
 use crate::compile::program::{Elem, Program, Ty};
-use crate::vm::request::{coerce, refusal, SlotState};
+use crate::vm::request::{coerce, member, refusal, SlotState};
+use crate::vm::value::{TagValue, Val};
 use crate::vm::{Input, Request, RequestError};
 
 /// The kind of a scalar value (or of a list's elements).
@@ -139,6 +140,7 @@ impl Request<'_> {
     /// Gives the scene's `index`-th key, in [`Signature::keys`] order: what
     /// [`Request::key`] does, without looking the name up (a host reading many rows resolves
     /// each key column's index once). An index past the scene's keys is refused.
+    #[inline(always)]
     pub fn key_at(&mut self, index: usize, value: &str) -> Result<&mut Self, RequestError> {
         let program = self.program;
         let scene = &program.scenes[self.scene as usize];
@@ -155,6 +157,7 @@ impl Request<'_> {
     /// Gives the pass-through tag `tag` (its [`TagSignature::id`] in [`Signature::passes`]):
     /// what [`Request::pass`] does, without looking the name up. The value is checked and
     /// coerced as `pass` checks it (same errors); a tag the scene does not take is refused.
+    #[inline(always)]
     pub fn pass_tag(&mut self, tag: u32, value: Input<'_>) -> Result<&mut Self, RequestError> {
         let program = self.program;
         let scene = &program.scenes[self.scene as usize];
@@ -164,6 +167,15 @@ impl Request<'_> {
         }
         let info = &program.tags[tag as usize];
         let slot = &mut self.slots[tag as usize];
+        // An enum member given as text is the commonest pass-through value.
+        if let (Ty::Enum(e), Input::Text(text)) = (info.ty, value) {
+            if let Some(m) = member(program, e, text) {
+                slot.value = TagValue::Enum(m);
+                slot.state = SlotState::Loaded;
+                self.vals[tag as usize] = Val::member(m);
+                return Ok(self);
+            }
+        }
         coerce(program, &info.ty, value, &mut slot.value).map_err(|found| RequestError::InvalidPass {
             tag: info.name.clone(),
             problem: refusal(program, &info.ty, value, found),

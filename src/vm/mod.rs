@@ -47,18 +47,21 @@ pub(crate) struct OutcomeState {
     pub decider: Option<Decider>,
     pub group: Option<u32>,
     pub bucket: Option<u32>,
+    /// The decision was made only of constants (see [`Outcome::constant`]).
+    pub constant: bool,
     pub values: Vec<Val>,
 }
 
 impl OutcomeState {
     pub fn with_fields(n: usize) -> OutcomeState {
-        OutcomeState { decider: None, group: None, bucket: None, values: Vec::with_capacity(n) }
+        OutcomeState { decider: None, group: None, bucket: None, constant: false, values: Vec::with_capacity(n) }
     }
 
     pub fn clear(&mut self) {
         self.decider = None;
         self.group = None;
         self.bucket = None;
+        self.constant = false;
         self.values.clear();
     }
 }
@@ -299,9 +302,13 @@ impl Request<'_> {
                 for &v in self.program.plans.values.get(start..start + len).unwrap_or(&[]) {
                     values.push(v);
                 }
+                self.outcome.constant = true;
                 Some(true)
             }
-            plan::Decision::Block(block) => self.decide_block(block),
+            plan::Decision::Block(block) => {
+                self.outcome.constant = false;
+                self.decide_block(block)
+            }
         }
     }
 
@@ -438,6 +445,13 @@ impl<'r> Outcome<'r> {
 
     pub fn bucket(&self) -> Option<u32> {
         self.req.outcome.bucket
+    }
+
+    /// Whether the decision was made only of constants: then every request that the same
+    /// strategy (and experiment group) decides has the same fields, so a host converting
+    /// many outcomes can convert those fields once per strategy and group.
+    pub fn constant(&self) -> bool {
+        self.req.outcome.decider.is_some() && self.req.outcome.constant
     }
 
     /// The decision's fields in declaration order (empty when no decision was made).

@@ -262,6 +262,7 @@ impl<'p> Request<'p> {
 
     /// Clears all per-request state but keeps every buffer: the next decision made with this
     /// request allocates nothing when its values fit the buffers the last one left.
+    #[inline]
     pub fn reset(&mut self) {
         self.key_set.iter_mut().for_each(|k| *k = false);
         for slot in &mut self.slots {
@@ -322,6 +323,7 @@ impl<'p> Request<'p> {
     }
 
     /// Sets the evaluation time, seconds since the Unix epoch (defaults to the wall clock).
+    #[inline]
     pub fn now(&mut self, seconds: i64) -> &mut Self {
         self.now = Some(seconds);
         self
@@ -400,28 +402,54 @@ impl<'p> Request<'p> {
 
     /// Supplies a loaded tag's value. A value of the wrong type counts as missing (and the
     /// trace says why): bad provider data never crashes a request and never grants.
+    #[inline(always)]
     pub fn supply(&mut self, tag: u32, value: Option<Input<'_>>) {
         let program = self.program;
         let Some(info) = program.tags.get(tag as usize) else { return };
         let slot = &mut self.slots[tag as usize];
-        match value {
-            None => {
-                slot.state = SlotState::Missing;
-                slot.missing = Some(MissingReason::NoValue);
+        let Some(v) = value else {
+            slot.state = SlotState::Missing;
+            slot.missing = Some(MissingReason::NoValue);
+            self.vals[tag as usize] = Val::MISSING;
+            return;
+        };
+        // Numbers and bools are most supplies (and all of a batch's columns of them): write
+        // the slot and what the VM reads without the general coercion.
+        let direct = match (info.ty, v) {
+            (Ty::Int, Input::Int(i)) => Some((TagValue::Int(i), Val::int(i))),
+            (Ty::Float, Input::Float(f)) if f.is_finite() => Some((TagValue::Float(f), Val::float(f))),
+            (Ty::Bool, Input::Bool(b)) => Some((TagValue::Bool(b), Val::bool(b))),
+            (Ty::Time, Input::Time(t)) => Some((TagValue::Time(t), Val::time(t))),
+            _ => None,
+        };
+        if let Some((value, val)) = direct {
+            slot.value = value;
+            slot.state = SlotState::Loaded;
+            slot.missing = None;
+            self.vals[tag as usize] = val;
+            return;
+        }
+        self.supply_coerced(tag, v);
+    }
+
+    /// [`Request::supply`] of a value that needs the general coercion.
+    #[inline(never)]
+    fn supply_coerced(&mut self, tag: u32, v: Input<'_>) {
+        let program = self.program;
+        let Some(info) = program.tags.get(tag as usize) else { return };
+        let slot = &mut self.slots[tag as usize];
+        match coerce(program, &info.ty, v, &mut slot.value) {
+            Ok(()) => {
+                slot.state = SlotState::Loaded;
+                slot.missing = None;
             }
-            Some(v) => match coerce(program, &info.ty, v, &mut slot.value) {
-                Ok(()) => {
-                    slot.state = SlotState::Loaded;
-                    slot.missing = None;
-                }
-                Err(found) => {
-                    slot.state = SlotState::Missing;
-                    slot.missing = Some(MissingReason::WrongType {
-                        expected: program.type_name(info.ty, ", "),
-                        found: found.to_string(),
-                    });
-                }
-            },
+            Err(found) => {
+                slot.state = SlotState::Missing;
+                slot.missing = Some(MissingReason::WrongType {
+                    expected: program.type_name(info.ty, ", "),
+                    found: found.to_string(),
+                });
+            }
         }
         self.sync_val(tag as usize);
     }
@@ -580,8 +608,10 @@ pub(crate) fn coerce(p: &Program, ty: &Ty, v: Input<'_>, out: &mut TagValue) -> 
     Ok(())
 }
 
-fn member(p: &Program, e: u32, s: &str) -> Option<u32> {
-    p.enums.get(e as usize)?.iter().position(|m| m == s).map(|i| i as u32)
+pub(crate) fn member(p: &Program, e: u32, s: &str) -> Option<u32> {
+    // Members are short words: a byte loop beats a call to `memcmp` per member.
+    let same = |m: &String| m.len() == s.len() && m.bytes().zip(s.bytes()).all(|(a, b)| a == b);
+    p.enums.get(e as usize)?.iter().position(same).map(|i| i as u32)
 }
 
 #[cfg(test)]
