@@ -274,6 +274,24 @@ scene s {
         assert_eq!(decide(&p, 10, "b", "phon").unwrap().as_deref(), Some("default"));
     }
 
+    /// `Outcome::constant` says whether the fields came from a constant decision.
+    #[test]
+    fn outcomes_say_when_their_decision_was_constant() {
+        let p = crate::compile(&[("deck.rule", DECK)]).unwrap();
+        let constant = |age: i64, tier: &str| {
+            let mut req = p.request("s", "i").unwrap();
+            req.key("uid", "u-1").unwrap();
+            req.supply(p.tag("user.age").unwrap().0, Some(Input::Int(age)));
+            req.supply(p.tag("user.tier").unwrap().0, Some(Input::Text(tier)));
+            req.supply(p.tag("user.title").unwrap().0, None);
+            assert_eq!(p.run(&mut req), Ok(Step::Done));
+            (req.outcome().strategy().map(str::to_string), req.outcome().constant())
+        };
+        assert_eq!(constant(30, "b"), (Some("one".into()), true));
+        assert_eq!(constant(10, "a"), (Some("two".into()), false), "`n: user.age` reads a tag");
+        assert_eq!(constant(10, "b"), (Some("default".into()), true));
+    }
+
     const PAIRS: &str = r#"
 entity user key uid
 tag user.age: int from "profile"
