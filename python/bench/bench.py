@@ -6,7 +6,7 @@ docs/performance.md.
 
 Each engine gets the same in-memory Arrow table; each result is checked against
 decide_arrow's before it is timed, so all three compute the same thing. Reported: the
-median of --runs wall-clock runs, as rows per second.
+median of --runs rounds in which the engines take turns, as rows per second.
 """
 
 from __future__ import annotations
@@ -84,13 +84,16 @@ def sql_table(con) -> pa.Table:
     return con.sql(SQL).to_arrow_table()
 
 
-def median_rate(rows: int, runs: int, f) -> float:
-    times = []
+def median_rates(rows: int, runs: int, engines: dict) -> dict:
+    """Rows per second of each engine, the median over `runs` rounds. The engines take turns
+    within each round, so a noisy neighbour slows them all alike and the ratios hold."""
+    times = {name: [] for name in engines}
     for _ in range(runs):
-        start = time.perf_counter()
-        f()
-        times.append(time.perf_counter() - start)
-    return rows / statistics.median(times)
+        for name, f in engines.items():
+            start = time.perf_counter()
+            f()
+            times[name].append(time.perf_counter() - start)
+    return {name: rows / statistics.median(t) for name, t in times.items()}
 
 
 def main() -> None:
@@ -113,16 +116,20 @@ def main() -> None:
     sql = sql_table(con)
     assert sql.column("strategy").to_pylist() == ours.column("strategy").to_pylist(), "DuckDB computes something else"
 
-    rates = {
-        "ruledeck decide_arrow": median_rate(
-            args.rows, args.runs, lambda: deck.decide_arrow("payment", "installments", table, now=0, threads=args.threads)
-        ),
-        "ruledeck decide_arrow, 1 thread": median_rate(
-            args.rows, args.runs, lambda: deck.decide_arrow("payment", "installments", table, now=0, threads=1)
-        ),
-        "Polars expression": median_rate(args.rows, args.runs, lambda: frame.with_columns(POLARS).unnest("d")),
-        "DuckDB SQL (to Arrow)": median_rate(args.rows, args.runs, lambda: sql_table(con)),
-    }
+    rates = median_rates(
+        args.rows,
+        args.runs,
+        {
+            "ruledeck decide_arrow": lambda: deck.decide_arrow(
+                "payment", "installments", table, now=0, threads=args.threads
+            ),
+            "ruledeck decide_arrow, 1 thread": lambda: deck.decide_arrow(
+                "payment", "installments", table, now=0, threads=1
+            ),
+            "Polars expression": lambda: frame.with_columns(POLARS).unnest("d"),
+            "DuckDB SQL (to Arrow)": lambda: sql_table(con),
+        },
+    )
     for name, rate in rates.items():
         print(f"{name:34} {rate / 1e6:8.2f} M rows/s")
 
@@ -144,7 +151,9 @@ def main() -> None:
         df = spark.createDataFrame(small.to_pylist(), schema="uid string, `ctx.channel` string, `user.risk_score` bigint, `user.gmv_90d` double, `user.order_count` bigint").cache()
         df.count()
         out = ruledeck_spark.decide(df, deck, "payment", "installments", now=0)
-        rate = median_rate(args.spark_rows, args.runs, lambda: out.write.format("noop").mode("overwrite").save())
+        rate = median_rates(
+            args.spark_rows, args.runs, {"spark": lambda: out.write.format("noop").mode("overwrite").save()}
+        )["spark"]
         print(f"{'Spark local[2] ruledeck.spark':34} {rate / 1e6:8.2f} M rows/s ({args.spark_rows:,} cached rows)")
         spark.stop()
 

@@ -10,13 +10,13 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 
 use arrow_array::builder::{
-    BooleanBuilder, Float64Builder, Int32Builder, Int64Builder, ListBuilder, StringBuilder, TimestampMicrosecondBuilder,
+    BooleanBuilder, Float64Builder, Int64Builder, ListBuilder, StringBuilder, TimestampMicrosecondBuilder,
 };
 use arrow_array::cast::AsArray;
 use arrow_array::types::*;
-use arrow_array::{Array, ArrayRef, BooleanArray, RecordBatch};
+use arrow_array::{Array, ArrayRef, BooleanArray, Int32Array, RecordBatch, StringArray, UInt32Array};
 use arrow_schema::{ArrowError, DataType, Field, Schema, SchemaRef, TimeUnit};
-use ruledeck::{FieldValue, Input, Program, ScalarType, Signature, Step, ValueType};
+use ruledeck::{FieldValue, Input, Program, RequestError, ScalarType, Signature, Step, ValueType};
 
 /// The output columns every decision has besides its fields, in order.
 pub const OUTCOME_COLUMNS: [&str; 5] = ["strategy", "experiment", "group", "bucket", "error"];
@@ -43,6 +43,10 @@ pub struct Plan {
     /// takes), by the scene's order: resolved once per schema, not looked up per row.
     passes: Vec<String>,
     pass_ids: Vec<u32>,
+    /// Key names, by the scene's order (for errors).
+    keys: Vec<String>,
+    /// Whether the input has a `now` column.
+    now_column: bool,
     /// The input schema's column names.
     column_names: Vec<String>,
     roles: Vec<(usize, Role)>,
@@ -293,8 +297,12 @@ impl Plan {
         }
         let passes = sig.passes.iter().map(|p| p.name.to_string()).collect();
         let pass_ids = sig.passes.iter().map(|p| p.id).collect();
+        let keys = sig.keys.iter().map(|k| k.to_string()).collect();
+        let now_column = roles.iter().any(|(_, r)| matches!(r, Role::Now));
         Ok(Plan {
             program: program.clone(),
+            keys,
+            now_column,
             scene: scene.to_string(),
             instance: instance.to_string(),
             passes,
@@ -324,9 +332,9 @@ impl Plan {
 
     /// Decides every row of `batch` on up to `threads` threads; the result holds only the
     /// output columns (see [`Plan::outputs`]). `now`: the time for rows without one.
-    pub fn decide(&self, batch: &RecordBatch, now: Option<i64>, threads: usize) -> Result<Vec<ArrayRef>, String> {
+    pub fn decide(&self, batch: &RecordBatch, now: Option<i64>, threads: usize) -> Result<Vec<Part>, String> {
         let readers = self.readers(batch)?;
-        parallel(batch.num_rows(), threads, self.outputs.len(), |range| {
+        parallel(batch.num_rows(), threads, |range| {
             let mut req = self.program.request(&self.scene, &self.instance).map_err(|e| e.to_string())?;
             let mut out = Outputs::new(&self.fields, range.len());
             let mut st = RowState::default();
@@ -334,7 +342,7 @@ impl Plan {
                 let error = self.decide_row(&mut req, &readers, row, now, &mut st);
                 out.push(&req, error.as_deref());
             }
-            Ok(out.finish())
+            out.finish()
         })
     }
 
@@ -347,26 +355,49 @@ impl Plan {
         now: Option<i64>,
         st: &mut RowState<'a>,
     ) -> Option<String> {
-        req.reset();
-        if let Some(t) = now {
-            req.now(t);
+        // Every row gives every key, pass-through value and tag column again (a null key or
+        // pass-through value refuses the row), so with a fixed `now` the last row's request
+        // only needs to start over; otherwise it is cleared, and `now` is the row's own.
+        match now {
+            Some(t) if !self.now_column => {
+                req.restart();
+                req.now(t);
+            }
+            _ => {
+                req.reset();
+                if let Some(t) = now {
+                    req.now(t);
+                }
+            }
         }
+        // The first null key and pass-through value by the scene's order: refused after every
+        // column is read, as the request's own check would (a bad column value comes first).
+        let (mut null_key, mut null_pass) = (usize::MAX, usize::MAX);
         for (reader, role) in readers {
             match *role {
-                Role::Key(k) => {
-                    if let Some(v) = reader.key(row, &mut st.key) {
+                Role::Key(k) => match reader.key(row, &mut st.key) {
+                    Some(v) => {
                         if let Err(e) = req.key_at(k, v) {
                             return Some(e.to_string());
                         }
                     }
-                }
+                    None => null_key = null_key.min(k),
+                },
+                Role::Pass(p) if reader.text(row).is_some() => match reader.text(row) {
+                    Some(Some(text)) => {
+                        if let Err(e) = req.pass_tag(self.pass_ids[p], Input::Text(text)) {
+                            return Some(e.to_string());
+                        }
+                    }
+                    _ => null_pass = null_pass.min(p),
+                },
                 Role::Pass(p) => match reader.get(row, &mut st.list) {
                     Ok(Some(v)) => {
                         if let Err(e) = req.pass_tag(self.pass_ids[p], v) {
                             return Some(e.to_string());
                         }
                     }
-                    Ok(None) => {}
+                    Ok(None) => null_pass = null_pass.min(p),
                     Err(found) => return Some(format!("invalid value for `{}`: found {found}", self.passes[p])),
                 },
                 Role::Now => match reader.get(row, &mut st.list) {
@@ -399,6 +430,12 @@ impl Plan {
                 },
             }
         }
+        if let Some(key) = self.keys.get(null_key) {
+            return Some(RequestError::MissingKey(key.clone()).to_string());
+        }
+        if let Some(pass) = self.passes.get(null_pass) {
+            return Some(RequestError::MissingPass(pass.clone()).to_string());
+        }
         loop {
             match req.run() {
                 Ok(Step::Done) => return None,
@@ -416,32 +453,51 @@ impl Plan {
     }
 }
 
-/// Splits `rows` into up to `threads` slices, runs `slice` on each in its own thread, and
-/// joins the slices' `columns` output columns back together in row order.
+/// The output columns of one slice of a batch's rows (`rows` of the input batch).
+pub struct Part {
+    pub rows: std::ops::Range<usize>,
+    pub columns: Vec<ArrayRef>,
+}
+
+/// Splits `rows` into up to `threads` slices and runs `slice` on each in its own thread;
+/// the parts come back in row order. They are not joined here: a table's result keeps
+/// them as its chunks, so only a single batch's result pays for a copy (see [`join`]).
 fn parallel(
     rows: usize,
     threads: usize,
-    columns: usize,
     slice: impl Fn(std::ops::Range<usize>) -> Result<Vec<ArrayRef>, String> + Sync,
-) -> Result<Vec<ArrayRef>, String> {
+) -> Result<Vec<Part>, String> {
     let threads = threads.clamp(1, rows.div_ceil(MIN_ROWS_PER_THREAD).max(1));
     if threads == 1 {
-        return slice(0..rows);
+        return Ok(vec![Part { rows: 0..rows, columns: slice(0..rows)? }]);
     }
     let chunk = rows.div_ceil(threads);
-    let parts: Vec<Result<Vec<ArrayRef>, String>> = std::thread::scope(|s| {
+    let parts: Vec<Result<Part, String>> = std::thread::scope(|s| {
         let slice = &slice;
-        let handles: Vec<_> =
-            (0..rows).step_by(chunk).map(|start| s.spawn(move || slice(start..(start + chunk).min(rows)))).collect();
+        let handles: Vec<_> = (0..rows)
+            .step_by(chunk)
+            .map(|start| {
+                let range = start..(start + chunk).min(rows);
+                s.spawn(move || slice(range.clone()).map(|columns| Part { rows: range, columns }))
+            })
+            .collect();
         handles
             .into_iter()
             .map(|h| h.join().unwrap_or_else(|_| Err("a decision thread panicked".to_string())))
             .collect()
     });
-    let parts: Vec<Vec<ArrayRef>> = parts.into_iter().collect::<Result<_, _>>()?;
+    parts.into_iter().collect()
+}
+
+/// The parts' columns joined into one column each, in row order.
+pub fn join(parts: Vec<Part>) -> Result<Vec<ArrayRef>, String> {
+    if parts.len() == 1 {
+        return Ok(parts.into_iter().next().map(|p| p.columns).unwrap_or_default());
+    }
+    let columns = parts.first().map_or(0, |p| p.columns.len());
     (0..columns)
         .map(|c| {
-            let pieces: Vec<&dyn Array> = parts.iter().map(|p| p[c].as_ref()).collect();
+            let pieces: Vec<&dyn Array> = parts.iter().map(|p| p.columns[c].as_ref()).collect();
             arrow_select::concat::concat(&pieces).map_err(|e| e.to_string())
         })
         .collect()
@@ -474,10 +530,9 @@ pub fn diff(
     batch: &RecordBatch,
     now: Option<i64>,
     threads: usize,
-) -> Result<Vec<ArrayRef>, String> {
+) -> Result<Vec<Part>, String> {
     let (old_readers, new_readers) = (old.readers(batch)?, new.readers(batch)?);
-    let columns = old.outputs.len() + new.outputs.len() + 1;
-    parallel(batch.num_rows(), threads, columns, |range| {
+    parallel(batch.num_rows(), threads, |range| {
         let mut old_req = old.program.request(&old.scene, &old.instance).map_err(|e| e.to_string())?;
         let mut new_req = new.program.request(&new.scene, &new.instance).map_err(|e| e.to_string())?;
         let (mut old_out, mut new_out) =
@@ -491,8 +546,8 @@ pub fn diff(
             new_out.push(&new_req, new_error.as_deref());
             changed.append_value(differs(&old_req, old_error.as_deref(), &new_req, new_error.as_deref()));
         }
-        let mut cols = old_out.finish();
-        cols.extend(new_out.finish());
+        let mut cols = old_out.finish()?;
+        cols.extend(new_out.finish()?);
         cols.push(Arc::new(changed.finish()));
         Ok(cols)
     })
@@ -656,6 +711,17 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// A string column's value (`Some(None)` for null); `None` for other columns.
+    #[inline]
+    fn text(&self, row: usize) -> Option<Option<&'a str>> {
+        match self {
+            Reader::Utf8(a) => Some(a.is_valid(row).then(|| a.value(row))),
+            Reader::LargeUtf8(a) => Some(a.is_valid(row).then(|| a.value(row))),
+            Reader::View(a) => Some(a.is_valid(row).then(|| a.value(row))),
+            _ => None,
+        }
+    }
+
     /// One scalar: `Ok(None)` for null, `Err` naming what cannot be a value.
     fn scalar(&self, row: usize) -> Result<Option<Input<'a>>, &'static str> {
         Ok(match self {
@@ -695,19 +761,214 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// Builders of the output columns for one slice of rows.
-struct Outputs {
-    fields: Vec<FieldBuilder>,
-    strategy: StringBuilder,
-    experiment: StringBuilder,
-    group: StringBuilder,
-    bucket: Int32Builder,
+/// A decision field's value, owned: kept per distinct decision until the columns are built.
+#[derive(Clone, Debug, PartialEq)]
+enum Owned {
+    Null,
+    Int(i64),
+    Float(f64),
+    Text(String),
+    Bool(bool),
+    Time(i64),
+    List(Vec<Owned>),
+}
+
+impl From<&FieldValue<'_>> for Owned {
+    fn from(v: &FieldValue<'_>) -> Owned {
+        match v {
+            FieldValue::Int(i) => Owned::Int(*i),
+            FieldValue::Float(f) => Owned::Float(*f),
+            FieldValue::Text(s) | FieldValue::Enum(s) => Owned::Text(s.to_string()),
+            FieldValue::Bool(b) => Owned::Bool(*b),
+            FieldValue::Time(t) => Owned::Time(*t),
+            FieldValue::List(items) => Owned::List(items.iter().map(Owned::from).collect()),
+        }
+    }
+}
+
+/// The names of a row's outcome: strategy, experiment, group.
+#[derive(Default)]
+struct Labels {
+    strategy: Option<String>,
+    experiment: Option<String>,
+    group: Option<String>,
+}
+
+/// A decider and group already met in a slice: its label, and its decision if constant.
+#[derive(Clone, Copy)]
+struct Seen {
+    label: u32,
+    constant: Option<u32>,
+}
+
+/// What each row of one slice decided, recorded as small indices while the rows run; the
+/// output columns are built column by column at the end. Most decisions are made only of
+/// constants ([`ruledeck::Outcome::constant`]), so a slice converts each strategy's fields
+/// and names once, not once per row.
+struct Outputs<'f> {
+    fields: &'f [(String, ValueType<'static>)],
+    /// Per row: index into `labels`.
+    label_of: Vec<u32>,
+    /// Per row: index into `decisions`.
+    decision_of: Vec<u32>,
+    labels: Vec<Labels>,
+    /// Decision field values, `fields.len()` per decision.
+    decisions: Vec<Owned>,
+    /// How many decisions `decisions` holds (it is empty when there are no fields).
+    decision_count: u32,
+    /// The label and decision of rows without a decision (no names, null fields), made
+    /// when first needed: a column whose distinct values have no null gathers faster.
+    undecided: Option<(u32, u32)>,
+    /// By decider (0 undecided, 1 default, 2 + strategy index) and group (0 none, 1 + group):
+    /// the label and, for a constant decision, the decision already converted.
+    seen: Vec<Vec<Option<Seen>>>,
+    /// Per row: the A/B bucket, [`NO_BUCKET`] for none.
+    buckets: Vec<u32>,
     /// Refused rows (row within the slice, why): almost always none, so the `error` column
     /// is built at the end instead of appending a null on every row.
     errors: Vec<(usize, String)>,
-    rows: usize,
 }
 
+impl<'f> Outputs<'f> {
+    fn new(fields: &'f [(String, ValueType<'static>)], rows: usize) -> Outputs<'f> {
+        Outputs {
+            fields,
+            label_of: Vec::with_capacity(rows),
+            decision_of: Vec::with_capacity(rows),
+            labels: Vec::new(),
+            decisions: Vec::new(),
+            decision_count: 0,
+            undecided: None,
+            seen: Vec::new(),
+            buckets: Vec::with_capacity(rows),
+            errors: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, req: &ruledeck::Request<'_>, error: Option<&str>) {
+        if let Some(e) = error {
+            self.errors.push((self.label_of.len(), e.to_string()));
+            self.buckets.push(NO_BUCKET);
+            self.push_undecided();
+            return;
+        }
+        let outcome = req.outcome();
+        self.buckets.push(outcome.bucket().unwrap_or(NO_BUCKET));
+        let decider = match outcome.decider() {
+            None => {
+                self.push_undecided();
+                return;
+            }
+            Some(ruledeck::Decider::Default) => 1,
+            Some(ruledeck::Decider::Strategy(i)) => i as usize + 2,
+        };
+        let group = outcome.group_index().map_or(0, |g| g as usize + 1);
+        let known = self.seen.get(decider).and_then(|by_group| by_group.get(group)).copied().flatten();
+        let Seen { label, constant } = match known {
+            Some(seen) => seen,
+            None => {
+                self.labels.push(Labels {
+                    strategy: outcome.strategy().map(str::to_string),
+                    experiment: outcome.experiment().map(str::to_string),
+                    group: outcome.group().map(str::to_string),
+                });
+                let label = (self.labels.len() - 1) as u32;
+                let constant = outcome.constant().then(|| self.add_decision(&outcome));
+                if self.seen.len() <= decider {
+                    self.seen.resize_with(decider + 1, Vec::new);
+                }
+                if self.seen[decider].len() <= group {
+                    self.seen[decider].resize(group + 1, None);
+                }
+                let seen = Seen { label, constant };
+                self.seen[decider][group] = Some(seen);
+                seen
+            }
+        };
+        let decision = match constant {
+            Some(d) => d,
+            None => self.add_decision(&outcome),
+        };
+        self.label_of.push(label);
+        self.decision_of.push(decision);
+    }
+
+    #[inline(never)]
+    fn push_undecided(&mut self) {
+        let (label, decision) = *self.undecided.get_or_insert_with(|| {
+            self.labels.push(Labels::default());
+            self.decisions.extend(std::iter::repeat_n(Owned::Null, self.fields.len()));
+            self.decision_count += 1;
+            ((self.labels.len() - 1) as u32, self.decision_count - 1)
+        });
+        self.label_of.push(label);
+        self.decision_of.push(decision);
+    }
+
+    /// Converts the outcome's fields into a new decision; returns its index.
+    fn add_decision(&mut self, outcome: &ruledeck::Outcome<'_>) -> u32 {
+        let before = self.decisions.len();
+        self.decisions.extend(outcome.fields().map(|(_, v)| Owned::from(&v)));
+        // A decision always has every field; keep the stride even if it had not.
+        self.decisions.resize(before + self.fields.len(), Owned::Null);
+        self.decision_count += 1;
+        self.decision_count - 1
+    }
+
+    /// The output columns: each is built once per distinct decision or label, then
+    /// gathered by the rows' indices (Arrow's `take`, which copies without revalidating).
+    fn finish(self) -> Result<Vec<ArrayRef>, String> {
+        let n = self.fields.len();
+        let rows = self.label_of.len();
+        let distinct_decisions = self.decision_count as usize;
+        let decision_of = UInt32Array::from(self.decision_of);
+        let label_of = UInt32Array::from(self.label_of);
+        let gather = |values: &dyn Array, indices: &UInt32Array| {
+            arrow_select::take::take(values, indices, None).map_err(|e| e.to_string())
+        };
+        let mut cols: Vec<ArrayRef> = Vec::with_capacity(n + OUTCOME_COLUMNS.len());
+        for (f, (_, ty)) in self.fields.iter().enumerate() {
+            let mut b = FieldBuilder::new(ty, distinct_decisions);
+            for d in 0..distinct_decisions {
+                b.push(&self.decisions[d * n + f]);
+            }
+            cols.push(gather(b.finish().as_ref(), &decision_of)?);
+        }
+        for name in [|l: &Labels| l.strategy.clone(), |l: &Labels| l.experiment.clone(), |l: &Labels| l.group.clone()] {
+            let distinct = StringArray::from_iter(self.labels.iter().map(name));
+            cols.push(if distinct.null_count() == distinct.len() {
+                arrow_array::new_null_array(&DataType::Utf8, rows)
+            } else {
+                gather(&distinct, &label_of)?
+            });
+        }
+        cols.push(if self.buckets.iter().all(|&b| b == NO_BUCKET) {
+            arrow_array::new_null_array(&DataType::Int32, rows)
+        } else {
+            Arc::new(Int32Array::from_iter(self.buckets.iter().map(|&b| (b != NO_BUCKET).then_some(b as i32))))
+        });
+        let error: ArrayRef = if self.errors.is_empty() {
+            arrow_array::new_null_array(&DataType::Utf8, rows)
+        } else {
+            let mut b = StringBuilder::with_capacity(rows, 0);
+            let mut next = self.errors.iter().peekable();
+            for row in 0..rows {
+                match next.next_if(|(r, _)| *r == row) {
+                    Some((_, e)) => b.append_value(e),
+                    None => b.append_null(),
+                }
+            }
+            Arc::new(b.finish())
+        };
+        cols.push(error);
+        Ok(cols)
+    }
+}
+
+/// What [`Outputs::buckets`] holds for a row without a bucket (buckets are below 10,000).
+const NO_BUCKET: u32 = u32::MAX;
+
+/// Builds one output column of decision fields.
 enum FieldBuilder {
     Int(Int64Builder),
     Float(Float64Builder),
@@ -748,49 +1009,48 @@ impl FieldBuilder {
         }
     }
 
-    fn push(&mut self, v: Option<&FieldValue<'_>>) {
-        use FieldValue as F;
+    /// Appends `v`; a value of another kind than the column's (never made by a checked
+    /// deck) is null.
+    fn push(&mut self, v: &Owned) {
+        use Owned as O;
         match (self, v) {
-            (FieldBuilder::Int(b), Some(F::Int(i))) => b.append_value(*i),
-            (FieldBuilder::Float(b), Some(F::Float(f))) => b.append_value(*f),
-            (FieldBuilder::Float(b), Some(F::Int(i))) => b.append_value(*i as f64),
-            (FieldBuilder::Text(b), Some(F::Text(s) | F::Enum(s))) => b.append_value(s),
-            (FieldBuilder::Bool(b), Some(F::Bool(x))) => b.append_value(*x),
-            (FieldBuilder::Time(b), Some(F::Time(t))) => b.append_option(micros(*t)),
-            (FieldBuilder::IntList(b), Some(F::List(items))) => {
+            (FieldBuilder::Int(b), O::Int(i)) => b.append_value(*i),
+            (FieldBuilder::Float(b), O::Float(f)) => b.append_value(*f),
+            (FieldBuilder::Float(b), O::Int(i)) => b.append_value(*i as f64),
+            (FieldBuilder::Text(b), O::Text(s)) => b.append_value(s),
+            (FieldBuilder::Bool(b), O::Bool(x)) => b.append_value(*x),
+            (FieldBuilder::Time(b), O::Time(t)) => b.append_option(micros(*t)),
+            (FieldBuilder::IntList(b), O::List(items)) => {
                 for item in items {
-                    b.values().append_option(if let F::Int(i) = item { Some(*i) } else { None });
+                    b.values().append_option(if let O::Int(i) = item { Some(*i) } else { None });
                 }
                 b.append(true);
             }
-            (FieldBuilder::FloatList(b), Some(F::List(items))) => {
+            (FieldBuilder::FloatList(b), O::List(items)) => {
                 for item in items {
                     b.values().append_option(match item {
-                        F::Float(f) => Some(*f),
-                        F::Int(i) => Some(*i as f64),
+                        O::Float(f) => Some(*f),
+                        O::Int(i) => Some(*i as f64),
                         _ => None,
                     });
                 }
                 b.append(true);
             }
-            (FieldBuilder::TextList(b), Some(F::List(items))) => {
+            (FieldBuilder::TextList(b), O::List(items)) => {
                 for item in items {
-                    b.values().append_option(match item {
-                        F::Text(s) | F::Enum(s) => Some(*s),
-                        _ => None,
-                    });
+                    b.values().append_option(if let O::Text(s) = item { Some(s.as_str()) } else { None });
                 }
                 b.append(true);
             }
-            (FieldBuilder::BoolList(b), Some(F::List(items))) => {
+            (FieldBuilder::BoolList(b), O::List(items)) => {
                 for item in items {
-                    b.values().append_option(if let F::Bool(x) = item { Some(*x) } else { None });
+                    b.values().append_option(if let O::Bool(x) = item { Some(*x) } else { None });
                 }
                 b.append(true);
             }
-            (FieldBuilder::TimeList(b), Some(F::List(items))) => {
+            (FieldBuilder::TimeList(b), O::List(items)) => {
                 for item in items {
-                    b.values().append_option(if let F::Time(t) = item { micros(*t) } else { None });
+                    b.values().append_option(if let O::Time(t) = item { micros(*t) } else { None });
                 }
                 b.append(true);
             }
@@ -813,8 +1073,8 @@ impl FieldBuilder {
         }
     }
 
-    fn finish(&mut self) -> ArrayRef {
-        match self {
+    fn finish(mut self) -> ArrayRef {
+        match &mut self {
             FieldBuilder::Int(b) => Arc::new(b.finish()),
             FieldBuilder::Float(b) => Arc::new(b.finish()),
             FieldBuilder::Text(b) => Arc::new(b.finish()),
@@ -829,73 +1089,18 @@ impl FieldBuilder {
     }
 }
 
-impl Outputs {
-    fn new(fields: &[(String, ValueType<'static>)], rows: usize) -> Outputs {
-        let text = || StringBuilder::with_capacity(rows, rows * 8);
-        Outputs {
-            fields: fields.iter().map(|(_, ty)| FieldBuilder::new(ty, rows)).collect(),
-            strategy: text(),
-            experiment: text(),
-            group: text(),
-            bucket: Int32Builder::with_capacity(rows),
-            errors: Vec::new(),
-            rows: 0,
-        }
-    }
-
-    fn push(&mut self, req: &ruledeck::Request<'_>, error: Option<&str>) {
-        if let Some(e) = error {
-            self.fields.iter_mut().for_each(FieldBuilder::push_null);
-            self.strategy.append_null();
-            self.experiment.append_null();
-            self.group.append_null();
-            self.bucket.append_null();
-            self.errors.push((self.rows, e.to_string()));
-            self.rows += 1;
-            return;
-        }
-        self.rows += 1;
-        let outcome = req.outcome();
-        if outcome.decided() {
-            for (b, (_, v)) in self.fields.iter_mut().zip(outcome.fields()) {
-                b.push(Some(&v));
-            }
-        } else {
-            self.fields.iter_mut().for_each(FieldBuilder::push_null);
-        }
-        self.strategy.append_option(outcome.strategy());
-        self.experiment.append_option(outcome.experiment());
-        self.group.append_option(outcome.group());
-        self.bucket.append_option(outcome.bucket().map(|b| b as i32));
-    }
-
-    fn finish(mut self) -> Vec<ArrayRef> {
-        let mut cols: Vec<ArrayRef> = self.fields.iter_mut().map(FieldBuilder::finish).collect();
-        cols.push(Arc::new(self.strategy.finish()));
-        cols.push(Arc::new(self.experiment.finish()));
-        cols.push(Arc::new(self.group.finish()));
-        cols.push(Arc::new(self.bucket.finish()));
-        let error: ArrayRef = if self.errors.is_empty() {
-            arrow_array::new_null_array(&DataType::Utf8, self.rows)
-        } else {
-            let mut b = StringBuilder::with_capacity(self.rows, 0);
-            let mut next = self.errors.iter().peekable();
-            for row in 0..self.rows {
-                match next.next_if(|(r, _)| *r == row) {
-                    Some((_, e)) => b.append_value(e),
-                    None => b.append_null(),
-                }
-            }
-            Arc::new(b.finish())
-        };
-        cols.push(error);
-        cols
-    }
-}
-
 /// Joins the input batch and the output columns into the output batch.
 pub fn with_outputs(batch: &RecordBatch, schema: SchemaRef, outputs: Vec<ArrayRef>) -> Result<RecordBatch, ArrowError> {
     let mut columns: Vec<ArrayRef> = batch.columns().to_vec();
     columns.extend(outputs);
     RecordBatch::try_new(schema, columns)
+}
+
+/// One output batch per part: the part's rows of the input batch (a zero-copy slice) and
+/// its output columns.
+pub fn part_batches(batch: &RecordBatch, schema: SchemaRef, parts: Vec<Part>) -> Result<Vec<RecordBatch>, ArrowError> {
+    parts
+        .into_iter()
+        .map(|p| with_outputs(&batch.slice(p.rows.start, p.rows.len()), schema.clone(), p.columns))
+        .collect()
 }

@@ -303,14 +303,14 @@ fn over_batches<'py>(
     py: Python<'py>,
     input: ArrowInput,
     plan_for: impl Fn(&Schema) -> PyResult<Vec<Plan>>,
-    run: impl Fn(&[Plan], &RecordBatch) -> Result<Vec<arrow_array::ArrayRef>, String> + Sync,
+    run: impl Fn(&[Plan], &RecordBatch) -> Result<Vec<columns::Part>, String> + Sync,
     schema_of: impl Fn(&[Plan], &Schema) -> arrow_schema::SchemaRef,
 ) -> PyResult<Bound<'py, PyAny>> {
     match input {
         ArrowInput::Batch(batch) => {
             let plans = plan_for(&batch.schema())?;
             let schema = schema_of(&plans, &batch.schema());
-            let out = py.detach(|| run(&plans, &batch)).map_err(request_error)?;
+            let out = py.detach(|| run(&plans, &batch).and_then(columns::join)).map_err(request_error)?;
             let out = columns::with_outputs(&batch, schema, out).map_err(|e| request_error(e.to_string()))?;
             out.to_pyarrow(py)
         }
@@ -322,9 +322,9 @@ fn over_batches<'py>(
             // Read each batch holding the GIL (a Python-backed stream needs it), decide without.
             for batch in reader {
                 let batch = batch.map_err(|e| request_error(format!("reading the input stream: {e}")))?;
-                let out = py.detach(|| run(&plans, &batch)).map_err(request_error)?;
-                batches.push(
-                    columns::with_outputs(&batch, schema.clone(), out).map_err(|e| request_error(e.to_string()))?,
+                let parts = py.detach(|| run(&plans, &batch)).map_err(request_error)?;
+                batches.extend(
+                    columns::part_batches(&batch, schema.clone(), parts).map_err(|e| request_error(e.to_string()))?,
                 );
             }
             Table::try_new(batches, schema).map_err(|e| request_error(e.to_string()))?.into_pyarrow(py)

@@ -130,3 +130,35 @@ def test_cli_bundle_reads(cli, tmp_path, deck):
     assert cli("build", str(DECK), "-o", str(out)).returncode == 0
     built = ruledeck.Deck.from_bundle(out.read_bytes())
     assert built.instances() == deck.instances()
+
+
+@pytest.mark.parametrize("scene,instance", instances())
+def test_rows_never_see_the_last_rows_values(deck, requests, tags, scene, instance):
+    """With `now=` and no `now` column one request is reused row after row (started over,
+    not cleared), so every row must set everything again: here every other row's tag and
+    pass-through cells are null, and each row of the whole table must equal the same row
+    decided alone."""
+    import pyarrow.compute as pc
+
+    shaped = scene_requests(deck, scene, instance, requests, tags)
+    table = request_table(deck, scene, instance, shaped, tags).drop_columns(["now"])
+    # Row by row, doubled: a row with its values, then the same row with nulls.
+    table = pa.concat_tables([table, table]).take(
+        [i for r in range(table.num_rows) for i in (r, r + table.num_rows)]
+    )
+    odd = pa.array([i % 2 == 1 for i in range(table.num_rows)])
+    roles = {name: role for name, role, _, _ in deck.input_columns(scene, instance)}
+    for name in table.column_names:
+        if roles[name] in ("pass", "tag"):
+            column = table.column(name)
+            table = table.set_column(
+                table.column_names.index(name), name, pc.if_else(odd, pa.nulls(len(column), column.type), column)
+            )
+    now = 1_796_000_000
+    whole = deck.decide_arrow(scene, instance, table, now=now, threads=1)
+    alone = pa.concat_tables(
+        [deck.decide_arrow(scene, instance, table.slice(i, 1), now=now, threads=1) for i in range(table.num_rows)]
+    )
+    assert whole.num_rows == table.num_rows
+    assert whole.to_pylist() == alone.to_pylist()
+    assert any(row["strategy"] for row in whole.to_pylist()[0::2]), "some rows with values are decided"
