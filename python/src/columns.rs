@@ -374,8 +374,25 @@ impl Plan {
         // column is read, as the request's own check would (a bad column value comes first).
         let (mut null_key, mut null_pass) = (usize::MAX, usize::MAX);
         for (reader, role) in readers {
-            match *role {
-                Role::Key(k) => match reader.key(row, &mut st.key) {
+            match (*role, reader) {
+                // The commonest columns first, read straight from their typed arrays. Every
+                // tag column is supplied before the run, so the VM never suspends for it (a
+                // suspension per condition cost more than the supplies it saves).
+                (Role::Tag(tag), Reader::I64(a)) => req.supply(tag, a.is_valid(row).then(|| Input::Int(a.value(row)))),
+                (Role::Tag(tag), Reader::F64(a)) => {
+                    req.supply(tag, a.is_valid(row).then(|| Input::Float(a.value(row))))
+                }
+                (Role::Key(k), Reader::Utf8(a)) if a.is_valid(row) => {
+                    if let Err(e) = req.key_at(k, a.value(row)) {
+                        return Some(e.to_string());
+                    }
+                }
+                (Role::Pass(p), Reader::Utf8(a)) if a.is_valid(row) => {
+                    if let Err(e) = req.pass_tag(self.pass_ids[p], Input::Text(a.value(row))) {
+                        return Some(e.to_string());
+                    }
+                }
+                (Role::Key(k), _) => match reader.key(row, &mut st.key) {
                     Some(v) => {
                         if let Err(e) = req.key_at(k, v) {
                             return Some(e.to_string());
@@ -383,7 +400,7 @@ impl Plan {
                     }
                     None => null_key = null_key.min(k),
                 },
-                Role::Pass(p) if reader.text(row).is_some() => match reader.text(row) {
+                (Role::Pass(p), _) if reader.text(row).is_some() => match reader.text(row) {
                     Some(Some(text)) => {
                         if let Err(e) = req.pass_tag(self.pass_ids[p], Input::Text(text)) {
                             return Some(e.to_string());
@@ -391,7 +408,7 @@ impl Plan {
                     }
                     _ => null_pass = null_pass.min(p),
                 },
-                Role::Pass(p) => match reader.get(row, &mut st.list) {
+                (Role::Pass(p), _) => match reader.get(row, &mut st.list) {
                     Ok(Some(v)) => {
                         if let Err(e) = req.pass_tag(self.pass_ids[p], v) {
                             return Some(e.to_string());
@@ -400,7 +417,7 @@ impl Plan {
                     Ok(None) => null_pass = null_pass.min(p),
                     Err(found) => return Some(format!("invalid value for `{}`: found {found}", self.passes[p])),
                 },
-                Role::Now => match reader.get(row, &mut st.list) {
+                (Role::Now, _) => match reader.get(row, &mut st.list) {
                     Ok(None) => {}
                     Ok(Some(Input::Time(t) | Input::Int(t))) => {
                         req.now(t);
@@ -417,16 +434,9 @@ impl Plan {
                     },
                     Ok(Some(_)) | Err(_) => return Some("`now` must be a time".to_string()),
                 },
-                // Every tag column is supplied before the run, so the VM never suspends for
-                // it (a suspension per condition cost more than the supplies it saves).
-                Role::Tag(tag) => match reader {
-                    // The commonest column types, read straight from the typed array.
-                    Reader::I64(a) => req.supply(tag, a.is_valid(row).then(|| Input::Int(a.value(row)))),
-                    Reader::F64(a) => req.supply(tag, a.is_valid(row).then(|| Input::Float(a.value(row)))),
-                    _ => match reader.get(row, &mut st.list) {
-                        Ok(v) => req.supply(tag, v),
-                        Err(found) => req.supply_wrong_type(tag, found),
-                    },
+                (Role::Tag(tag), _) => match reader.get(row, &mut st.list) {
+                    Ok(v) => req.supply(tag, v),
+                    Err(found) => req.supply_wrong_type(tag, found),
                 },
             }
         }
@@ -794,35 +804,41 @@ struct Labels {
     group: Option<String>,
 }
 
-/// A decider and group already met in a slice: its label, and its decision if constant.
+/// A decider and group already met in a slice: its label, and its entry if its decision
+/// is constant (a decision that reads tags gets an entry per row).
 #[derive(Clone, Copy)]
 struct Seen {
     label: u32,
     constant: Option<u32>,
 }
 
-/// What each row of one slice decided, recorded as small indices while the rows run; the
-/// output columns are built column by column at the end. Most decisions are made only of
-/// constants ([`ruledeck::Outcome::constant`]), so a slice converts each strategy's fields
-/// and names once, not once per row.
+/// A distinct outcome of a slice: its label and decision.
+#[derive(Clone, Copy)]
+struct Entry {
+    label: u32,
+    decision: u32,
+}
+
+/// What each row of one slice decided, recorded as one index per row while the rows run;
+/// the output columns are built column by column at the end. Most decisions are made only
+/// of constants ([`ruledeck::Outcome::constant`]), so a slice converts each strategy's
+/// fields and names once, not once per row, and a row costs four bytes until then.
 struct Outputs<'f> {
     fields: &'f [(String, ValueType<'static>)],
-    /// Per row: index into `labels`.
-    label_of: Vec<u32>,
-    /// Per row: index into `decisions`.
-    decision_of: Vec<u32>,
+    /// Per row: index into `entries`.
+    entry_of: Vec<u32>,
+    entries: Vec<Entry>,
     labels: Vec<Labels>,
     /// Decision field values, `fields.len()` per decision.
     decisions: Vec<Owned>,
     /// How many decisions `decisions` holds (it is empty when there are no fields).
     decision_count: u32,
-    /// The label and decision of rows without a decision (no names, null fields), made
-    /// when first needed: a column whose distinct values have no null gathers faster.
-    undecided: Option<(u32, u32)>,
-    /// By decider (0 undecided, 1 default, 2 + strategy index) and group (0 none, 1 + group):
-    /// the label and, for a constant decision, the decision already converted.
+    /// The entry of rows without a decision (no names, null fields), made when first
+    /// needed: a column whose distinct values have no null gathers faster.
+    undecided: Option<u32>,
+    /// By decider (0 undecided, 1 default, 2 + strategy index) and group (0 none, 1 + group).
     seen: Vec<Vec<Option<Seen>>>,
-    /// Per row: the A/B bucket, [`NO_BUCKET`] for none.
+    /// Per row: the A/B bucket, [`NO_BUCKET`] for none; empty until a row has a bucket.
     buckets: Vec<u32>,
     /// Refused rows (row within the slice, why): almost always none, so the `error` column
     /// is built at the end instead of appending a null on every row.
@@ -833,35 +849,38 @@ impl<'f> Outputs<'f> {
     fn new(fields: &'f [(String, ValueType<'static>)], rows: usize) -> Outputs<'f> {
         Outputs {
             fields,
-            label_of: Vec::with_capacity(rows),
-            decision_of: Vec::with_capacity(rows),
+            entry_of: Vec::with_capacity(rows),
+            entries: Vec::new(),
             labels: Vec::new(),
             decisions: Vec::new(),
             decision_count: 0,
             undecided: None,
             seen: Vec::new(),
-            buckets: Vec::with_capacity(rows),
+            buckets: Vec::new(),
             errors: Vec::new(),
         }
     }
 
     fn push(&mut self, req: &ruledeck::Request<'_>, error: Option<&str>) {
         if let Some(e) = error {
-            self.errors.push((self.label_of.len(), e.to_string()));
-            self.buckets.push(NO_BUCKET);
+            self.errors.push((self.entry_of.len(), e.to_string()));
             self.push_undecided();
             return;
         }
         let outcome = req.outcome();
-        self.buckets.push(outcome.bucket().unwrap_or(NO_BUCKET));
         let decider = match outcome.decider() {
-            None => {
-                self.push_undecided();
-                return;
-            }
+            None => return self.push_undecided(),
             Some(ruledeck::Decider::Default) => 1,
             Some(ruledeck::Decider::Strategy(i)) => i as usize + 2,
         };
+        if let Some(bucket) = outcome.bucket() {
+            if self.buckets.is_empty() {
+                self.buckets.resize(self.entry_of.len(), NO_BUCKET);
+            }
+            self.buckets.push(bucket);
+        } else if !self.buckets.is_empty() {
+            self.buckets.push(NO_BUCKET);
+        }
         let group = outcome.group_index().map_or(0, |g| g as usize + 1);
         let known = self.seen.get(decider).and_then(|by_group| by_group.get(group)).copied().flatten();
         let Seen { label, constant } = match known {
@@ -873,7 +892,10 @@ impl<'f> Outputs<'f> {
                     group: outcome.group().map(str::to_string),
                 });
                 let label = (self.labels.len() - 1) as u32;
-                let constant = outcome.constant().then(|| self.add_decision(&outcome));
+                let constant = outcome.constant().then(|| {
+                    let decision = self.add_decision(&outcome);
+                    self.add_entry(label, decision)
+                });
                 if self.seen.len() <= decider {
                     self.seen.resize_with(decider + 1, Vec::new);
                 }
@@ -885,24 +907,38 @@ impl<'f> Outputs<'f> {
                 seen
             }
         };
-        let decision = match constant {
-            Some(d) => d,
-            None => self.add_decision(&outcome),
+        let entry = match constant {
+            Some(entry) => entry,
+            None => {
+                let decision = self.add_decision(&outcome);
+                self.add_entry(label, decision)
+            }
         };
-        self.label_of.push(label);
-        self.decision_of.push(decision);
+        self.entry_of.push(entry);
     }
 
     #[inline(never)]
     fn push_undecided(&mut self) {
-        let (label, decision) = *self.undecided.get_or_insert_with(|| {
-            self.labels.push(Labels::default());
-            self.decisions.extend(std::iter::repeat_n(Owned::Null, self.fields.len()));
-            self.decision_count += 1;
-            ((self.labels.len() - 1) as u32, self.decision_count - 1)
-        });
-        self.label_of.push(label);
-        self.decision_of.push(decision);
+        let entry = match self.undecided {
+            Some(entry) => entry,
+            None => {
+                self.labels.push(Labels::default());
+                self.decisions.extend(std::iter::repeat_n(Owned::Null, self.fields.len()));
+                self.decision_count += 1;
+                let entry = self.add_entry((self.labels.len() - 1) as u32, self.decision_count - 1);
+                self.undecided = Some(entry);
+                entry
+            }
+        };
+        if !self.buckets.is_empty() {
+            self.buckets.push(NO_BUCKET);
+        }
+        self.entry_of.push(entry);
+    }
+
+    fn add_entry(&mut self, label: u32, decision: u32) -> u32 {
+        self.entries.push(Entry { label, decision });
+        (self.entries.len() - 1) as u32
     }
 
     /// Converts the outcome's fields into a new decision; returns its index.
@@ -915,34 +951,30 @@ impl<'f> Outputs<'f> {
         self.decision_count - 1
     }
 
-    /// The output columns: each is built once per distinct decision or label, then
-    /// gathered by the rows' indices (Arrow's `take`, which copies without revalidating).
+    /// The output columns: each is built once per entry (distinct outcome), then gathered
+    /// by the rows' entries (Arrow's `take`).
     fn finish(self) -> Result<Vec<ArrayRef>, String> {
         let n = self.fields.len();
-        let rows = self.label_of.len();
-        let distinct_decisions = self.decision_count as usize;
-        let decision_of = UInt32Array::from(self.decision_of);
-        let label_of = UInt32Array::from(self.label_of);
-        let gather = |values: &dyn Array, indices: &UInt32Array| {
-            arrow_select::take::take(values, indices, None).map_err(|e| e.to_string())
-        };
+        let rows = self.entry_of.len();
+        let entry_of = UInt32Array::from(self.entry_of);
+        let gather = |values: &dyn Array| arrow_select::take::take(values, &entry_of, None).map_err(|e| e.to_string());
         let mut cols: Vec<ArrayRef> = Vec::with_capacity(n + OUTCOME_COLUMNS.len());
         for (f, (_, ty)) in self.fields.iter().enumerate() {
-            let mut b = FieldBuilder::new(ty, distinct_decisions);
-            for d in 0..distinct_decisions {
-                b.push(&self.decisions[d * n + f]);
+            let mut b = FieldBuilder::new(ty, self.entries.len());
+            for e in &self.entries {
+                b.push(&self.decisions[e.decision as usize * n + f]);
             }
-            cols.push(gather(b.finish().as_ref(), &decision_of)?);
+            cols.push(gather(b.finish().as_ref())?);
         }
         for name in [|l: &Labels| l.strategy.clone(), |l: &Labels| l.experiment.clone(), |l: &Labels| l.group.clone()] {
-            let distinct = StringArray::from_iter(self.labels.iter().map(name));
+            let distinct = StringArray::from_iter(self.entries.iter().map(|e| name(&self.labels[e.label as usize])));
             cols.push(if distinct.null_count() == distinct.len() {
                 arrow_array::new_null_array(&DataType::Utf8, rows)
             } else {
-                gather(&distinct, &label_of)?
+                gather(&distinct)?
             });
         }
-        cols.push(if self.buckets.iter().all(|&b| b == NO_BUCKET) {
+        cols.push(if self.buckets.is_empty() {
             arrow_array::new_null_array(&DataType::Int32, rows)
         } else {
             Arc::new(Int32Array::from_iter(self.buckets.iter().map(|&b| (b != NO_BUCKET).then_some(b as i32))))
