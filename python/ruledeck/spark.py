@@ -15,7 +15,9 @@ import pyarrow as pa
 
 from . import Deck, diff_arrow
 
+# Decks by the SHA-256 of their bundle, least recently used first (dicts keep insertion order).
 _DECKS: dict = {}
+_KEEP_DECKS = 8
 
 # Spark resolves a name with a dot as a struct field, even inside mapInArrow's own plan, so
 # columns cross mapInArrow with their dots replaced, and get them back on both sides.
@@ -45,11 +47,15 @@ def _map(df: Any, run, out: pa.Schema) -> Any:
 
 
 def _deck(bundle: bytes) -> Deck:
-    """The deck of ``bundle``, read once per Python worker process."""
+    """The deck of ``bundle``, read once per Python worker process. A long-lived worker
+    that meets many decks keeps the last ``_KEEP_DECKS`` of them."""
     key = hashlib.sha256(bundle).digest()
-    deck = _DECKS.get(key)
+    deck = _DECKS.pop(key, None)
     if deck is None:
-        deck = _DECKS[key] = Deck.from_bundle(bundle)
+        deck = Deck.from_bundle(bundle)
+    _DECKS[key] = deck  # most recently used last
+    while len(_DECKS) > _KEEP_DECKS:
+        del _DECKS[next(iter(_DECKS))]
     return deck
 
 

@@ -272,6 +272,14 @@ fn arrow_input(data: &Bound<'_, PyAny>) -> PyResult<ArrowInput> {
             return Err(request_error("no record batches given (an empty list has no schema)"));
         };
         let schema = first.schema();
+        // Columns are matched to the request once, by the first batch's schema.
+        for (i, batch) in batches.iter().enumerate().skip(1) {
+            if let Some(problem) = schema_difference(&schema, &batch.schema()) {
+                return Err(request_error(format!(
+                    "record batch {i} does not have the first batch's columns: {problem}"
+                )));
+            }
+        }
         let reader = arrow_array::RecordBatchIterator::new(batches.into_iter().map(Ok), schema);
         return Ok(ArrowInput::Stream(Box::new(reader)));
     }
@@ -280,6 +288,28 @@ fn arrow_input(data: &Bound<'_, PyAny>) -> PyResult<ArrowInput> {
          or anything with __arrow_c_array__ / __arrow_c_stream__), not {}",
         data.get_type()
     )))
+}
+
+/// How `other`'s columns differ from `first`'s (the first difference), if they do.
+fn schema_difference(first: &Schema, other: &Schema) -> Option<String> {
+    for (i, field) in first.fields().iter().enumerate() {
+        match other.fields().get(i) {
+            None => return Some(format!("column `{}` is missing", field.name())),
+            Some(f) if f.name() != field.name() => {
+                return Some(format!("column {i} is `{}`, not `{}`", f.name(), field.name()))
+            }
+            Some(f) if f.data_type() != field.data_type() => {
+                return Some(format!(
+                    "column `{}` is {}, not {}",
+                    f.name(),
+                    columns::py_type(f.data_type()),
+                    columns::py_type(field.data_type())
+                ))
+            }
+            Some(_) => {}
+        }
+    }
+    other.fields().get(first.fields().len()).map(|f| format!("column `{}` is extra", f.name()))
 }
 
 fn threads_arg(threads: Option<usize>) -> usize {

@@ -10,7 +10,7 @@ import pytest
 import ruledeck
 import ruledeck.duckdb
 import ruledeck.polars
-from conftest import TAGS, request_table
+from conftest import DECK, TAGS, request_table
 
 OLD = """
 entity user key uid
@@ -61,9 +61,23 @@ def test_diff_counts_what_changes(data):
 
 
 def test_diff_agrees_with_decide_dicts_on_the_example_deck(deck, requests, tags):
+    """diff_arrow of the example deck against a copy whose `low_risk` bar moved: each row's
+    old and new strategy equal `Deck.decide` on the same request with each deck, and
+    `changed` is exactly where they differ."""
     table = request_table(deck, "payment", "installments", requests, tags)
-    out = ruledeck.diff_arrow(deck, deck, "payment", "installments", table)
-    assert out.num_rows == table.num_rows and not any(out.column("changed").to_pylist())
+    files = {p.name: p.read_text() for p in sorted(DECK.glob("*.rule"))}
+    assert "user.risk_score < 30" in files["rules.rule"], "the example deck's low_risk bar moved; update this test"
+    files["rules.rule"] = files["rules.rule"].replace("user.risk_score < 30", "user.risk_score < 5")
+    moved = ruledeck.compile(files)
+    out = ruledeck.diff_arrow(deck, moved, "payment", "installments", table)
+    shaped = [r for r in requests if "uid" in r]
+    assert out.num_rows == table.num_rows == len(shaped)
+    old = [deck.decide("payment", "installments", r, tags=str(TAGS))["strategy"] for r in shaped]
+    new = [moved.decide("payment", "installments", r, tags=str(TAGS))["strategy"] for r in shaped]
+    assert out.column("old.strategy").to_pylist() == old
+    assert out.column("new.strategy").to_pylist() == new
+    assert out.column("changed").to_pylist() == [a != b for a, b in zip(old, new)]
+    assert any(a != b for a, b in zip(old, new)), "the comparison must cover a changed row"
 
 
 def test_polars_helper(data):
@@ -94,4 +108,7 @@ def test_duckdb_helper(data):
     want = deck.decide_arrow("payment", "installments", data, now=0).column("strategy").to_pylist()
     assert counts == {s: want.count(s) for s in set(want)}
     d = ruledeck.duckdb.diff(rel, deck, ruledeck.compile({"p.rule": NEW}), "payment", "installments", now=0)
-    assert con.sql("select count(*) from d where changed").fetchall()[0][0] > 0
+    moved = ruledeck.diff_arrow(deck, ruledeck.compile({"p.rule": NEW}), "payment", "installments", data, now=0)
+    expected = sum(moved.column("changed").to_pylist())
+    assert expected > 0
+    assert con.sql("select count(*) from d where changed").fetchall()[0][0] == expected

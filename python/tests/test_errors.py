@@ -19,6 +19,7 @@ scene payment {
   passes ctx.channel
   instance installments -> { count: int } {
     strategy boost when low_risk and ctx.channel == app => { count: 6 }
+    strategy segment when user.segments contains "y" => { count: 3 }
     default => { count: 1 }
   }
 }
@@ -146,15 +147,18 @@ def test_decide_refusals_match_the_request_error_text(deck):
 def test_null_and_wrong_typed_tag_values_are_missing(deck):
     t = pa.table(
         {
-            "uid": ["a", "b", "c"],
-            "ctx.channel": ["app"] * 3,
-            "user.risk_score": pa.array([10, None, 50], pa.int32()),
-            "user.segments": pa.array([["x"], None, ["y", None]], pa.list_(pa.string())),
+            "uid": ["a", "b", "c", "d"],
+            "ctx.channel": ["app"] * 4,
+            "user.risk_score": pa.array([10, None, 50, 50], pa.int32()),
+            "user.segments": pa.array([["x"], None, ["y", None], ["y"]], pa.list_(pa.string())),
         }
     )
     out = deck.decide_arrow("payment", "installments", t, now=0)
-    # Missing risk is unknown, and unknown never grants: the default decides.
-    assert out.column("strategy").to_pylist() == ["boost", "default", "default"]
+    # Missing risk is unknown, and unknown never grants: row b falls through. Row c's list
+    # holds a null element, so it cannot be a list<text>: missing, and `segment` does not
+    # grant either; row d's list is whole and does.
+    assert out.column("strategy").to_pylist() == ["boost", "default", "default", "segment"]
+    assert out.column("error").to_pylist() == [None] * 4
 
 
 def test_string_kinds_and_batches_give_the_same_decisions(deck):
@@ -192,7 +196,8 @@ def test_output_schema_matches_decide_arrow(deck):
 
 def test_fields_named_like_outcome_columns_are_prefixed():
     src = SRC.replace("{ count: int }", "{ strategy: text, count: int }").replace(
-        "{ count: 6 }", '{ strategy: "x", count: 6 }').replace("{ count: 1 }", '{ strategy: "y", count: 1 }')
+        "{ count: 6 }", '{ strategy: "x", count: 6 }').replace("{ count: 3 }", '{ strategy: "z", count: 3 }').replace(
+        "{ count: 1 }", '{ strategy: "y", count: 1 }')
     d = ruledeck.compile({"p.rule": src})
     out = d.decide_arrow("payment", "installments", pa.table({"uid": ["u"], "ctx.channel": ["app"]}), now=0)
     assert out.column("decision.strategy").to_pylist() == ["y"]
@@ -205,3 +210,14 @@ def test_a_null_pass_through_value_is_not_given(deck):
     assert out.column("error").to_pylist() == ["missing pass-through tag `ctx.channel`"]
     with pytest.raises(ruledeck.RequestError, match="missing pass-through tag `ctx.channel`"):
         deck.decide("payment", "installments", {"uid": "u-1"})
+
+
+def test_a_list_of_batches_must_share_their_columns(deck):
+    a = pa.record_batch({"uid": ["u-1"], "ctx.channel": ["app"], "user.risk_score": [10]})
+    b = pa.record_batch({"uid": ["u-2"], "ctx.channel": ["app"], "user.risk_score": [1.5]})
+    c = pa.record_batch({"uid": ["u-2"], "ctx.channel": ["app"]})
+    with pytest.raises(ruledeck.RequestError, match=r"record batch 1 .*`user.risk_score` is double, not int64"):
+        deck.decide_arrow("payment", "installments", [a, b], now=0)
+    with pytest.raises(ruledeck.RequestError, match=r"record batch 2 .*`user.risk_score` is missing"):
+        deck.decide_arrow("payment", "installments", [a, a, c], now=0)
+    assert deck.decide_arrow("payment", "installments", [a, a], now=0).num_rows == 2

@@ -80,3 +80,17 @@ def test_spark_refuses_bad_columns_on_the_driver(spark):
     df = spark.createDataFrame([(1.5, "app")], "uid double, `ctx.channel` string")
     with pytest.raises(ruledeck.RequestError, match="key column `uid` is double"):
         ruledeck.spark.decide(df, deck, "payment", "installments")
+
+
+def test_a_worker_keeps_the_last_decks_it_read():
+    import ruledeck.spark as rs
+
+    rs._DECKS.clear()
+    bundles = [ruledeck.compile({"p.rule": OLD.replace("< 30", f"< {n}")}).to_bundle() for n in range(10)]
+    for b in bundles:
+        rs._deck(b)
+    assert len(rs._DECKS) == rs._KEEP_DECKS
+    first_kept = rs._deck(bundles[2])
+    assert rs._deck(bundles[2]) is first_kept, "a kept deck is read once"
+    rs._deck(bundles[0])
+    assert len(rs._DECKS) == rs._KEEP_DECKS and rs._deck(bundles[2]) is first_kept, "the used one stays"
