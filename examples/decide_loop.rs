@@ -8,6 +8,9 @@
 //! valgrind --tool=callgrind target/release/examples/decide_loop w1 0
 //! ```
 //! The difference of the two totals, divided by 100,000, is the cost of one decision.
+//!
+//! `decide_loop engine N` instead makes the `engine/warm_cache_decision` bench's decision N
+//! times: an `Engine` run whose tags all come from its TTL cache.
 
 use std::hint::black_box;
 
@@ -19,6 +22,9 @@ fn main() {
         eprintln!("usage: decide_loop w1|w2|w3|w4|w5 DECISIONS");
         std::process::exit(2);
     };
+    if workload == "engine" {
+        return engine_loop(n);
+    }
     let path = format!("{}/benches/inputs/peers/{workload}.rule", env!("CARGO_MANIFEST_DIR"));
     let src = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
     let program = ruledeck::compile(&[(path.as_str(), src.as_str())]).unwrap_or_else(|e| panic!("{e}"));
@@ -66,4 +72,37 @@ fn main() {
         hits += u64::from(done && req.outcome().strategy() == Some("hit"));
     }
     black_box(hits);
+}
+
+/// What `benches/vm.rs`'s `engine/warm_cache_decision` times, `n` times after a first
+/// decision that fills the cache.
+fn engine_loop(n: u64) {
+    use ruledeck::engine::{Engine, Loaded, Provider, TagQuery};
+    struct Fixed;
+    impl Provider for Fixed {
+        fn load(&self, queries: &[TagQuery<'_>]) -> Vec<Loaded> {
+            queries
+                .iter()
+                .map(|q| match q.field {
+                    "risk" => Loaded::Value(serde_json::json!(12)),
+                    "lifecycle" => Loaded::Value(serde_json::json!("active")),
+                    _ => Loaded::Value(serde_json::json!("lyon")),
+                })
+                .collect()
+        }
+    }
+    let path = format!("{}/benches/inputs/engine_warm_cache.rule", env!("CARGO_MANIFEST_DIR"));
+    let src = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let program = ruledeck::compile(&[(path.as_str(), src.as_str())]).unwrap_or_else(|e| panic!("{e}"));
+    let engine = Engine::new(std::sync::Arc::new(program)).with_fallback(Fixed);
+    let program = engine.program().clone();
+    let mut req = program.request("s", "i").expect("scene s, instance i");
+    let mut buckets = 0u64;
+    for _ in 0..=n {
+        req.reset();
+        req.key("uid", "u-1001").expect("key").pass("ctx.channel", Input::Text("app")).expect("pass");
+        engine.run(&mut req).expect("decides");
+        buckets += u64::from(req.outcome().bucket().unwrap_or(0));
+    }
+    black_box(buckets);
 }

@@ -82,6 +82,51 @@ fn one_call_per_provider_per_suspension_and_the_cache_serves_repeats() {
     assert_eq!(crm.calls.lock().unwrap().len(), 2);
 }
 
+/// Cache keys are built on the stack up to 60 bytes of key value and on the heap beyond:
+/// both serve repeats, and two long keys that share their first 60 bytes stay apart.
+#[test]
+fn the_cache_keeps_long_keys_apart() {
+    let (risk, crm, catalog) = (Recording::default(), Recording::default(), Recording::default());
+    let e = engine(risk, crm.clone(), catalog);
+    let long = "u-".to_string() + &"x".repeat(100);
+    for uid in [long.clone() + "1", long.clone() + "2", long.clone() + "1", "short".into(), "short".into()] {
+        e.decide_json("s", "i", &request(&uid), false).unwrap();
+    }
+    let calls: Vec<String> = crm.calls.lock().unwrap().iter().flatten().cloned().collect();
+    assert_eq!(
+        calls,
+        vec![format!("user.lifecycle@{long}1"), format!("user.lifecycle@{long}2"), "user.lifecycle@short".into()]
+    );
+}
+
+/// A suspension that needs more tags than the engine keeps on the stack (16) loads them all.
+#[test]
+fn a_suspension_of_many_tags_loads_every_one() {
+    let tags: String = (0..40).map(|i| format!("tag user.t{i}: int from \"risk\" cache 1h\n")).collect();
+    let all: Vec<String> = (0..40).map(|i| format!("user.t{i} > 0")).collect();
+    let src = format!(
+        "entity user key uid\n{tags}scene s {{ keys uid instance i -> {{ n: int }} {{\n\
+         strategy a when {} => {{ n: 1 }}\n default => {{ n: 0 }} }} }}\n",
+        all.join(" and ")
+    );
+    #[derive(Clone, Default)]
+    struct Ones(Arc<Mutex<Vec<usize>>>);
+    impl Provider for Ones {
+        fn load(&self, queries: &[TagQuery<'_>]) -> Vec<Loaded> {
+            self.0.lock().unwrap().push(queries.len());
+            queries.iter().map(|_| Loaded::Value(json!(1))).collect()
+        }
+    }
+    let ones = Ones::default();
+    let e = Engine::new(ruledeck::compile(&[("deck.rule", src.as_str())]).unwrap()).with_provider("risk", ones.clone());
+    let doc = e.decide_json("s", "i", &json!({"uid": "u-1"}), false).unwrap();
+    assert_eq!(doc["strategy"], json!("a"), "every tag was supplied: {doc}");
+    assert_eq!(*ones.0.lock().unwrap(), vec![40], "one suspension asked for all forty");
+    // Again: all forty from the cache.
+    assert_eq!(e.decide_json("s", "i", &json!({"uid": "u-1"}), false).unwrap()["strategy"], json!("a"));
+    assert_eq!(*ones.0.lock().unwrap(), vec![40]);
+}
+
 #[test]
 fn provider_failures_are_unknown_and_not_cached() {
     let failing = Recording { fail: true, ..Recording::default() };

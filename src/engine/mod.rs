@@ -191,7 +191,7 @@ impl Engine {
     /// Runs `req` to completion, loading tags from providers (and the cache) whenever the
     /// VM suspends. Read the result with `req.outcome()`.
     pub fn run(&self, req: &mut Request<'_>) -> Result<(), EngineError> {
-        let mut key_buf = Vec::new();
+        let mut key_buf = KeyBuf::default();
         // One clock read per run, and only once a cached tag is needed.
         let mut now: Option<Instant> = None;
         // One batch per provider, in the order evaluation first needed each: which provider
@@ -202,8 +202,9 @@ impl Engine {
                 return Ok(());
             }
             let program = req.program();
-            let needed: Vec<u32> = req.needed().map(|n| n.tag).collect();
-            for tag in needed {
+            let mut needed = Needed::default();
+            req.needed().for_each(|n| needed.push(n.tag));
+            for tag in needed.iter() {
                 let info = &program.tags[tag as usize];
                 if info.cache_seconds.is_some() {
                     // Built in a reused buffer: a lookup on the warm path allocates no key.
@@ -347,13 +348,57 @@ impl Engine {
 /// `(tag, key value)` it is asked for.
 type Call<'a> = (&'a str, &'a Arc<dyn Provider>, Vec<(u32, String)>);
 
+/// Where cache keys are built: on the stack, unless the key value is long. (A warm decision
+/// then allocates nothing for its keys; growing a `Vec` was a seventh of one.)
+struct KeyBuf {
+    stack: [u8; 64],
+    heap: Vec<u8>,
+}
+
+impl Default for KeyBuf {
+    fn default() -> KeyBuf {
+        KeyBuf { stack: [0; 64], heap: Vec::new() }
+    }
+}
+
 /// The cache key of a tag's value for one key value: the tag id's four bytes, then the key.
 /// (Formatting the id as text cost more than the rest of a cache hit.)
-fn cache_key<'b>(buf: &'b mut Vec<u8>, tag: u32, key: &str) -> &'b [u8] {
-    buf.clear();
-    buf.extend_from_slice(&tag.to_le_bytes());
-    buf.extend_from_slice(key.as_bytes());
-    buf
+fn cache_key<'b>(buf: &'b mut KeyBuf, tag: u32, key: &str) -> &'b [u8] {
+    let len = 4 + key.len();
+    if let Some(stack) = buf.stack.get_mut(..len) {
+        stack[..4].copy_from_slice(&tag.to_le_bytes());
+        stack[4..].copy_from_slice(key.as_bytes());
+        return stack;
+    }
+    buf.heap.clear();
+    buf.heap.extend_from_slice(&tag.to_le_bytes());
+    buf.heap.extend_from_slice(key.as_bytes());
+    &buf.heap
+}
+
+/// The tags a suspension needs, copied out of the request (which is supplied while they are
+/// gone through): the first sixteen on the stack.
+#[derive(Default)]
+struct Needed {
+    first: [u32; 16],
+    len: usize,
+    more: Vec<u32>,
+}
+
+impl Needed {
+    fn push(&mut self, tag: u32) {
+        match self.first.get_mut(self.len) {
+            Some(slot) => {
+                *slot = tag;
+                self.len += 1;
+            }
+            None => self.more.push(tag),
+        }
+    }
+
+    fn iter(&self) -> impl Iterator<Item = u32> + '_ {
+        self.first[..self.len].iter().chain(&self.more).copied()
+    }
 }
 
 fn supply_json(req: &mut Request<'_>, tag: u32, value: Option<&serde_json::Value>) {

@@ -388,16 +388,7 @@ impl<'p> Request<'p> {
             .copied()
             .find(|&t| self.program.tags[t as usize].name == tag)
             .ok_or_else(|| RequestError::UnknownPass { scene: scene.name.clone(), tag: tag.to_string() })?;
-        let program = self.program;
-        let slot = &mut self.slots[id as usize];
-        let ty = &program.tags[id as usize].ty;
-        coerce(program, ty, value, &mut slot.value).map_err(|found| RequestError::InvalidPass {
-            tag: tag.to_string(),
-            problem: refusal(program, ty, value, found),
-        })?;
-        slot.state = SlotState::Loaded;
-        self.sync_val(id as usize);
-        Ok(self)
+        self.pass_tag(id, value)
     }
 
     /// Supplies a loaded tag's value. A value of the wrong type counts as missing (and the
@@ -420,6 +411,7 @@ impl<'p> Request<'p> {
             (Ty::Float, Input::Float(f)) if f.is_finite() => Some((TagValue::Float(f), Val::float(f))),
             (Ty::Bool, Input::Bool(b)) => Some((TagValue::Bool(b), Val::bool(b))),
             (Ty::Time, Input::Time(t)) => Some((TagValue::Time(t), Val::time(t))),
+            (Ty::Enum(e), Input::Text(s)) => member(program, e, s).map(|m| (TagValue::Enum(m), Val::member(m))),
             _ => None,
         };
         if let Some((value, val)) = direct {
