@@ -1,6 +1,7 @@
 //! The JSON formats hosts and the CLI speak (documented in docs/runtime.md): request documents, provider values, results and traces,
 //! and the file-backed provider behind `--tags`.
 
+use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::{json, Map, Value};
 
 use super::{Loaded, Provider, TagQuery};
@@ -77,14 +78,65 @@ pub(crate) fn data_time(v: &Value) -> Option<i64> {
     }
 }
 
-fn field_json(v: &FieldValue<'_>) -> Value {
-    match v {
-        FieldValue::Int(i) => json!(i),
-        FieldValue::Float(f) => json!(f),
-        FieldValue::Text(s) | FieldValue::Enum(s) => json!(s),
-        FieldValue::Bool(b) => json!(b),
-        FieldValue::Time(t) => json!(crate::time::format(*t)),
-        FieldValue::List(items) => Value::Array(items.iter().map(field_json).collect()),
+/// A decision's result object without its trace, written straight from the outcome: the
+/// one definition of that format. [`outcome_json`] makes it a tree; a host that writes many
+/// results (`eval --inputs`) serializes it directly, with no tree to build and drop.
+pub struct OutcomeDoc<'o, 'r> {
+    /// The finished request's outcome.
+    pub outcome: &'o Outcome<'r>,
+    /// The release and version, for a result from a store: after the outcome's members.
+    pub stamp: Option<(&'o Value, &'o Value)>,
+}
+
+impl Serialize for OutcomeDoc<'_, '_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let (o, req) = (self.outcome, self.outcome.request());
+        let mut map = s.serialize_map(None)?;
+        map.serialize_entry("scene", req.scene_name())?;
+        map.serialize_entry("instance", req.instance_name())?;
+        map.serialize_entry("decision", &o.decided().then_some(DecisionDoc(o)))?;
+        map.serialize_entry("strategy", &o.strategy())?;
+        map.serialize_entry("experiment", &o.experiment())?;
+        map.serialize_entry("group", &o.group())?;
+        map.serialize_entry("bucket", &o.bucket())?;
+        if let Some((release, version)) = self.stamp {
+            map.serialize_entry("release", release)?;
+            map.serialize_entry("version", version)?;
+        }
+        map.end()
+    }
+}
+
+/// The decision's fields as a JSON object, in declaration order.
+struct DecisionDoc<'o, 'r>(&'o Outcome<'r>);
+
+impl Serialize for DecisionDoc<'_, '_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.0.fields().map(|(name, v)| (name, FieldDoc(v))))
+    }
+}
+
+/// One decision field's value as JSON, as result objects hold it (see [`FieldDoc`]).
+pub fn field_json(v: &FieldValue<'_>) -> Value {
+    // Serializing into a tree cannot fail.
+    serde_json::to_value(FieldDoc(v.clone())).unwrap_or(Value::Null)
+}
+
+/// One field value: numbers and bools as themselves (a float that is not finite as `null`),
+/// text and enum members as strings, times in RFC 3339.
+struct FieldDoc<'a>(FieldValue<'a>);
+
+impl Serialize for FieldDoc<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match &self.0 {
+            FieldValue::Int(i) => s.serialize_i64(*i),
+            FieldValue::Float(f) if f.is_finite() => s.serialize_f64(*f),
+            FieldValue::Float(_) => s.serialize_none(),
+            FieldValue::Text(t) | FieldValue::Enum(t) => s.serialize_str(t),
+            FieldValue::Bool(b) => s.serialize_bool(*b),
+            FieldValue::Time(t) => s.serialize_str(&crate::time::format(*t)),
+            FieldValue::List(items) => s.collect_seq(items.iter().map(|v| FieldDoc(v.clone()))),
+        }
     }
 }
 
@@ -142,19 +194,8 @@ pub const SENSITIVE: &str = "<sensitive>";
 pub fn outcome_json(outcome: &Outcome<'_>, explain: bool) -> Value {
     let req = outcome.request();
     let p = req.program();
-    let decision = outcome.decided().then(|| {
-        let fields: Map<String, Value> = outcome.fields().map(|(name, v)| (name.to_string(), field_json(&v))).collect();
-        Value::Object(fields)
-    });
-    let mut doc = json!({
-        "scene": req.scene_name(),
-        "instance": req.instance_name(),
-        "decision": decision,
-        "strategy": outcome.strategy(),
-        "experiment": outcome.experiment(),
-        "group": outcome.group(),
-        "bucket": outcome.bucket(),
-    });
+    // Serializing into a tree cannot fail: every key is a string.
+    let mut doc = serde_json::to_value(OutcomeDoc { outcome, stamp: None }).unwrap_or(Value::Null);
     if explain {
         let inst = &p.scenes[req.scene as usize].instances[req.instance as usize];
         let trace: Vec<Value> = outcome
@@ -369,6 +410,43 @@ impl<'de> serde::de::Visitor<'de> for Strict {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The result object written straight from an outcome, pinned here for every kind of
+    /// field and for a stamp, is byte for byte what serializing `outcome_json`'s tree gives.
+    #[test]
+    fn result_objects_written_directly_equal_the_tree() {
+        let src = "entity user key uid\ntag user.n: int from \"p\"\n\
+                   scene s { keys uid instance i -> { i: int, f: float, w: float, t: text, e: enum(a, b), b: bool, \
+                   at: time, l: list<int>, m: list<text> } {\n\
+                   strategy x when user.n > 0 => { i: user.n, f: 2.5, w: 3.0, t: \"q\\\"uote\", e: b, b: true, \
+                   at: @2026-11-21T08:00:00Z, l: [1, 5], m: [] }\n\
+                   default => { i: 0, f: 0.0, w: 0.0, t: \"\", e: a, b: false, at: @1970-01-01T00:00:00Z, l: [], m: [\"x\"] } } }\n";
+        let p = crate::compile(&[("deck.rule", src)]).unwrap();
+        let (release, version) = (json!(7), json!("sha256:ab"));
+        let mut written = Vec::new();
+        for n in [Some(-4), Some(5), None] {
+            let mut req = p.request("s", "i").unwrap();
+            req.key("uid", "u-1").unwrap();
+            req.supply(p.tag("user.n").unwrap().0, n.map(Input::Int));
+            assert_eq!(p.run(&mut req), Ok(crate::vm::Step::Done));
+            let outcome = req.outcome();
+            for stamp in [None, Some((&release, &version))] {
+                let direct = serde_json::to_string(&OutcomeDoc { outcome: &outcome, stamp }).unwrap();
+                let mut tree = outcome_json(&outcome, false);
+                if let (Some((r, v)), Value::Object(map)) = (stamp, &mut tree) {
+                    map.insert("release".into(), r.clone());
+                    map.insert("version".into(), v.clone());
+                }
+                assert_eq!(direct, serde_json::to_string(&tree).unwrap());
+                written.push(direct);
+            }
+        }
+        assert_eq!(
+            written[3],
+            r#"{"scene":"s","instance":"i","decision":{"i":5,"f":2.5,"w":3.0,"t":"q\"uote","e":"b","b":true,"at":"2026-11-21T08:00:00Z","l":[1,5],"m":[]},"strategy":"x","experiment":null,"group":null,"bucket":null,"release":7,"version":"sha256:ab"}"#
+        );
+        assert!(written[0].contains(r#""decision":{"i":0,"f":0.0,"#), "{}", written[0]);
+    }
 
     #[test]
     fn duplicate_keys_are_refused_with_their_place() {

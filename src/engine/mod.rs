@@ -11,7 +11,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-pub use json::{apply_input, input_from_json, outcome_json, parse_json, tags_read_json, TagsFile, SENSITIVE};
+pub use json::{
+    apply_input, field_json, input_from_json, outcome_json, parse_json, tags_read_json, OutcomeDoc, TagsFile, SENSITIVE,
+};
 pub(crate) use json::{data_time, note_text, tag_value_json};
 
 use crate::compile::program::Program;

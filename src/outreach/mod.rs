@@ -30,7 +30,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
 use crate::compile::program::{FanoutValue, Ty};
-use crate::engine::{tags_read_json, Engine, Loaded, Provider, TagQuery, TagsFile};
+use crate::engine::{field_json, tags_read_json, Engine, Loaded, Provider, TagQuery, TagsFile};
 use crate::ops::{Aggregate, Cap, REACH_FIELDS};
 use crate::vm::{FieldValue, Input};
 use crate::Program;
@@ -922,15 +922,4 @@ pub fn quiet_end(now: i64, from: u32, to: u32, zone: chrono_tz::Tz) -> Option<i6
         .earliest()
         .or_else(|| zone.from_local_datetime(&(end_naive + Duration::hours(1))).earliest())?;
     Some(end.timestamp())
-}
-
-fn field_json(v: &FieldValue<'_>) -> Value {
-    match v {
-        FieldValue::Int(i) => json!(i),
-        FieldValue::Float(f) => json!(f),
-        FieldValue::Text(t) | FieldValue::Enum(t) => json!(t),
-        FieldValue::Bool(b) => json!(b),
-        FieldValue::Time(t) => json!(crate::time::format(*t)),
-        FieldValue::List(items) => Value::Array(items.iter().map(field_json).collect()),
-    }
 }

@@ -8,7 +8,7 @@ use std::io::{BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use ruledeck::engine::{apply_input, outcome_json, parse_json, Engine, TagsFile};
+use ruledeck::engine::{apply_input, outcome_json, parse_json, Engine, OutcomeDoc, TagsFile};
 use ruledeck::files::{read_line_bounded, Line};
 use ruledeck::limits::MAX_REQUEST_BYTES;
 use serde_json::{json, Value};
@@ -262,6 +262,15 @@ impl Decider<'_> {
                 .and_then(|doc| apply_input(req, &doc).map_err(|e| e.to_string()))
                 .and_then(|()| self.engine.run(req).map_err(|e| e.to_string()));
             match result {
+                // The common answer is written straight from the outcome: building the tree
+                // and dropping it was 40% of a line.
+                Ok(()) if !args.explain => {
+                    let stamp = self.stamp.as_ref().map(|(release, version)| (release, version));
+                    // Writing JSON into a Vec cannot fail.
+                    let _ = serde_json::to_writer(&mut *out, &OutcomeDoc { outcome: &req.outcome(), stamp });
+                    out.push(b'\n');
+                    return false;
+                }
                 Ok(()) => {
                     let mut doc = outcome_json(&req.outcome(), args.explain);
                     if let (Some((release, version)), Value::Object(map)) = (&self.stamp, &mut doc) {
