@@ -8,6 +8,9 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use ruledeck::compile::program::{Program, Ty};
 use ruledeck::vm::{Input, Request, Step};
 
+#[path = "inputs/engine_warm_cache.rs"]
+mod engine_warm_cache;
+
 fn load(name: &str) -> Program {
     let path = format!("{}/benches/inputs/{name}", env!("CARGO_MANIFEST_DIR"));
     let src = std::fs::read_to_string(&path).expect("bench input");
@@ -120,21 +123,8 @@ fn suspend_resume_batch_of_five(c: &mut Criterion) {
 
 /// An `Engine` decision with a warm TTL cache: every tag comes from the cache.
 fn engine_warm_cache(c: &mut Criterion) {
-    use ruledeck::engine::{Engine, Loaded, Provider, TagQuery};
-    struct Fixed;
-    impl Provider for Fixed {
-        fn load(&self, queries: &[TagQuery<'_>]) -> Vec<Loaded> {
-            queries
-                .iter()
-                .map(|q| match q.field {
-                    "risk" => Loaded::Value(serde_json::json!(12)),
-                    "lifecycle" => Loaded::Value(serde_json::json!("active")),
-                    _ => Loaded::Value(serde_json::json!("lyon")),
-                })
-                .collect()
-        }
-    }
-    let engine = Engine::new(load("engine_warm_cache.rule")).with_fallback(Fixed);
+    use ruledeck::engine::Engine;
+    let engine = Engine::new(load("engine_warm_cache.rule")).with_fallback(engine_warm_cache::Fixed);
     let program = engine.program().clone();
     let mut req = program.request("s", "i").unwrap();
     let decide = |req: &mut Request<'_>| {

@@ -14,6 +14,9 @@
 
 use std::hint::black_box;
 
+#[path = "../benches/inputs/engine_warm_cache.rs"]
+mod engine_warm_cache;
+
 use ruledeck::vm::{Input, Step};
 
 fn main() {
@@ -77,24 +80,11 @@ fn main() {
 /// What `benches/vm.rs`'s `engine/warm_cache_decision` times, `n` times after a first
 /// decision that fills the cache.
 fn engine_loop(n: u64) {
-    use ruledeck::engine::{Engine, Loaded, Provider, TagQuery};
-    struct Fixed;
-    impl Provider for Fixed {
-        fn load(&self, queries: &[TagQuery<'_>]) -> Vec<Loaded> {
-            queries
-                .iter()
-                .map(|q| match q.field {
-                    "risk" => Loaded::Value(serde_json::json!(12)),
-                    "lifecycle" => Loaded::Value(serde_json::json!("active")),
-                    _ => Loaded::Value(serde_json::json!("lyon")),
-                })
-                .collect()
-        }
-    }
+    use ruledeck::engine::Engine;
     let path = format!("{}/benches/inputs/engine_warm_cache.rule", env!("CARGO_MANIFEST_DIR"));
     let src = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
     let program = ruledeck::compile(&[(path.as_str(), src.as_str())]).unwrap_or_else(|e| panic!("{e}"));
-    let engine = Engine::new(std::sync::Arc::new(program)).with_fallback(Fixed);
+    let engine = Engine::new(std::sync::Arc::new(program)).with_fallback(engine_warm_cache::Fixed);
     let program = engine.program().clone();
     let mut req = program.request("s", "i").expect("scene s, instance i");
     let mut buckets = 0u64;
