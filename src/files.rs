@@ -126,7 +126,7 @@ pub fn read_line_bounded(reader: &mut impl BufRead, buf: &mut Vec<u8>, limit: us
             break;
         }
         any = true;
-        let (part, done) = match memchr(chunk) {
+        let (part, done) = match memchr::memchr(b'\n', chunk) {
             Some(i) => (&chunk[..i], Some(i + 1)),
             None => (chunk, None),
         };
@@ -152,10 +152,6 @@ pub fn read_line_bounded(reader: &mut impl BufRead, buf: &mut Vec<u8>, limit: us
         (true, true) => Line::TooLong,
         (true, false) => Line::Read,
     })
-}
-
-fn memchr(bytes: &[u8]) -> Option<usize> {
-    bytes.iter().position(|&b| b == b'\n')
 }
 
 /// Replaces `path` with `bytes` atomically and durably: the bytes go to a new temporary file

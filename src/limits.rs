@@ -40,6 +40,9 @@ pub const MAX_JSON_DEPTH: usize = 128;
 /// Most loaded tag values the engine's cache holds (past it, entries are evicted by
 /// S3-FIFO: those read once go first).
 pub const CACHE_CAPACITY: u64 = 1_000_000;
+/// Cached tag values each deciding thread keeps in front of the shared cache (its entries
+/// last read, one per slot of a table indexed by the key's hash).
+pub const NEAR_CACHE_SLOTS: usize = 256;
 /// Largest HTTP request body `ruledeck serve` reads, in bytes (413 above it).
 pub const MAX_HTTP_BODY_BYTES: usize = 4 * 1024 * 1024;
 /// Longest `ruledeck serve` waits for a request's line and headers, in milliseconds (the

@@ -99,6 +99,42 @@ fn the_cache_keeps_long_keys_apart() {
     );
 }
 
+/// Each thread keeps copies of the values it read in a near cache of 256 slots. With more
+/// keys than slots, slots are shared: every decision still reads its own key's value, and
+/// every repeat is served from a cache (the provider is asked once per key), on this
+/// thread and on another one.
+#[test]
+fn the_near_cache_keeps_keys_apart_and_serves_repeats() {
+    let src = "entity user key uid\ntag user.score: int from \"p\" cache 1h\n\
+               scene s { keys uid instance i -> { n: int } { default => { n: user.score } } }\n";
+    /// The score is the number in the key, so a value served for the wrong key shows.
+    #[derive(Clone, Default)]
+    struct Numbered(Arc<AtomicUsize>);
+    impl Provider for Numbered {
+        fn load(&self, queries: &[TagQuery<'_>]) -> Vec<Loaded> {
+            self.0.fetch_add(queries.len(), Ordering::SeqCst);
+            queries.iter().map(|q| Loaded::Value(json!(q.key[2..].parse::<i64>().unwrap()))).collect()
+        }
+    }
+    let provider = Numbered::default();
+    let e = Engine::new(ruledeck::compile(&[("deck.rule", src)]).unwrap()).with_provider("p", provider.clone());
+    let users = 3 * ruledeck::limits::NEAR_CACHE_SLOTS;
+    let decide_all = |e: &Engine| {
+        for round in 0..3 {
+            for u in 0..users {
+                let doc = e.decide_json("s", "i", &json!({"uid": format!("u-{u}")}), false).unwrap();
+                assert_eq!(doc["decision"]["n"], json!(u), "round {round}: {doc}");
+            }
+        }
+    };
+    decide_all(&e);
+    assert_eq!(provider.0.load(Ordering::SeqCst), users, "one load per key; every repeat from a cache");
+    std::thread::scope(|scope| {
+        scope.spawn(|| decide_all(&e));
+    });
+    assert_eq!(provider.0.load(Ordering::SeqCst), users, "another thread reads the shared cache");
+}
+
 /// A suspension that needs more tags than the engine keeps on the stack (16) loads them all.
 #[test]
 fn a_suspension_of_many_tags_loads_every_one() {

@@ -50,6 +50,7 @@ fn the_documented_limits_are_the_code_limits() {
         number!("one request", MAX_REQUEST_BYTES),
         number!("JSON nesting", MAX_JSON_DEPTH),
         number!("engine cache", CACHE_CAPACITY),
+        number!("near cache (per thread)", NEAR_CACHE_SLOTS),
         number!("HTTP body (`serve`)", MAX_HTTP_BODY_BYTES),
         number!("batch size (`serve`)", MAX_BATCH_REQUESTS),
         number!("body read time (`serve`)", HTTP_BODY_TIMEOUT_MS),

@@ -7,7 +7,7 @@ use serde_json::{json, Map, Value};
 use super::{Loaded, Provider, TagQuery};
 use crate::vm::request::SlotState;
 use crate::vm::value::TagValue;
-use crate::vm::{FieldValue, Input, Outcome, Request, RequestError, StrategyNote, TraceEvent};
+use crate::vm::{FieldValue, Input, Outcome, Request, StrategyNote, TraceEvent};
 
 /// Converts a JSON value into a VM input; list elements go into `scratch`. `Err` names the
 /// kind of JSON that cannot be a tag value. `null` is not handled here: it means missing.
@@ -36,37 +36,6 @@ fn scalar_input(v: &Value) -> Result<Input<'_>, &'static str> {
         Value::Array(_) => Err("a list"),
         Value::Object(_) => Err("an object"),
     }
-}
-
-/// Applies a request document: entity keys by key name (text or integer), pass-through
-/// tags by full name, and an optional `now` (RFC 3339). Errors name the field.
-pub fn apply_input(req: &mut Request<'_>, input: &Value) -> Result<(), RequestError> {
-    let Value::Object(fields) = input else {
-        return Err(RequestError::InvalidInput("a request must be a JSON object".into()));
-    };
-    for (name, value) in fields {
-        if name == "now" {
-            let t = data_time(value).ok_or_else(|| {
-                RequestError::InvalidInput(format!(
-                    "`now` must be an RFC 3339 time like \"2026-11-21T08:00:00Z\" or whole seconds since the epoch, \
-                     not {value}"
-                ))
-            })?;
-            req.now(t);
-        } else if name.contains('.') {
-            let mut scratch = Vec::new();
-            let input = input_from_json(value, &mut scratch)
-                .map_err(|found| RequestError::InvalidPass { tag: name.clone(), problem: format!("found {found}") })?;
-            req.pass(name, input)?;
-        } else {
-            match value {
-                Value::String(s) => req.key(name, s)?,
-                Value::Number(n) if n.is_i64() || n.is_u64() => req.key(name, &n.to_string())?,
-                _ => return Err(RequestError::InvalidInput(format!("key `{name}` must be text or an integer"))),
-            };
-        }
-    }
-    Ok(())
 }
 
 /// A time given as data: RFC 3339 text (rounded down to the second) or whole seconds.
@@ -349,7 +318,7 @@ pub fn parse_json(bytes: &[u8]) -> Result<Value, serde_json::Error> {
 
 /// Builds a [`Value`] like `Value`'s own `Deserialize`, checking object keys for duplicates.
 #[derive(Clone, Copy)]
-struct Strict;
+pub(super) struct Strict;
 
 impl<'de> serde::de::DeserializeSeed<'de> for Strict {
     type Value = Value;

@@ -5,20 +5,26 @@
 //! without `cache` are always loaded afresh), and the JSON formats of docs/runtime.md (requests,
 //! results, traces, the `--tags` file). Must not: evaluate anything itself — the VM decides.
 
+mod apply;
 mod json;
 
+use std::cell::RefCell;
 use std::collections::HashMap;
+use std::hash::BuildHasher;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-pub use json::{
-    apply_input, field_json, input_from_json, outcome_json, parse_json, tags_read_json, OutcomeDoc, TagsFile, SENSITIVE,
-};
+pub use apply::{apply_input, apply_json, RequestJsonError};
 pub(crate) use json::{data_time, note_text, tag_value_json};
+pub use json::{
+    field_json, input_from_json, outcome_json, parse_json, tags_read_json, OutcomeDoc, TagsFile, SENSITIVE,
+};
 
 use crate::compile::program::Program;
-use crate::limits::CACHE_CAPACITY;
+use crate::limits::{CACHE_CAPACITY, NEAR_CACHE_SLOTS};
 use crate::vm::{Request, RequestError, Step};
+use crossbeam_utils::CachePadded;
+use thread_local::ThreadLocal;
 
 /// One tag to load: which tag (full name and field), for which entity key value.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -140,6 +146,32 @@ pub struct Engine {
     observer: Option<Arc<dyn Observer>>,
     /// Keyed by [`cache_key`]: the tag's id and the key value.
     cache: quick_cache::sync::Cache<Vec<u8>, Cached>,
+    /// Each deciding thread's [`NearCache`] in front of `cache`, padded to its own cache
+    /// lines: the threads' entries sit side by side, and each borrow writes its flag.
+    near: ThreadLocal<CachePadded<RefCell<NearCache>>>,
+}
+
+/// The entries one thread last read from the shared cache, direct-mapped by the key's hash
+/// ([`NEAR_CACHE_SLOTS`] of them). A hot key (a popular item; a user with many requests)
+/// is then served without writing to memory other threads share: a read of the shared
+/// cache takes its shard's lock and clones the entry's `Arc`, and on two cores those
+/// writes made `eval --inputs` slower than on one. An entry is a copy of a shared one with
+/// the same expiry, so it is never served longer than the shared cache would serve it.
+struct NearCache {
+    slots: Vec<Option<(Vec<u8>, Cached)>>,
+}
+
+impl Default for NearCache {
+    fn default() -> NearCache {
+        NearCache { slots: vec![None; NEAR_CACHE_SLOTS] }
+    }
+}
+
+impl NearCache {
+    fn slot(&mut self, key: &[u8]) -> &mut Option<(Vec<u8>, Cached)> {
+        let hash = foldhash::quality::FixedState::with_seed(0).hash_one(key);
+        &mut self.slots[hash as usize % NEAR_CACHE_SLOTS]
+    }
 }
 
 impl Engine {
@@ -158,6 +190,7 @@ impl Engine {
                 Default::default(),
                 Default::default(),
             ),
+            near: ThreadLocal::new(),
         }
     }
 
@@ -211,13 +244,12 @@ impl Engine {
                 if info.cache_seconds.is_some() {
                     // Built in a reused buffer: a lookup on the warm path allocates no key.
                     let now = *now.get_or_insert_with(Instant::now);
-                    let hit =
-                        self.cache.get(cache_key(&mut key_buf, tag, req.key_for(tag))).filter(|c| c.expires > now);
+                    let key = cache_key(&mut key_buf, tag, req.key_for(tag));
+                    let hit = self.cached(key, now, |value| supply_json(req, tag, value));
                     if let Some(observer) = &self.observer {
-                        observer.cache_lookup(hit.is_some());
+                        observer.cache_lookup(hit);
                     }
-                    if let Some(hit) = hit {
-                        supply_json(req, tag, hit.value.as_deref());
+                    if hit {
                         continue;
                     }
                 }
@@ -309,6 +341,36 @@ impl Engine {
                 }
             }
         }
+    }
+
+    /// Serves the unexpired cached value of `key` to `supply` (`true`), from this thread's
+    /// near cache or else the shared one (then kept near). `false`: not cached, or expired.
+    fn cached(&self, key: &[u8], now: Instant, supply: impl FnOnce(Option<&serde_json::Value>)) -> bool {
+        let near = self.near.get_or(|| CachePadded::new(RefCell::new(NearCache::default())));
+        // Only a provider that decides with this engine on its own thread finds it borrowed.
+        let Ok(mut near) = near.try_borrow_mut() else {
+            return self.cache.get(key).filter(|c| c.expires > now).map(|c| supply(c.value.as_deref())).is_some();
+        };
+        let slot = near.slot(key);
+        if let Some((near_key, cached)) = slot {
+            if near_key.as_slice() == key && cached.expires > now {
+                supply(cached.value.as_deref());
+                return true;
+            }
+        }
+        let Some(cached) = self.cache.get(key).filter(|c| c.expires > now) else {
+            return false;
+        };
+        supply(cached.value.as_deref());
+        match slot {
+            Some((near_key, near_cached)) => {
+                near_key.clear();
+                near_key.extend_from_slice(key);
+                *near_cached = cached;
+            }
+            None => *slot = Some((key.to_vec(), cached)),
+        }
+        true
     }
 
     /// One decision from a JSON request (`{"uid": "u-1", "ctx.channel": "app", "now": "…"}`),

@@ -8,10 +8,12 @@ use std::io::{BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use ruledeck::engine::{apply_input, outcome_json, parse_json, Engine, OutcomeDoc, TagsFile};
+use ruledeck::engine::{apply_json, outcome_json, Engine, OutcomeDoc, TagsFile};
 use ruledeck::files::{read_line_bounded, Line};
 use ruledeck::limits::MAX_REQUEST_BYTES;
 use serde_json::{json, Value};
+
+use crossbeam_utils::CachePadded;
 
 use crate::files::{load_program, read_json_file, store_refused, Fatal};
 
@@ -69,12 +71,13 @@ pub fn run(args: Args<'_>) -> Result<ExitCode, Fatal> {
     let decider = Decider { engine: &engine, args: &args, stamp };
     // One request per worker, reused line after line.
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, MAX_WORKERS);
-    let mut reqs = Vec::with_capacity(workers);
-    for _ in 0..workers {
-        let mut req = engine.program().request(args.scene, args.instance).map_err(|e| Fatal(e.to_string()))?;
-        req.explain(args.explain);
-        reqs.push(req);
-    }
+    let mut workers: Vec<CachePadded<Worker<'_>>> = (0..workers)
+        .map(|_| {
+            let mut req = engine.program().request(args.scene, args.instance).map_err(|e| Fatal(e.to_string()))?;
+            req.explain(args.explain);
+            Ok(CachePadded::new(Worker { req, out: Vec::new() }))
+        })
+        .collect::<Result<_, Fatal>>()?;
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     let mut refused = 0usize;
@@ -87,9 +90,9 @@ pub fn run(args: Args<'_>) -> Result<ExitCode, Fatal> {
                     one.len()
                 )));
             }
-            let mut answer = Vec::new();
-            refused += usize::from(decider.answer(&mut reqs[0], Ok(one.as_bytes()), None, &mut answer));
-            out.write_all(&answer).map_err(write_err)?;
+            let Worker { req, out: answer } = &mut *workers[0];
+            refused += usize::from(decider.answer(req, Ok(one.as_bytes()), None, answer));
+            out.write_all(answer).map_err(write_err)?;
         }
         (None, Some(path)) => {
             let name = path.display().to_string();
@@ -109,7 +112,6 @@ pub fn run(args: Args<'_>) -> Result<ExitCode, Fatal> {
             // read already (at most `CHUNK_LINES`), so a line typed on a terminal is
             // answered at once and a file is decided thousands of lines at a time.
             let mut chunk = Chunk::default();
-            let mut outputs: Vec<Vec<u8>> = vec![Vec::new(); workers];
             let mut buf = Vec::new();
             let mut number = 0;
             let mut failure = None;
@@ -135,9 +137,9 @@ pub fn run(args: Args<'_>) -> Result<ExitCode, Fatal> {
                     }
                 }
                 // The lines before a read error are still answered.
-                refused += decider.chunk(&mut reqs, &chunk, &mut outputs);
-                for output in &outputs {
-                    out.write_all(output).map_err(write_err)?;
+                refused += decider.chunk(&mut workers, &chunk);
+                for worker in &workers {
+                    out.write_all(&worker.out).map_err(write_err)?;
                 }
                 out.flush().map_err(write_err)?;
                 if end {
@@ -190,6 +192,14 @@ impl Chunk {
     }
 }
 
+/// One worker's reused request and the answers to its run of a chunk's lines. Workers are
+/// padded to cache lines of their own: both are written on every line, and two workers side
+/// by side made two cores slower than one.
+struct Worker<'p> {
+    req: ruledeck::Request<'p>,
+    out: Vec<u8>,
+}
+
 /// Answers request lines: what every worker shares.
 struct Decider<'a> {
     engine: &'a Engine,
@@ -201,9 +211,10 @@ struct Decider<'a> {
 impl Decider<'_> {
     /// Decides a chunk, one contiguous run of lines per request (worker), each into its
     /// output buffer; returns how many were refused.
-    fn chunk(&self, reqs: &mut [ruledeck::Request<'_>], chunk: &Chunk, outputs: &mut [Vec<u8>]) -> usize {
-        let per = chunk.lines.len().div_ceil(reqs.len()).max(1);
-        let run = |req: &mut ruledeck::Request<'_>, lines: &[(usize, Option<(usize, usize)>)], out: &mut Vec<u8>| {
+    fn chunk(&self, workers: &mut [CachePadded<Worker<'_>>], chunk: &Chunk) -> usize {
+        let per = chunk.lines.len().div_ceil(workers.len()).max(1);
+        let run = |worker: &mut Worker<'_>, lines: &[(usize, Option<(usize, usize)>)]| {
+            let Worker { req, out } = worker;
             out.clear();
             let mut refused = 0;
             for &(number, range) in lines {
@@ -216,27 +227,18 @@ impl Decider<'_> {
             refused
         };
         let mut parts = chunk.lines.chunks(per);
-        let mut work: Vec<_> = reqs.iter_mut().zip(outputs.iter_mut()).map(|(r, o)| (r, parts.next(), o)).collect();
+        let work: Vec<(&mut Worker<'_>, &[_])> =
+            workers.iter_mut().map(|w| (&mut **w, parts.next().unwrap_or(&[]))).collect();
         // One worker: no thread to start.
         if chunk.lines.len() <= per {
-            return work
-                .into_iter()
-                .map(|(req, lines, out)| {
-                    out.clear();
-                    lines.map_or(0, |lines| run(req, lines, out))
-                })
-                .sum();
+            return work.into_iter().map(|(worker, lines)| run(worker, lines)).sum();
         }
         std::thread::scope(|scope| {
-            let (first, rest) = work.split_first_mut().expect("at least one worker");
-            let handles: Vec<_> = rest
-                .iter_mut()
-                .map(|(req, lines, out)| {
-                    let lines = lines.unwrap_or(&[]);
-                    scope.spawn(|| run(req, lines, out))
-                })
-                .collect();
-            let mine = run(first.0, first.1.unwrap_or(&[]), first.2);
+            let mut work = work.into_iter();
+            let (first, first_lines) = work.next().expect("at least one worker");
+            let run = &run;
+            let handles: Vec<_> = work.map(|(worker, lines)| scope.spawn(move || run(worker, lines))).collect();
+            let mine = run(first, first_lines);
             mine + handles.into_iter().map(|h| h.join().expect("an eval worker panicked")).sum::<usize>()
         })
     }
@@ -258,8 +260,7 @@ impl Decider<'_> {
         } else {
             req.reset();
             let result = bytes
-                .and_then(|bytes| parse_json(bytes).map_err(|e| format!("not valid JSON: {e}")))
-                .and_then(|doc| apply_input(req, &doc).map_err(|e| e.to_string()))
+                .and_then(|bytes| apply_json(req, bytes).map_err(|e| e.to_string()))
                 .and_then(|()| self.engine.run(req).map_err(|e| e.to_string()));
             match result {
                 // The common answer is written straight from the outcome: building the tree
