@@ -135,6 +135,61 @@ fn the_near_cache_keeps_keys_apart_and_serves_repeats() {
     assert_eq!(provider.0.load(Ordering::SeqCst), users, "another thread reads the shared cache");
 }
 
+/// The cache keeps each value as the request's slot held it, converted and coerced: a
+/// decision served from the cache reads exactly what the first one loaded, for every type,
+/// for a missing value and for a value of the wrong type (traced with what was found).
+#[test]
+fn cached_values_read_as_they_were_loaded() {
+    let src = "entity user key uid\n\
+               tag user.i: int from \"p\" cache 1h\ntag user.f: float from \"p\" cache 1h\n\
+               tag user.t: text from \"p\" cache 1h\ntag user.b: bool from \"p\" cache 1h\n\
+               tag user.at: time from \"p\" cache 1h\ntag user.e: enum(a, b) from \"p\" cache 1h\n\
+               tag user.l: list<text> from \"p\" cache 1h\ntag user.gone: int from \"p\" cache 1h\n\
+               tag user.bad: int from \"p\" cache 1h\n\
+               scene s { keys uid instance i -> { i: int, f: float, t: text, b: bool, at: time, e: enum(a, b), l: list<text> } {\n\
+               strategy x when user.gone > 0 or user.bad > 0 => { i: 0, f: 0.0, t: \"\", b: false, at: @2026-01-01T00:00:00Z, e: a, l: [] }\n\
+               default => { i: user.i, f: user.f, t: user.t, b: user.b, at: user.at, e: user.e, l: user.l } } }\n";
+    #[derive(Clone, Default)]
+    struct Typed(Arc<AtomicUsize>);
+    impl Provider for Typed {
+        fn load(&self, queries: &[TagQuery<'_>]) -> Vec<Loaded> {
+            self.0.fetch_add(queries.len(), Ordering::SeqCst);
+            queries
+                .iter()
+                .map(|q| match q.field {
+                    "i" => Loaded::Value(json!(7)),
+                    "f" => Loaded::Value(json!(2.5)),
+                    "t" => Loaded::Value(json!(format!("text of {}", q.key))),
+                    "b" => Loaded::Value(json!(true)),
+                    "at" => Loaded::Value(json!("2026-11-21T08:00:00+01:00")),
+                    "e" => Loaded::Value(json!("b")),
+                    "l" => Loaded::Value(json!(["x", "y"])),
+                    "bad" => Loaded::Value(json!({"not": "an int"})),
+                    _ => Loaded::Missing,
+                })
+                .collect()
+        }
+    }
+    let provider = Typed::default();
+    let e = Engine::new(ruledeck::compile(&[("deck.rule", src)]).unwrap()).with_provider("p", provider.clone());
+    let input = json!({"uid": "u-1", "now": "2026-11-21T08:00:00Z"});
+    let loaded = e.decide_json("s", "i", &input, true).unwrap();
+    let loads = provider.0.load(Ordering::SeqCst);
+    assert_eq!(loads, 9);
+    let cached = e.decide_json("s", "i", &input, true).unwrap();
+    assert_eq!(provider.0.load(Ordering::SeqCst), loads, "the second decision read only the cache");
+    assert_eq!(cached, loaded);
+    assert_eq!(
+        loaded["decision"],
+        json!({"i": 7, "f": 2.5, "t": "text of u-1", "b": true, "at": "2026-11-21T07:00:00Z", "e": "b", "l": ["x", "y"]})
+    );
+    let trace = loaded["trace"].to_string();
+    assert!(trace.contains("user.bad") && trace.contains("an object"), "{trace}");
+    // Another key's text value is its own.
+    let other = e.decide_json("s", "i", &json!({"uid": "u-2", "now": "2026-11-21T08:00:00Z"}), false).unwrap();
+    assert_eq!(other["decision"]["t"], json!("text of u-2"));
+}
+
 /// A suspension that needs more tags than the engine keeps on the stack (16) loads them all.
 #[test]
 fn a_suspension_of_many_tags_loads_every_one() {

@@ -22,6 +22,7 @@ pub use json::{
 
 use crate::compile::program::Program;
 use crate::limits::{CACHE_CAPACITY, NEAR_CACHE_SLOTS};
+use crate::vm::request::SlotCopy;
 use crate::vm::{Request, RequestError, Step};
 use crossbeam_utils::CachePadded;
 use thread_local::ThreadLocal;
@@ -129,12 +130,13 @@ impl From<RequestError> for EngineError {
     }
 }
 
-/// A cached provider answer and the instant it stops being served (its tag's `cache` after
-/// it was loaded). An expired entry is a miss; it stays until overwritten or evicted, which
-/// the cache's bound on entries makes happen.
+/// A cached provider answer, as the request's slot held it once converted and coerced to
+/// the tag's type (so a hit is a copy, not a conversion), and the instant it stops being
+/// served (its tag's `cache` after it was loaded). An expired entry is a miss; it stays
+/// until overwritten or evicted, which the cache's bound on entries makes happen.
 #[derive(Clone)]
 struct Cached {
-    value: Option<Arc<serde_json::Value>>,
+    slot: Arc<SlotCopy>,
     expires: Instant,
 }
 
@@ -245,7 +247,7 @@ impl Engine {
                     // Built in a reused buffer: a lookup on the warm path allocates no key.
                     let now = *now.get_or_insert_with(Instant::now);
                     let key = cache_key(&mut key_buf, tag, req.key_for(tag));
-                    let hit = self.cached(key, now, |value| supply_json(req, tag, value));
+                    let hit = self.cached(key, now, |slot| req.restore_slot(tag, slot));
                     if let Some(observer) = &self.observer {
                         observer.cache_lookup(hit);
                     }
@@ -320,23 +322,16 @@ impl Engine {
                     let ttl = program.tags[*tag as usize].cache_seconds.map(|s| Duration::from_secs(s.max(0) as u64));
                     let expires = ttl.map(|ttl| *now.get_or_insert_with(Instant::now) + ttl);
                     match result {
-                        Loaded::Value(v) => {
-                            supply_json(req, *tag, Some(&v));
-                            if let Some(expires) = expires {
-                                let key = cache_key(&mut key_buf, *tag, key).to_vec();
-                                self.cache.insert(key, Cached { value: Some(Arc::new(v)), expires });
-                            }
+                        Loaded::Value(v) => supply_json(req, *tag, Some(&v)),
+                        Loaded::Missing => req.supply(*tag, None),
+                        Loaded::Failed(e) => {
+                            req.supply_failure(*tag, e);
+                            continue;
                         }
-                        Loaded::Missing => {
-                            req.supply(*tag, None);
-                            if let Some(expires) = expires {
-                                self.cache.insert(
-                                    cache_key(&mut key_buf, *tag, key).to_vec(),
-                                    Cached { value: None, expires },
-                                );
-                            }
-                        }
-                        Loaded::Failed(e) => req.supply_failure(*tag, e),
+                    }
+                    if let (Some(expires), Some(slot)) = (expires, req.copy_slot(*tag)) {
+                        let key = cache_key(&mut key_buf, *tag, key).to_vec();
+                        self.cache.insert(key, Cached { slot: Arc::new(slot), expires });
                     }
                 }
             }
@@ -345,23 +340,23 @@ impl Engine {
 
     /// Serves the unexpired cached value of `key` to `supply` (`true`), from this thread's
     /// near cache or else the shared one (then kept near). `false`: not cached, or expired.
-    fn cached(&self, key: &[u8], now: Instant, supply: impl FnOnce(Option<&serde_json::Value>)) -> bool {
+    fn cached(&self, key: &[u8], now: Instant, supply: impl FnOnce(&SlotCopy)) -> bool {
         let near = self.near.get_or(|| CachePadded::new(RefCell::new(NearCache::default())));
         // Only a provider that decides with this engine on its own thread finds it borrowed.
         let Ok(mut near) = near.try_borrow_mut() else {
-            return self.cache.get(key).filter(|c| c.expires > now).map(|c| supply(c.value.as_deref())).is_some();
+            return self.cache.get(key).filter(|c| c.expires > now).map(|c| supply(&c.slot)).is_some();
         };
         let slot = near.slot(key);
         if let Some((near_key, cached)) = slot {
             if near_key.as_slice() == key && cached.expires > now {
-                supply(cached.value.as_deref());
+                supply(&cached.slot);
                 return true;
             }
         }
         let Some(cached) = self.cache.get(key).filter(|c| c.expires > now) else {
             return false;
         };
-        supply(cached.value.as_deref());
+        supply(&cached.slot);
         match slot {
             Some((near_key, near_cached)) => {
                 near_key.clear();

@@ -132,6 +132,14 @@ pub(crate) struct TagSlot {
     pub traced: bool,
 }
 
+/// A supplied tag's slot as the engine's cache keeps it (see [`Request::copy_slot`]).
+#[derive(Debug)]
+pub(crate) struct SlotCopy {
+    state: SlotState,
+    value: TagValue,
+    missing: Option<MissingReason>,
+}
+
 /// Where evaluation resumes after a suspension.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Phase {
@@ -471,6 +479,33 @@ impl<'p> Request<'p> {
         if let Some(slot) = self.slots.get_mut(tag as usize) {
             slot.state = SlotState::Missing;
             slot.missing = Some(reason);
+        }
+        self.sync_val(tag as usize);
+    }
+
+    /// What a supplied tag's slot holds, for the engine's cache: [`Request::restore_slot`]
+    /// puts it back into a request without converting and coercing the value again.
+    pub(crate) fn copy_slot(&self, tag: u32) -> Option<SlotCopy> {
+        let slot = self.slots.get(tag as usize)?;
+        Some(SlotCopy { state: slot.state, value: slot.value.clone(), missing: slot.missing.clone() })
+    }
+
+    /// Supplies `tag` with a copy of what another request was supplied ([`Request::copy_slot`]).
+    /// A text value is copied into the slot's own buffer, which `reset` keeps.
+    pub(crate) fn restore_slot(&mut self, tag: u32, copy: &SlotCopy) {
+        let Some(slot) = self.slots.get_mut(tag as usize) else { return };
+        slot.state = copy.state;
+        if copy.state == SlotState::Loaded {
+            match (&mut slot.value, &copy.value) {
+                (TagValue::Text(buf), TagValue::Text(text)) => {
+                    buf.clear();
+                    buf.push_str(text);
+                }
+                (value, other) => *value = other.clone(),
+            }
+        }
+        if slot.missing.is_some() || copy.missing.is_some() {
+            slot.missing = copy.missing.clone();
         }
         self.sync_val(tag as usize);
     }
