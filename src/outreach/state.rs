@@ -99,6 +99,34 @@ fn err(e: impl std::fmt::Display) -> String {
 pub struct RedbStore {
     db: Database,
     next_seq: u64,
+    /// The tables as of the last commit, opened at the first lookup after it: a lookup is
+    /// then one B-tree search, where a transaction and a table opened per lookup cost an
+    /// eighth of a replay's instructions. A commit drops them (they would not see it).
+    reader: std::sync::Mutex<Option<Reader>>,
+}
+
+/// The tables lookups read, from one read transaction.
+struct Reader {
+    seen: redb::ReadOnlyTable<&'static [u8], ()>,
+    units: redb::ReadOnlyTable<&'static [u8], &'static [u8]>,
+    fanout: redb::ReadOnlyTable<&'static [u8], &'static [u8]>,
+    budgets: redb::ReadOnlyTable<&'static str, i64>,
+}
+
+impl RedbStore {
+    fn read<T>(&self, lookup: impl FnOnce(&Reader) -> Result<T, redb::StorageError>) -> Result<T, String> {
+        let mut reader = self.reader.lock().map_err(|_| "a lookup of the outreach state panicked".to_string())?;
+        if reader.is_none() {
+            let r = self.db.begin_read().map_err(err)?;
+            *reader = Some(Reader {
+                seen: r.open_table(SEEN).map_err(err)?,
+                units: r.open_table(UNITS).map_err(err)?,
+                fanout: r.open_table(FANOUT).map_err(err)?,
+                budgets: r.open_table(BUDGETS).map_err(err)?,
+            });
+        }
+        lookup(reader.as_ref().expect("opened above")).map_err(err)
+    }
 }
 
 impl RedbStore {
@@ -127,36 +155,32 @@ impl RedbStore {
             next_seq = t.last().map_err(err)?.map_or(0, |(k, _)| k.value() + 1);
         }
         w.commit().map_err(err)?;
-        Ok(RedbStore { db, next_seq })
+        Ok(RedbStore { db, next_seq, reader: std::sync::Mutex::new(None) })
     }
 }
 
 impl Store for RedbStore {
     fn seen(&self, id: &str) -> Result<bool, String> {
-        let r = self.db.begin_read().map_err(err)?;
-        let t = r.open_table(SEEN).map_err(err)?;
-        Ok(t.get(id.as_bytes()).map_err(err)?.is_some())
+        self.read(|r| Ok(r.seen.get(id.as_bytes())?.is_some()))
     }
 
     fn unit(&self, key: &str) -> Result<Versioned, String> {
-        let r = self.db.begin_read().map_err(err)?;
-        let t = r.open_table(UNITS).map_err(err)?;
-        Ok(Versioned { bytes: t.get(key.as_bytes()).map_err(err)?.map(|v| v.value().to_vec()), version: 0 })
+        let bytes = self.read(|r| Ok(r.units.get(key.as_bytes())?.map(|v| v.value().to_vec())))?;
+        Ok(Versioned { bytes, version: 0 })
     }
 
     fn index(&self, key: &str) -> Result<Versioned, String> {
-        let r = self.db.begin_read().map_err(err)?;
-        let t = r.open_table(FANOUT).map_err(err)?;
-        Ok(Versioned { bytes: t.get(key.as_bytes()).map_err(err)?.map(|v| v.value().to_vec()), version: 0 })
+        let bytes = self.read(|r| Ok(r.fanout.get(key.as_bytes())?.map(|v| v.value().to_vec())))?;
+        Ok(Versioned { bytes, version: 0 })
     }
 
     fn spent(&self, action: &str) -> Result<i64, String> {
-        let r = self.db.begin_read().map_err(err)?;
-        let t = r.open_table(BUDGETS).map_err(err)?;
-        Ok(t.get(action).map_err(err)?.map_or(0, |v| v.value()))
+        self.read(|r| Ok(r.budgets.get(action)?.map_or(0, |v| v.value())))
     }
 
     fn commit(&mut self, writes: &Writes) -> Result<Committed, String> {
+        // Lookups after this commit must see it (and the old snapshot's pages can be reused).
+        *self.reader.get_mut().map_err(|_| "a lookup of the outreach state panicked".to_string())? = None;
         // One writer (this process holds the database): what the batch read is still current.
         let w = self.db.begin_write().map_err(err)?;
         {
