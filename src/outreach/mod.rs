@@ -59,6 +59,13 @@ impl From<&str> for IngestError {
     }
 }
 
+/// Events per durable commit unless a host sets [`Outreach::batch_size`] (`replay
+/// --batch`). A commit rewrites every page of the state's B-trees that its batch touched,
+/// and ids and units are spread over all of them, so larger batches write less per event:
+/// on the example log, 10,000 events per commit replayed 1.7× as fast as 1,000. A crash
+/// loses at most one batch's work, which a restart decides again.
+pub const DEFAULT_BATCH: usize = 10_000;
+
 /// Why the runtime could not go on (bad input lines are not errors: they are counted).
 #[derive(Debug)]
 pub struct OutreachError(pub String);
@@ -160,7 +167,7 @@ pub struct Outreach {
     tags: Arc<TagsFile>,
     store: Box<dyn Store>,
     batch: Batch,
-    /// Events per commit.
+    /// Events per commit ([`DEFAULT_BATCH`] unless set).
     pub batch_size: usize,
     /// Longest span of event time any state is needed for (windows, caps, dedup) plus the
     /// longest lateness: older entries and sends are pruned.
@@ -216,7 +223,7 @@ impl Outreach {
             tags,
             store,
             batch: Batch::default(),
-            batch_size: 1000,
+            batch_size: DEFAULT_BATCH,
             keep_seconds: keep + max_late,
             max_late,
             specs,

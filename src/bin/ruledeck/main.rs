@@ -253,7 +253,7 @@ enum Command {
         #[arg(long)]
         tags: Option<PathBuf>,
         /// Events per durable commit.
-        #[arg(long, default_value_t = 1000)]
+        #[arg(long, default_value_t = ruledeck::outreach::DEFAULT_BATCH)]
         batch: usize,
         /// Also keep every tracking record and ingested event in this SQLite database, for
         /// attribution queries (created if missing; caught up from the state if behind).
