@@ -1607,3 +1607,81 @@ fn replicas_sharing_a_redis_outreach_state_reach_nobody_twice() {
     assert_eq!(doc["records"], json!([]), "{doc}");
     assert_eq!(doc["summary"]["duplicates"], lines.len(), "{doc}");
 }
+
+/// Event scenes load their tags, and channels their users' time zones, from the service's
+/// `--providers` (here a real tag service on loopback), as decisions do: `u-1` is a VIP in
+/// Shanghai, where 15:00Z is 23:00 and quiet (held to 08:00 local, 00:00Z); `u-2` is not a
+/// VIP; `u-3` is a VIP in UTC, reached at once. Without the provider nobody is a VIP.
+#[test]
+fn event_scenes_load_tags_and_zones_from_the_services_providers() {
+    const DECK: &str = r#"
+entity user key uid
+event browse by uid { sku: text }
+tag user.vip: bool from "crm"
+tag user.zone: text from "crm"
+channel push quiet 22:00..08:00 zone user.zone
+scene nudge on browse {
+  instance hello -> reach { sku: text } {
+    strategy vip when user.vip => reach push "hello" { sku: event.sku }
+  }
+}
+"#;
+    let crm = TagServer::start(
+        TagServerMode::Answer,
+        json!({
+            "u-1": {"vip": true, "zone": "Asia/Shanghai"},
+            "u-2": {"vip": false, "zone": "UTC"},
+            "u-3": {"vip": true, "zone": "UTC"},
+        }),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("deck.rule"), DECK).unwrap();
+    let toml = format!("[providers.crm]\nkind = \"http\"\nurl = \"{}\"\ntimeout_ms = 5000\n", crm.url);
+    std::fs::write(dir.path().join("providers.toml"), toml).unwrap();
+    let (deck, toml, state) =
+        (dir.path().join("deck.rule"), dir.path().join("providers.toml"), dir.path().join("state"));
+    let server = Server::start(&[
+        deck.to_str().unwrap(),
+        "--providers",
+        toml.to_str().unwrap(),
+        "--outreach-state",
+        state.to_str().unwrap(),
+    ]);
+    let lines: Vec<String> = ["u-1", "u-2", "u-3"]
+        .iter()
+        .map(|u| {
+            format!(r#"{{"id": "{u}-0", "event": "browse", "time": "2026-11-21T15:00:00Z", "uid": "{u}", "sku": "s"}}"#)
+        })
+        .collect();
+    let (code, doc) = server.post("/v1/events", &events_body(&lines));
+    assert_eq!(code, 200, "{doc}");
+    let reaches: Vec<(String, String, String)> = doc["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| matches!(r["outcome"].as_str(), Some("sent" | "held")))
+        .map(|r| (r["unit"].to_string(), r["outcome"].to_string(), r["at"].to_string()))
+        .collect();
+    assert_eq!(
+        reaches,
+        [
+            (r#""u-1""#.into(), r#""held""#.into(), r#""2026-11-22T00:00:00Z""#.into()),
+            (r#""u-3""#.into(), r#""sent""#.into(), r#""2026-11-21T15:00:00Z""#.into()),
+        ],
+        "{doc}"
+    );
+    let asked: Vec<String> = crm
+        .bodies()
+        .iter()
+        .flat_map(|b| {
+            b["queries"].as_array().unwrap().iter().map(|q| format!("{}@{}", q["field"], q["key"])).collect::<Vec<_>>()
+        })
+        .collect();
+    assert!(
+        asked.contains(&r#""vip"@"u-2""#.to_string()) && asked.contains(&r#""zone"@"u-1""#.to_string()),
+        "{asked:?}"
+    );
+    // Counted with the service's provider calls.
+    let (_, metrics) = server.get("/metrics");
+    assert!(metric(&metrics, r#"ruledeck_provider_calls_total{provider="crm""#) >= 4.0, "{metrics}");
+}

@@ -338,6 +338,24 @@ impl Engine {
         }
     }
 
+    /// Loads one tag's value for one key value from the provider that serves it, as a
+    /// decision's suspension would (reported to the observer, not cached): for hosts that
+    /// need a tag outside a decision, such as outreach reading a user's time zone for quiet
+    /// hours. `None`: no such tag, or no provider serves it.
+    pub fn load_tag(&self, tag: u32, key: &str, now: Option<i64>) -> Option<Loaded> {
+        let info = self.program.tags.get(tag as usize)?;
+        let name = info.provider.as_deref().unwrap_or("");
+        let provider = self.providers.get(name).or(self.fallback.as_ref())?;
+        let (entity, field) = info.name.split_once('.').unwrap_or(("", &info.name));
+        let start = self.observer.as_ref().map(|_| Instant::now());
+        let loaded = provider.load_at(&[TagQuery { tag: &info.name, entity, field, key }], now).pop();
+        if let (Some(observer), Some(start)) = (&self.observer, start) {
+            let failed = usize::from(!matches!(loaded, Some(Loaded::Value(_) | Loaded::Missing)));
+            observer.provider_call(name, 1, failed, start.elapsed());
+        }
+        Some(loaded.unwrap_or(Loaded::Failed("provider returned too few results".into())))
+    }
+
     /// Serves the unexpired cached value of `key` to `supply` (`true`), from this thread's
     /// near cache or else the shared one (then kept near). `false`: not cached, or expired.
     fn cached(&self, key: &[u8], now: Instant, supply: impl FnOnce(&SlotCopy)) -> bool {

@@ -30,7 +30,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
 use crate::compile::program::{FanoutValue, Ty};
-use crate::engine::{field_json, tags_read_json, Engine, Loaded, Provider, TagQuery, TagsFile};
+use crate::engine::{field_json, tags_read_json, Engine, Loaded, TagsFile};
 use crate::ops::{Aggregate, Cap, REACH_FIELDS};
 use crate::vm::{FieldValue, Input};
 use crate::Program;
@@ -164,7 +164,7 @@ pub struct Outreach {
     release: Option<u64>,
     /// Instance versions of that release, by `scene.instance`.
     versions: HashMap<String, u64>,
-    tags: Arc<TagsFile>,
+    engines: Engines,
     store: Box<dyn Store>,
     batch: Batch,
     /// Events per commit ([`DEFAULT_BATCH`] unless set).
@@ -181,13 +181,15 @@ pub struct Outreach {
     fail_after: Option<u64>,
 }
 
-/// A provider over a shared tags file (the engine's fallback for every named provider).
-struct SharedTags(Arc<TagsFile>);
+/// Makes the engine a program's scenes decide with: where loaded tags (and channel zones)
+/// come from. A service passes its `--providers` and `--tags`; [`Outreach::open`] a tags
+/// file.
+pub type Engines = Arc<dyn Fn(Arc<Program>) -> Engine + Send + Sync>;
 
-impl Provider for SharedTags {
-    fn load(&self, queries: &[TagQuery<'_>]) -> Vec<Loaded> {
-        self.0.load(queries)
-    }
+/// Engines whose every provider name is served by `tags`.
+fn tags_engines(tags: impl Into<Arc<TagsFile>>) -> Engines {
+    let tags: Arc<TagsFile> = tags.into();
+    Arc::new(move |program| Engine::new(program).with_fallback(tags.clone()))
 }
 
 impl Outreach {
@@ -199,7 +201,7 @@ impl Outreach {
         state_dir: Option<&Path>,
     ) -> Result<Outreach, OutreachError> {
         let store = RedbStore::open(state_dir).map_err(store_err)?;
-        Outreach::with_store(program, tags, Box::new(store))
+        Outreach::with_engines(program, tags_engines(tags), Box::new(store))
     }
 
     /// Like [`Outreach::open`], over any state store (e.g. [`state::RedisStore`], shared by
@@ -209,18 +211,28 @@ impl Outreach {
         tags: impl Into<Arc<TagsFile>>,
         store: Box<dyn Store>,
     ) -> Result<Outreach, OutreachError> {
+        Outreach::with_engines(program, tags_engines(tags), store)
+    }
+
+    /// Like [`Outreach::with_store`], with loaded tags and channel zones from the providers
+    /// of the engines `engines` makes (one per program; again at each
+    /// [`Outreach::set_program`]).
+    pub fn with_engines(
+        program: impl Into<Arc<Program>>,
+        engines: Engines,
+        store: Box<dyn Store>,
+    ) -> Result<Outreach, OutreachError> {
         let program: Arc<Program> = program.into();
         let (keep, max_late) = horizons(&program);
         let (specs, scene_specs) = index_specs(&program);
-        let tags = tags.into();
-        let engine = Engine::new(program.clone()).with_fallback(SharedTags(tags.clone()));
+        let engine = engines(program.clone());
         let fail_after = std::env::var("RULEDECK_OUTREACH_FAIL_AFTER").ok().and_then(|v| v.parse().ok());
         Ok(Outreach {
             program,
             engine,
             release: None,
             versions: HashMap::new(),
-            tags,
+            engines,
             store,
             batch: Batch::default(),
             batch_size: DEFAULT_BATCH,
@@ -251,7 +263,7 @@ impl Outreach {
         let program: Arc<Program> = program.into();
         let (keep, max_late) = horizons(&program);
         (self.specs, self.scene_specs) = index_specs(&program);
-        self.engine = Engine::new(program.clone()).with_fallback(SharedTags(self.tags.clone()));
+        self.engine = (self.engines)(program.clone());
         self.program = program;
         self.release = release;
         self.versions = versions.into_iter().collect();
@@ -750,14 +762,9 @@ impl Outreach {
         // 1. Quiet hours in the user's zone.
         let mut at = now;
         if let Some(q) = ch.quiet {
-            let zone = ch.zone.and_then(|z| {
-                let name = &program.tags[z as usize].name;
-                let (entity, field) = name.split_once('.')?;
-                let query = TagQuery { tag: name, entity, field, key: unit };
-                match self.tags.load(&[query]).pop() {
-                    Some(Loaded::Value(Value::String(s))) => s.parse::<chrono_tz::Tz>().ok(),
-                    _ => None,
-                }
+            let zone = ch.zone.and_then(|z| match self.engine.load_tag(z, unit, Some(now)) {
+                Some(Loaded::Value(Value::String(s))) => s.parse::<chrono_tz::Tz>().ok(),
+                _ => None,
             });
             if let Some(end) = quiet_end(now, q.from_minute, q.to_minute, zone.unwrap_or(chrono_tz::UTC)) {
                 if q.drop {

@@ -41,6 +41,17 @@ pub struct TagSources {
     pub metrics: Arc<Metrics>,
 }
 
+impl std::fmt::Debug for TagSources {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut providers: Vec<&String> = self.providers.iter().flat_map(|p| p.named.keys()).collect();
+        providers.sort();
+        f.debug_struct("TagSources")
+            .field("tags", &self.tags.is_some())
+            .field("providers", &providers)
+            .finish_non_exhaustive()
+    }
+}
+
 impl TagSources {
     /// An engine over `program` with these sources. Without `--tags` or `--providers`,
     /// every tag is missing (an empty file serves them all).

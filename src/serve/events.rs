@@ -17,10 +17,9 @@ use std::time::Instant;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
-use super::deck::Snapshot;
+use super::deck::{Snapshot, TagSources};
 use super::metrics::{EventLabels, FilteredLabels, Metrics, ReachLabels};
-use crate::engine::TagsFile;
-use crate::outreach::Outreach;
+use crate::outreach::{Engines, Outreach};
 use crate::Program;
 
 /// The key prefix of a Redis `--outreach-state` (the same as `ruledeck replay`'s default, so
@@ -31,7 +30,8 @@ const REDIS_PREFIX: &str = "ruledeck:outreach";
 /// release had loaded by then) and reopened from its last commit after any failure.
 pub struct Events {
     dir: PathBuf,
-    tags: Arc<TagsFile>,
+    /// Where event scenes' loaded tags and channel zones come from: the service's sources.
+    engines: Engines,
     runtime: Arc<tokio::sync::Mutex<Option<Runtime>>>,
 }
 
@@ -71,12 +71,11 @@ pub struct Posted {
 
 impl Events {
     /// The runtime over the state in `dir` (`dir/outreach.redb`); loaded tags and channel
-    /// zones come from `tags` (the service's `--tags`; empty without).
-    pub fn new(dir: PathBuf, tags: Option<Arc<TagsFile>>) -> Events {
-        let tags = tags.unwrap_or_else(|| {
-            Arc::new(TagsFile::from_json(serde_json::json!({})).expect("an empty tags file is valid"))
-        });
-        Events { dir, tags, runtime: Arc::new(tokio::sync::Mutex::new(None)) }
+    /// zones come from `sources`, as the service's decisions' tags do (`--providers` and
+    /// `--tags`), and are counted in the same metrics.
+    pub fn new(dir: PathBuf, sources: TagSources) -> Events {
+        let engines: Engines = Arc::new(move |program| sources.engine(program));
+        Events { dir, engines, runtime: Arc::new(tokio::sync::Mutex::new(None)) }
     }
 
     /// Opens the state for `snapshot`'s program now, so that a state that cannot be opened
@@ -95,14 +94,12 @@ impl Events {
         // `--outreach-state redis://…`: state shared with other replicas (events partitioned
         // by unit across them); checked commits keep budgets and caps exact between them.
         let redis_url = crate::outreach::state::redis_url(&self.dir)?;
-        let mut outreach = match redis_url {
-            Some(url) => {
-                let store = crate::outreach::state::RedisStore::open(url, REDIS_PREFIX)?;
-                Outreach::with_store(program.clone(), self.tags.clone(), Box::new(store))
-            }
-            None => Outreach::open(program.clone(), self.tags.clone(), Some(&self.dir)),
-        }
-        .map_err(|e| e.to_string())?;
+        let store: Box<dyn crate::outreach::state::Store> = match redis_url {
+            Some(url) => Box::new(crate::outreach::state::RedisStore::open(url, REDIS_PREFIX)?),
+            None => Box::new(crate::outreach::state::RedbStore::open(Some(&self.dir))?),
+        };
+        let mut outreach =
+            Outreach::with_engines(program.clone(), self.engines.clone(), store).map_err(|e| e.to_string())?;
         if let Some((release, versions)) = snapshot.release_versions() {
             outreach = outreach.with_release(release, versions);
         }

@@ -51,8 +51,9 @@ pub struct Options {
     /// `--outreach-state DIR`: turns `POST /v1/events` on, with its state in
     /// `DIR/outreach.redb` (off when `None`).
     pub outreach_state: Option<std::path::PathBuf>,
-    /// The `--tags` file, for the loaded tags and channel zones of event scenes.
-    pub outreach_tags: Option<Arc<crate::engine::TagsFile>>,
+    /// Where event scenes' loaded tags and channel zones come from: the service's
+    /// `--providers` and `--tags` (every tag missing when `None`).
+    pub outreach_sources: Option<TagSources>,
 }
 
 /// Sends the service's logs (`tracing`) to stderr, once per process; `RUST_LOG`-style
@@ -91,8 +92,9 @@ pub fn serve(deck: Deck, metrics: Arc<Metrics>, options: Options) -> Result<(), 
         let body_timeout =
             Duration::from_millis(options.body_timeout_ms.unwrap_or(crate::limits::HTTP_BODY_TIMEOUT_MS).max(1));
         let inline = !deck.has_remote_providers();
-        let events =
-            options.outreach_state.clone().map(|dir| Arc::new(Events::new(dir, options.outreach_tags.clone())));
+        let sources = options.outreach_sources.clone();
+        let sources = sources.unwrap_or_else(|| TagSources { tags: None, providers: None, metrics: metrics.clone() });
+        let events = options.outreach_state.clone().map(|dir| Arc::new(Events::new(dir, sources)));
         let service = Arc::new(Service { deck, metrics, log, tokens, body_timeout, inline, events });
         // The first load happens before the address is announced, so a caller that waits
         // for the line finds the store's current release (if it loads) already served. The

@@ -341,7 +341,7 @@ fn main() -> ExitCode {
                 body_timeout_ms,
                 header_timeout_ms,
                 outreach_state,
-                outreach_tags: None,
+                outreach_sources: None,
             },
         }),
         #[cfg(feature = "outreach")]

@@ -28,7 +28,6 @@ pub fn run(args: Args<'_>) -> Result<ExitCode, Fatal> {
         None => None,
     };
     let mut sources = TagSources { tags: None, providers, metrics: metrics.clone() };
-    let outreach_tags;
     let deck = match args.store {
         Some(dir) => {
             let store = ruledeck::release::Store::open(dir).map_err(|e| Fatal(e.to_string()))?;
@@ -38,8 +37,7 @@ pub fn run(args: Args<'_>) -> Result<ExitCode, Fatal> {
                     .map_err(|e| Fatal(format!("`{}`: {e}", path.display())))?;
                 sources.tags = Some(SharedTags(Arc::new(file)));
             }
-            outreach_tags = sources.tags.as_ref().map(|t| t.0.clone());
-            Deck::store(store, sources)
+            Deck::store(store, sources.clone())
         }
         None => {
             let program = match load_program(args.paths)? {
@@ -49,13 +47,12 @@ pub fn run(args: Args<'_>) -> Result<ExitCode, Fatal> {
             if let Some(path) = args.tags {
                 sources.tags = Some(SharedTags(Arc::new(tags_provider(Some(path), &program)?)));
             }
-            outreach_tags = sources.tags.as_ref().map(|t| t.0.clone());
             Deck::files(program, &sources).map_err(Fatal)?
         }
     };
     let mut options = args.options;
-    // Event scenes read loaded tags and channel zones from `--tags` (not from `--providers`).
-    options.outreach_tags = outreach_tags;
+    // Event scenes load their tags and channel zones as decisions do.
+    options.outreach_sources = Some(sources);
     ruledeck::serve::serve(deck, metrics, options).map_err(Fatal)?;
     Ok(ExitCode::SUCCESS)
 }
