@@ -839,6 +839,76 @@ fn the_tracking_database_is_a_complete_projection_of_the_state() {
     insta::assert_snapshot!("attribution", rows.join("\n"));
 }
 
+/// A window tag that a new program adds to a state with history starts with the next
+/// event, and reads missing until it has run its `within`: `orders == 0` over an hour of
+/// which the state kept five minutes must not call every user lapsed. The start is durable
+/// (a reopened state keeps it), and in a fresh state windows hold the whole history.
+#[test]
+fn a_window_added_to_a_state_with_history_reads_missing_until_it_has_run_its_span() {
+    let deck = |orders: bool| {
+        let (tag, when) = if orders {
+            ("tag user.orders: int = count(order) within 1h", "user.orders == 0")
+        } else {
+            ("", "user.views >= 1")
+        };
+        format!(
+            r#"
+entity user key uid
+event view by uid {{ sku: text }}
+event order by uid {{ amount_cents: int }}
+tag user.views: int = count(view) within 1d
+{tag}
+channel push
+scene s on view {{
+  instance i -> reach {{ }} {{
+    strategy lapsed when {when} => reach push "nudge" {{ }}
+  }}
+}}
+"#
+        )
+    };
+    let view =
+        |id: &str, time: &str| json!({"id": id, "event": "view", "time": time, "uid": "u-1", "sku": "p"}).to_string();
+    let reached = |records: &[Value]| records.iter().filter(|r| r["outcome"] == "sent").count();
+    let state = tempfile::tempdir().unwrap();
+    let mut o = open(&deck(false), json!({}), Some(state.path()));
+    assert_eq!(reached(&replay(&mut o, &[view("v1", "2026-11-21T08:00:00Z")])), 1);
+    o.set_program(ruledeck::compile(&[("deck.rule", deck(true).as_str())]).unwrap(), None, []).unwrap();
+    // `user.orders` starts at 08:05 (the next event): unknown until 09:05.
+    assert_eq!(reached(&replay(&mut o, &[view("v2", "2026-11-21T08:05:00Z")])), 0);
+    assert_eq!(reached(&replay(&mut o, &[view("v3", "2026-11-21T09:04:59Z")])), 0);
+    drop(o);
+    // Reopened: the start is kept (not restarted, not taken as the whole history).
+    let mut o = open(&deck(true), json!({}), Some(state.path()));
+    assert_eq!(reached(&replay(&mut o, &[view("v4", "2026-11-21T09:04:59Z")])), 0);
+    assert_eq!(reached(&replay(&mut o, &[view("v5", "2026-11-21T09:05:00Z")])), 1);
+    // A batch that is discarded does not keep the start it set: a new window started by
+    // it starts again at the next event.
+    let mut o = open(&deck(false), json!({}), None);
+    assert_eq!(reached(&replay(&mut o, &[view("w1", "2026-11-21T08:00:00Z")])), 1);
+    o.set_program(ruledeck::compile(&[("deck.rule", deck(true).as_str())]).unwrap(), None, []).unwrap();
+    assert!(o.ingest_line(&view("w2", "2026-11-21T08:05:00Z")).unwrap().is_empty());
+    o.discard();
+    assert_eq!(reached(&replay(&mut o, &[view("w3", "2026-11-21T09:05:00Z")])), 0, "started at 09:05, not 08:05");
+    // A fresh state holds all the history it has: the window is whole from the first event.
+    let mut o = open(&deck(true), json!({}), None);
+    assert_eq!(reached(&replay(&mut o, &[view("x1", "2026-11-21T08:00:00Z")])), 1);
+    // A state with history written before starts were kept (no `window_starts` table):
+    // the windows of the program that opens it are taken as whole, as they were counted.
+    let legacy = tempfile::tempdir().unwrap();
+    let mut o = open(&deck(false), json!({}), Some(legacy.path()));
+    assert_eq!(reached(&replay(&mut o, &[view("y1", "2026-11-21T08:00:00Z")])), 1);
+    drop(o);
+    {
+        let db = redb::Database::open(legacy.path().join("outreach.redb")).unwrap();
+        let w = db.begin_write().unwrap();
+        assert!(w.delete_table(redb::TableDefinition::<&str, i64>::new("window_starts")).unwrap());
+        w.commit().unwrap();
+    }
+    let mut o = open(&deck(true), json!({}), Some(legacy.path()));
+    assert_eq!(reached(&replay(&mut o, &[view("y2", "2026-11-21T08:05:00Z")])), 1);
+}
+
 /// A host swapping programs (a new release) keeps the state: window entries are kept by
 /// the window tag's name, so a program that declares the same windows in another order
 /// (and adds one) reads each window's count on from where the old program left it.
@@ -1095,4 +1165,41 @@ scene alert on price_drop for each user with favorite(sku == event.skuid and sho
     let drop = json!({"id": "d", "event": "price_drop", "time": "2026-11-21T08:30:00Z", "skuid": "p", "shop": "s1"});
     let records = replay(&mut o, &[drop.to_string()]);
     assert_eq!(reached(&records), [("d".to_string(), "u-1".to_string(), "sent".to_string())]);
+}
+
+/// Window starts in both stores: none recorded (and the state fresh) before the first
+/// commit; after it, the state says it keeps them; a start once kept is never moved. On
+/// Redis, where another decider may have started the same window first, a commit that
+/// would move it conflicts, so the batch is decided again on the kept start.
+#[test]
+fn window_starts_are_kept_once_and_a_different_start_conflicts() {
+    use ruledeck::outreach::state::{Committed, RedbStore, RedisStore, Store, Writes};
+    let start = |at: i64| Writes { window_starts: vec![("user.orders".to_string(), at)], ..Writes::default() };
+    let kept = Some(std::collections::HashMap::from([("user.orders".to_string(), 100)]));
+    let first = |a: &mut dyn Store| {
+        assert!(a.fresh().unwrap());
+        assert_eq!(a.window_starts().unwrap(), None, "nothing committed yet");
+        let writes = Writes { seen: vec!["e-1".into()], ..start(100) };
+        assert!(matches!(a.commit(&writes).unwrap(), Committed::Done));
+        assert!(!a.fresh().unwrap());
+    };
+    // One redb writer: a second start is simply not taken.
+    let dir = tempfile::tempdir().unwrap();
+    let mut redb = RedbStore::open(Some(dir.path())).unwrap();
+    first(&mut redb);
+    assert_eq!(redb.window_starts().unwrap(), kept);
+    assert!(matches!(redb.commit(&start(200)).unwrap(), Committed::Done));
+    assert_eq!(redb.window_starts().unwrap(), kept, "the first start is kept");
+    // Two deciders on one Redis: the second one's different start conflicts.
+    let Some(redis) = Redis::start() else { return };
+    let mut a = RedisStore::open(&redis.url, "starts").unwrap();
+    let mut b = RedisStore::open(&redis.url, "starts").unwrap();
+    first(&mut a);
+    assert_eq!(b.window_starts().unwrap(), kept);
+    match b.commit(&start(200)).unwrap() {
+        Committed::Conflict(what) => assert_eq!(what, "window user.orders"),
+        Committed::Done => panic!("a different start must conflict"),
+    }
+    assert!(matches!(b.commit(&start(100)).unwrap(), Committed::Done), "the same start does not");
+    assert_eq!(a.window_starts().unwrap(), kept);
 }

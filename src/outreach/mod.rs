@@ -154,6 +154,8 @@ struct Batch {
     lines: Vec<String>,
     /// The summary before the batch, restored before deciding it again.
     summary_before: Summary,
+    /// Window tags the batch began to keep, and the event time each starts at.
+    window_starts: Vec<(String, i64)>,
 }
 
 /// The outreach runtime over one deck and one state store.
@@ -166,6 +168,10 @@ pub struct Outreach {
     versions: HashMap<String, u64>,
     engines: Engines,
     store: Box<dyn Store>,
+    /// When each window tag of the program began to be kept (see [`Outreach::adopt_windows`]).
+    window_starts: HashMap<String, i64>,
+    /// Window tags that start with the next event ingested.
+    unstarted: Vec<String>,
     batch: Batch,
     /// Events per commit ([`DEFAULT_BATCH`] unless set).
     pub batch_size: usize,
@@ -227,13 +233,15 @@ impl Outreach {
         let (specs, scene_specs) = index_specs(&program);
         let engine = engines(program.clone());
         let fail_after = std::env::var("RULEDECK_OUTREACH_FAIL_AFTER").ok().and_then(|v| v.parse().ok());
-        Ok(Outreach {
+        let mut outreach = Outreach {
             program,
             engine,
             release: None,
             versions: HashMap::new(),
             engines,
             store,
+            window_starts: HashMap::new(),
+            unstarted: Vec::new(),
             batch: Batch::default(),
             batch_size: DEFAULT_BATCH,
             keep_seconds: keep + max_late,
@@ -242,15 +250,44 @@ impl Outreach {
             scene_specs,
             summary: Summary::default(),
             fail_after,
-        })
+        };
+        outreach.adopt_windows()?;
+        Ok(outreach)
+    }
+
+    /// Learns when each window tag of the program began to be kept. A tag the state has no
+    /// start for begins with the next event ingested, and until it has run its `within`
+    /// from there it reads missing: counting only part of its span would make a rule like
+    /// `count(order) within 90d == 0` hold for everyone. In a fresh state, and in one written
+    /// before starts were kept, the program's window tags hold all the history the state
+    /// has seen (`i64::MIN`).
+    fn adopt_windows(&mut self) -> Result<(), OutreachError> {
+        let kept = self.store.window_starts().map_err(store_err)?;
+        let whole = kept.is_none() || self.store.fresh().map_err(store_err)?;
+        self.window_starts = kept.unwrap_or_default();
+        self.unstarted.clear();
+        for w in &self.program.outreach.windows {
+            let name = &self.program.tags[w.tag as usize].name;
+            if self.window_starts.contains_key(name) || self.unstarted.contains(name) {
+                continue;
+            }
+            if whole {
+                self.window_starts.insert(name.clone(), i64::MIN);
+                self.batch.window_starts.push((name.clone(), i64::MIN));
+            } else {
+                self.unstarted.push(name.clone());
+            }
+        }
+        Ok(())
     }
 
     /// Runs `program` from the next event on (a host's hot swap to a new release), keeping
     /// the state: ids, sends, budgets and windows, which are keyed by name (units by entity
     /// name and key, windows by tag name, sends and budgets by channel and action). A window
     /// tag of the new program reads the entries kept under its name; a new name starts
-    /// empty. Records are stamped with `release` and `versions` (by `scene.instance`) from
-    /// now on. Refused between a batch's first event and its commit: commit first.
+    /// with the next event and reads missing until it has run its `within`. Records are
+    /// stamped with `release` and `versions` (by `scene.instance`) from now on. Refused
+    /// between a batch's first event and its commit: commit first.
     pub fn set_program(
         &mut self,
         program: impl Into<Arc<Program>>,
@@ -269,7 +306,7 @@ impl Outreach {
         self.versions = versions.into_iter().collect();
         self.keep_seconds = keep + max_late;
         self.max_late = max_late;
-        Ok(())
+        self.adopt_windows()
     }
 
     /// Stamps every record with the release the program came from and the version of the
@@ -326,7 +363,17 @@ impl Outreach {
         if !self.batch.lines.is_empty() {
             self.summary = std::mem::take(&mut self.batch.summary_before);
         }
+        let started = std::mem::take(&mut self.batch.window_starts);
         self.batch = Batch::default();
+        // Starts the batch set are not kept; a start from the whole history still is to be.
+        for (name, start) in started {
+            if start == i64::MIN {
+                self.batch.window_starts.push((name, start));
+            } else {
+                self.window_starts.remove(&name);
+                self.unstarted.push(name);
+            }
+        }
     }
 
     /// Commits the current batch and returns its records, now durable. If the store says
@@ -376,6 +423,8 @@ impl Outreach {
                 writes.index.push((key.clone(), bytes, version));
             }
             writes.records = self.batch.records.iter().map(Value::to_string).collect();
+            writes.window_starts = self.batch.window_starts.clone();
+            writes.window_starts.sort();
             match self.store.commit(&writes).map_err(store_err)? {
                 Committed::Done => {
                     let batch = std::mem::take(&mut self.batch);
@@ -391,6 +440,8 @@ impl Outreach {
                     let lines = std::mem::take(&mut self.batch.lines);
                     self.summary = std::mem::take(&mut self.batch.summary_before);
                     self.batch = Batch { summary_before: self.summary.clone(), ..Batch::default() };
+                    // Another decider may have started a window the batch started too.
+                    self.adopt_windows()?;
                     for line in &lines {
                         self.process(line)?;
                     }
@@ -505,6 +556,10 @@ impl Outreach {
             return Ok(());
         }
         self.batch.seen.insert(id.clone());
+        for name in std::mem::take(&mut self.unstarted) {
+            self.window_starts.insert(name.clone(), time);
+            self.batch.window_starts.push((name, time));
+        }
         let ev_id = ev_id as u32;
         let late_seconds = ev.late_seconds;
         let entity = ev.entity;
@@ -664,6 +719,12 @@ impl Outreach {
                 continue;
             };
             let tag = w.tag;
+            // A window kept for less than its span reads missing (see `adopt_windows`).
+            let start = self.window_starts.get(&program.tags[tag as usize].name).copied().unwrap_or(i64::MIN);
+            if start > now.saturating_sub(w.within_seconds) {
+                req.supply(tag, None);
+                continue;
+            }
             let float = program.tags[tag as usize].ty == Ty::Float;
             let value = state.and_then(|s| s.windows.get(&program.tags[tag as usize].name)).map_or_else(
                 || Entries::default().aggregate(w.agg, w.within_seconds, now, float),

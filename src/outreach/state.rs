@@ -12,6 +12,7 @@
 //! runtime reads the state again and decides the batch again. That is what makes a budget
 //! never overspent and a unit never double-reached across deciders.
 
+use std::collections::HashMap;
 use std::path::Path;
 
 use redb::{Database, ReadableTable, TableDefinition};
@@ -47,6 +48,12 @@ const BUDGETS: TableDefinition<&str, i64> = TableDefinition::new("budgets");
 const TRACKING: TableDefinition<u64, &str> = TableDefinition::new("tracking");
 /// Fan-out indexes: index value (see `fanout::index_key`) → its entries.
 const FANOUT: TableDefinition<&[u8], &[u8]> = TableDefinition::new("fanout.v3");
+/// Window tag name → the event time from which the state has kept it (see
+/// [`Store::window_starts`]); the key [`STARTS_KEPT`] marks a state that keeps them.
+const WINDOW_STARTS: TableDefinition<&str, i64> = TableDefinition::new("window_starts");
+/// The entry of [`WINDOW_STARTS`] (and of the Redis hash) that says a state keeps window
+/// starts: one written before they were kept has windows whose start nobody recorded.
+const STARTS_KEPT: &str = "";
 
 /// A unit's committed state and the version it was committed under (0: never written).
 pub struct Versioned {
@@ -70,6 +77,9 @@ pub struct Writes {
     pub budgets: Vec<(String, i64, i64)>,
     /// Tracking records, in order.
     pub records: Vec<String>,
+    /// Window tags the batch began to keep, with the event time they start at; a window
+    /// whose start the state holds already must have the same one (or the commit conflicts).
+    pub window_starts: Vec<(String, i64)>,
 }
 
 /// What a checked commit did.
@@ -94,6 +104,12 @@ pub trait Store: Send + Sync {
     fn commit(&mut self, writes: &Writes) -> Result<Committed, String>;
     /// Committed tracking records from position `from` on, with their positions.
     fn tracking_since(&self, from: u64) -> Result<Vec<(u64, String)>, String>;
+    /// When each window tag began to be kept: the event time of the first event ingested
+    /// while the tag existed (`i64::MIN`: with the state's first event, so it holds all the
+    /// history the state has seen). `None` for a state written before starts were kept.
+    fn window_starts(&self) -> Result<Option<HashMap<String, i64>>, String>;
+    /// Whether no event was ever committed to this state.
+    fn fresh(&self) -> Result<bool, String>;
 }
 
 /// What a `--state` argument names: a Redis URL (`Some`), or a directory (`None`). Any
@@ -177,6 +193,7 @@ impl RedbStore {
             w.open_table(UNITS).map_err(err)?;
             w.open_table(BUDGETS).map_err(err)?;
             w.open_table(FANOUT).map_err(err)?;
+            w.open_table(WINDOW_STARTS).map_err(err)?;
             let t = w.open_table(TRACKING).map_err(err)?;
             next_seq = t.last().map_err(err)?.map_or(0, |(k, _)| k.value() + 1);
         }
@@ -237,6 +254,13 @@ impl Store for RedbStore {
             for (i, r) in writes.records.iter().enumerate() {
                 tracking.insert(self.next_seq + i as u64, r.as_str()).map_err(err)?;
             }
+            let mut starts = w.open_table(WINDOW_STARTS).map_err(err)?;
+            for (name, start) in &writes.window_starts {
+                if starts.get(name.as_str()).map_err(err)?.is_none() {
+                    starts.insert(name.as_str(), start).map_err(err)?;
+                }
+            }
+            starts.insert(STARTS_KEPT, 0).map_err(err)?;
         }
         w.commit().map_err(err)?;
         self.next_seq += writes.records.len() as u64;
@@ -253,6 +277,21 @@ impl Store for RedbStore {
         }
         Ok(out)
     }
+
+    fn window_starts(&self) -> Result<Option<HashMap<String, i64>>, String> {
+        let r = self.db.begin_read().map_err(err)?;
+        let t = r.open_table(WINDOW_STARTS).map_err(err)?;
+        let mut starts = HashMap::new();
+        for row in t.iter().map_err(err)? {
+            let (name, start) = row.map_err(err)?;
+            starts.insert(name.value().to_string(), start.value());
+        }
+        Ok(starts.remove(STARTS_KEPT).map(|_| starts))
+    }
+
+    fn fresh(&self) -> Result<bool, String> {
+        self.read(|r| Ok(r.seen.first()?.is_none() && r.units.first()?.is_none()))
+    }
 }
 
 /// Shared state on Redis, for several deciders: keys under a prefix, one hash of unit states
@@ -267,13 +306,14 @@ pub struct RedisStore {
     prefix: String,
 }
 
-/// KEYS: seen, units, versions, budgets, tracking, fanout, fanout versions. ARGV: counts
-/// (ids, units, budgets, records, index values), then the ids, (key, bytes, expected
-/// version) per unit, (action, added, limit) per budget, the records, (key, bytes or empty
-/// for none left, expected version) per index value.
+/// KEYS: seen, units, versions, budgets, tracking, fanout, fanout versions, window starts.
+/// ARGV: counts (ids, units, budgets, records, index values, window starts), then the ids,
+/// (key, bytes, expected version) per unit, (action, added, limit) per budget, the records,
+/// (key, bytes or empty for none left, expected version) per index value, (name, start) per
+/// window start (a start already kept must be the same).
 const COMMIT_SCRIPT: &str = r#"
-local n_ids, n_units, n_budgets, n_records, n_index = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
-local at = 6
+local n_ids, n_units, n_budgets, n_records, n_index, n_starts = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
+local at = 7
 local ids_at = at
 at = at + n_ids
 local units_at = at
@@ -283,6 +323,8 @@ at = at + 3 * n_budgets
 local records_at = at
 at = at + n_records
 local index_at = at
+at = at + 3 * n_index
+local starts_at = at
 for i = 0, n_ids - 1 do
   if redis.call('SISMEMBER', KEYS[1], ARGV[ids_at + i]) == 1 then return {'conflict', 'event ' .. ARGV[ids_at + i]} end
 end
@@ -301,6 +343,11 @@ for i = 0, n_budgets - 1 do
   local spent = tonumber(redis.call('HGET', KEYS[4], action) or '0')
   if spent + added > limit then return {'conflict', 'budget ' .. action} end
 end
+for i = 0, n_starts - 1 do
+  local name, start = ARGV[starts_at + 2 * i], ARGV[starts_at + 2 * i + 1]
+  local kept = redis.call('HGET', KEYS[8], name)
+  if kept and kept ~= start then return {'conflict', 'window ' .. name} end
+end
 for i = 0, n_ids - 1 do redis.call('SADD', KEYS[1], ARGV[ids_at + i]) end
 for i = 0, n_units - 1 do
   local key = ARGV[units_at + 3 * i]
@@ -314,6 +361,8 @@ for i = 0, n_index - 1 do
   if bytes == '' then redis.call('HDEL', KEYS[6], key) else redis.call('HSET', KEYS[6], key, bytes) end
   redis.call('HINCRBY', KEYS[7], key, 1)
 end
+for i = 0, n_starts - 1 do redis.call('HSET', KEYS[8], ARGV[starts_at + 2 * i], ARGV[starts_at + 2 * i + 1]) end
+redis.call('HSET', KEYS[8], '', '0')
 return {'ok', ''}
 "#;
 
@@ -373,15 +422,16 @@ impl Store for RedisStore {
 
     fn commit(&mut self, writes: &Writes) -> Result<Committed, String> {
         let mut cmd = redis::cmd("EVAL");
-        cmd.arg(COMMIT_SCRIPT).arg(7);
-        for what in ["seen", "units", "versions", "budgets", "tracking", "fanout", "fanout_versions"] {
+        cmd.arg(COMMIT_SCRIPT).arg(8);
+        for what in ["seen", "units", "versions", "budgets", "tracking", "fanout", "fanout_versions", "window_starts"] {
             cmd.arg(self.key(what));
         }
         cmd.arg(writes.seen.len())
             .arg(writes.units.len())
             .arg(writes.budgets.len())
             .arg(writes.records.len())
-            .arg(writes.index.len());
+            .arg(writes.index.len())
+            .arg(writes.window_starts.len());
         for id in &writes.seen {
             cmd.arg(id);
         }
@@ -397,6 +447,9 @@ impl Store for RedisStore {
         for (key, bytes, version) in &writes.index {
             cmd.arg(key).arg(bytes.as_deref().unwrap_or_default()).arg(version.to_string());
         }
+        for (name, start) in &writes.window_starts {
+            cmd.arg(name).arg(start.to_string());
+        }
         let (status, what): (String, String) = self.query(&cmd)?;
         Ok(if status == "ok" { Committed::Done } else { Committed::Conflict(what) })
     }
@@ -404,6 +457,16 @@ impl Store for RedisStore {
     fn tracking_since(&self, from: u64) -> Result<Vec<(u64, String)>, String> {
         let records: Vec<String> = self.query(redis::cmd("LRANGE").arg(self.key("tracking")).arg(from).arg(-1))?;
         Ok(records.into_iter().enumerate().map(|(i, r)| (from + i as u64, r)).collect())
+    }
+
+    fn window_starts(&self) -> Result<Option<HashMap<String, i64>>, String> {
+        let mut starts: HashMap<String, i64> = self.query(redis::cmd("HGETALL").arg(self.key("window_starts")))?;
+        Ok(starts.remove(STARTS_KEPT).map(|_| starts))
+    }
+
+    fn fresh(&self) -> Result<bool, String> {
+        let kept: u64 = self.query(redis::cmd("EXISTS").arg(self.key("seen")).arg(self.key("units")))?;
+        Ok(kept == 0)
     }
 }
 
