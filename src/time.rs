@@ -69,6 +69,16 @@ pub fn format(t: i64) -> String {
     chrono::DateTime::from_timestamp(t, 0).map_or_else(|| t.to_string(), |d| d.format("%Y-%m-%dT%H:%M:%SZ").to_string())
 }
 
+/// Formats seconds as the shortest duration literal that says it (`90d`, `15m`, `30s`).
+pub(crate) fn duration_text(secs: i64) -> String {
+    for (unit, n) in [("d", 86_400), ("h", 3_600), ("m", 60)] {
+        if secs % n == 0 && secs >= n {
+            return format!("{}{unit}", secs / n);
+        }
+    }
+    format!("{secs}s")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

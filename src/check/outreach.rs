@@ -20,16 +20,6 @@ use crate::syntax::ast::{self, ExprKind, PredOp};
 use super::typed::*;
 use super::{Checker, Uses};
 
-/// Formats seconds as the shortest duration literal that says it.
-fn duration_text(secs: i64) -> String {
-    for (unit, n) in [("d", 86_400), ("h", 3_600), ("m", 60)] {
-        if secs % n == 0 && secs >= n {
-            return format!("{}{unit}", secs / n);
-        }
-    }
-    format!("{secs}s")
-}
-
 impl<'a> Checker<'a> {
     /// Events, window tags, channels and actions, after the plain tags (window tags may be
     /// read by rules, zone tags are plain tags).
@@ -62,7 +52,7 @@ impl<'a> Checker<'a> {
                 Diagnostic::error(
                     code,
                     span,
-                    format!("{what} must be between 1s and {}", duration_text(MAX_WINDOW_SECONDS)),
+                    format!("{what} must be between 1s and {}", crate::time::duration_text(MAX_WINDOW_SECONDS)),
                 )
                 .with_note(format!("the limit is {} days", MAX_WINDOW_SECONDS / 86_400)),
             );
@@ -720,22 +710,31 @@ impl<'a> Checker<'a> {
     /// A decision's kind against its instance's: `Ok(None)` for a record in a record
     /// instance (checked as usual), `Ok(Some(head))` for reach and `none` in a reach
     /// instance (the [`REACH_FIELDS`] values), `Err(())` after reporting a mismatch.
-    pub(super) fn reach_head(&mut self, d: &ast::Decision<'a>, fields: &[Field]) -> Result<Option<[Value; 3]>, ()> {
+    /// `expected`: the decision is a test's expectation (its mismatch says what to expect).
+    pub(super) fn reach_head(
+        &mut self,
+        d: &ast::Decision<'a>,
+        fields: &[Field],
+        expected: bool,
+    ) -> Result<Option<[Value; 3]>, ()> {
         let reach_instance = fields.first().is_some_and(|f| f.name == REACH_FIELDS[0]);
         let text = |s: &str, span| Value { kind: ValueKind::Const(Const::Text(s.into())), ty: Type::Text, span };
         let int = |i: i64, span| Value { kind: ValueKind::Const(Const::Int(i)), ty: Type::Int, span };
         match (d.kind, reach_instance) {
             (ast::DecisionKind::Record, false) => Ok(None),
             (ast::DecisionKind::Record, true) => {
-                self.error(
-                    Diagnostic::error(
-                        Code::ReachMismatch,
-                        d.span,
-                        "a `reach` instance decides reach actions, not records",
-                    )
-                    .with_help("write `reach CHANNEL \"action\" { PAYLOAD }` or `none` (the control group)")
-                    .with_note("tests cannot yet expect decisions of reach instances; replay an event log instead"),
+                let mut diag = Diagnostic::error(
+                    Code::ReachMismatch,
+                    d.span,
+                    "a `reach` instance decides reach actions, not records",
                 );
+                diag = if expected {
+                    diag.with_help("expect `reach CHANNEL \"action\" { PAYLOAD }` (with its `dedup`, if any) or `none`")
+                        .with_note("`none` holds when nobody is reached: the control group, or no decision")
+                } else {
+                    diag.with_help("write `reach CHANNEL \"action\" { PAYLOAD }` or `none` (the control group)")
+                };
+                self.error(diag);
                 Err(())
             }
             (_, false) => {

@@ -261,7 +261,7 @@ impl<'a> Checker<'a> {
     /// A decision against the instance's decision type. `ctx` is `None` for the expected
     /// decisions of tests, which are literals and read no request data.
     pub(super) fn decision(&mut self, d: &ast::Decision<'a>, fields: &[Field], ctx: Option<&SceneCtx>) -> Decision {
-        let head = match self.reach_head(d, fields) {
+        let head = match self.reach_head(d, fields, ctx.is_none()) {
             Ok(head) => head,
             Err(()) => return Decision { values: Vec::new(), span: d.span },
         };

@@ -24,6 +24,14 @@ impl<'a> Checker<'a> {
             span: t.span,
         };
         let mut seen: HashMap<String, Span> = HashMap::new();
+        // `event.FIELD` in `given` is a field of the event of the scenes the test expects
+        // decisions of (when they all run on one kind of event).
+        let mut events = t.expects.iter().filter_map(|e| match e {
+            ast::Expect::Decision { target, .. } => scenes.iter().find(|s| s.name == target.first.name).map(|s| s.on),
+            _ => None,
+        });
+        let first = events.next().flatten();
+        self.scene_event = first.filter(|_| events.all(|on| on == first));
         for entry in t.given {
             let (name, span) = match &entry.name {
                 ast::GivenName::Key(k) => (k.name.to_string(), k.span),
@@ -66,6 +74,7 @@ impl<'a> Checker<'a> {
                 }
             }
         }
+        self.scene_event = None;
         // `None`: no decision expectation yet; `Some(None)`: the last one named an unknown
         // target, already reported, so strategy expectations after it stay quiet.
         let mut current: Option<Option<(SceneId, u32)>> = None;

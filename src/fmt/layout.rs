@@ -892,11 +892,7 @@ impl<'s> Layout<'s> {
                 self.emit(Doc::Line);
                 self.expect("=>")?;
                 self.text(" ");
-                if self.peek() == "none" {
-                    self.tok();
-                } else {
-                    self.record(Self::field_init)?;
-                }
+                self.any_decision()?;
                 self.close();
                 self.close();
                 Ok(())

@@ -840,7 +840,10 @@ impl<'a> Builder<'a> {
                     let mut parts = part.into_inner().skip(1);
                     let target = self.path(parts.next().expect("expect target"));
                     let outcome = parts.next().expect("expect outcome");
-                    let decision = (outcome.as_rule() == Rule::decision).then(|| self.decision(outcome));
+                    let decision = match outcome.as_rule() {
+                        Rule::decision | Rule::reach_decision => Some(self.any_decision(outcome)),
+                        _ => None,
+                    };
                     expects.push(Expect::Decision { target, decision, span });
                 }
                 Rule::expect_tag => {

@@ -12,6 +12,7 @@ use serde::Serialize;
 use crate::check::typed::{Const, Expectation, StrategyRef, Test};
 use crate::compile::program::{OutcomeInfo, Program, Ty};
 use crate::engine::{Loaded, Provider, TagQuery};
+use crate::ops::REACH_FIELDS;
 use crate::source::{Sources, Span};
 use crate::vm::value::MissingReason;
 use crate::vm::{Decider, FieldValue, Input, Request, Step, TraceEvent};
@@ -225,7 +226,13 @@ fn run_one(program: &Program, test: &Test, options: &TestOptions<'_>, reached: &
                             }
                         }
                         let holds = match decision {
-                            None => !outcome.decided(),
+                            // For a reach instance `none` is nobody reached: the control
+                            // group's `none` (no channel), or no decision.
+                            None => {
+                                !outcome.decided()
+                                    || (is_reach(inst)
+                                        && outcome.fields().next().is_some_and(|(_, v)| v == FieldValue::Text("")))
+                            }
                             Some(expected) => {
                                 outcome.decided()
                                     && outcome
@@ -428,9 +435,39 @@ fn const_text(p: &Program, ty: &Ty, c: &Const) -> String {
 }
 
 fn expected_decision(p: &Program, inst: &crate::compile::program::InstanceInfo, values: &[Const]) -> String {
-    let fields: Vec<String> =
+    let mut fields: Vec<String> =
         inst.fields.iter().zip(values).map(|(f, v)| format!("{}: {}", f.name, const_text(p, &f.ty, v))).collect();
+    if is_reach(inst) {
+        let head = |i: usize| match values.get(i) {
+            Some(Const::Text(t)) => t.clone(),
+            Some(Const::Int(i)) => i.to_string(),
+            _ => String::new(),
+        };
+        let dedup = match values.get(2) {
+            Some(Const::Int(secs)) => *secs,
+            _ => 0,
+        };
+        return reach_text(&head(0), &head(1), dedup, &fields.split_off(REACH_FIELDS.len().min(fields.len())));
+    }
     format!("{{ {} }}", fields.join(", "))
+}
+
+/// Whether `inst` decides reach actions: its first fields are [`REACH_FIELDS`].
+fn is_reach(inst: &crate::compile::program::InstanceInfo) -> bool {
+    inst.fields.first().is_some_and(|f| f.name == REACH_FIELDS[0])
+}
+
+/// A reach decision as written: `reach push "chat" { sku: "s" } dedup 1d`, or `none` for
+/// the control group (no channel).
+fn reach_text(channel: &str, action: &str, dedup: i64, payload: &[String]) -> String {
+    if channel.is_empty() {
+        return "none".to_string();
+    }
+    let mut text = format!("reach {channel} {action:?} {{ {} }}", payload.join(", "));
+    if dedup > 0 {
+        let _ = write!(text, " dedup {}", crate::time::duration_text(dedup));
+    }
+    text
 }
 
 fn field_text(v: &FieldValue<'_>) -> String {
@@ -450,12 +487,22 @@ fn actual_decision(req: &Request<'_>) -> String {
     if !outcome.decided() {
         return "none".to_string();
     }
-    let fields: Vec<String> = outcome.fields().map(|(n, v)| format!("{n}: {}", field_text(&v))).collect();
+    let mut fields: Vec<String> = outcome.fields().map(|(n, v)| format!("{n}: {}", field_text(&v))).collect();
+    let head: Vec<(&str, FieldValue<'_>)> = outcome.fields().take(REACH_FIELDS.len()).collect();
+    let decision = match head.as_slice() {
+        [(name, FieldValue::Text(channel)), (_, FieldValue::Text(action)), (_, FieldValue::Int(dedup))]
+            if *name == REACH_FIELDS[0] =>
+        {
+            let payload = fields.split_off(REACH_FIELDS.len());
+            reach_text(channel, action, *dedup, &payload)
+        }
+        _ => format!("{{ {} }}", fields.join(", ")),
+    };
     let mut by = format!("strategy {}", outcome.strategy().unwrap_or("?"));
     if let (Some(x), Some(g), Some(b)) = (outcome.experiment(), outcome.group(), outcome.bucket()) {
         let _ = write!(by, ", experiment {x} group {g} (bucket {b})");
     }
-    format!("{{ {} }} by {by}", fields.join(", "))
+    format!("{decision} by {by}")
 }
 
 fn same_value(p: &Program, got: &FieldValue<'_>, want: &Const) -> bool {
