@@ -890,9 +890,13 @@ scene s on view {{
     assert!(o.ingest_line(&view("w2", "2026-11-21T08:05:00Z")).unwrap().is_empty());
     o.discard();
     assert_eq!(reached(&replay(&mut o, &[view("w3", "2026-11-21T09:05:00Z")])), 0, "started at 09:05, not 08:05");
-    // A fresh state holds all the history it has: the window is whole from the first event.
+    // A fresh state holds all the history it has: the window is whole from the first event,
+    // also when a new program comes before any event.
     let mut o = open(&deck(true), json!({}), None);
     assert_eq!(reached(&replay(&mut o, &[view("x1", "2026-11-21T08:00:00Z")])), 1);
+    let mut o = open(&deck(false), json!({}), None);
+    o.set_program(ruledeck::compile(&[("deck.rule", deck(true).as_str())]).unwrap(), None, []).unwrap();
+    assert_eq!(reached(&replay(&mut o, &[view("x2", "2026-11-21T08:00:00Z")])), 1);
     // A state with history written before starts were kept (no `window_starts` table):
     // the windows of the program that opens it are taken as whole, as they were counted.
     let legacy = tempfile::tempdir().unwrap();

@@ -265,6 +265,10 @@ impl Outreach {
         let kept = self.store.window_starts().map_err(store_err)?;
         let whole = kept.is_none() || self.store.fresh().map_err(store_err)?;
         self.window_starts = kept.unwrap_or_default();
+        // Starts the batch holds are to be committed with it (those of a fresh state).
+        for (name, start) in &self.batch.window_starts {
+            self.window_starts.entry(name.clone()).or_insert(*start);
+        }
         self.unstarted.clear();
         for w in &self.program.outreach.windows {
             let name = &self.program.tags[w.tag as usize].name;
