@@ -438,16 +438,16 @@ fn expected_decision(p: &Program, inst: &crate::compile::program::InstanceInfo, 
     let mut fields: Vec<String> =
         inst.fields.iter().zip(values).map(|(f, v)| format!("{}: {}", f.name, const_text(p, &f.ty, v))).collect();
     if is_reach(inst) {
-        let head = |i: usize| match values.get(i) {
-            Some(Const::Text(t)) => t.clone(),
-            Some(Const::Int(i)) => i.to_string(),
-            _ => String::new(),
+        let text = |i: usize| match values.get(i) {
+            Some(Const::Text(t)) => t.as_str(),
+            _ => "",
         };
         let dedup = match values.get(2) {
             Some(Const::Int(secs)) => *secs,
             _ => 0,
         };
-        return reach_text(&head(0), &head(1), dedup, &fields.split_off(REACH_FIELDS.len().min(fields.len())));
+        let payload = fields.split_off(REACH_FIELDS.len().min(fields.len()));
+        return reach_text(text(0), text(1), dedup, &payload);
     }
     format!("{{ {} }}", fields.join(", "))
 }
