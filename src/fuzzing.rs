@@ -283,6 +283,7 @@ pub fn outreach_events(data: &[u8]) {
         records.extend(o.ingest_line(l).unwrap());
     }
     records.extend(o.commit().unwrap());
+    let records: Vec<Value> = records.iter().map(|r| serde_json::from_str(r.get()).unwrap()).collect();
 
     // A raw line that happens to be a valid event is outside the reference: then only
     // "never a panic" is checked.
@@ -339,5 +340,6 @@ pub fn outreach_events(data: &[u8]) {
         again.extend(o.ingest_line(l).unwrap());
     }
     again.extend(o.commit().unwrap());
+    let again: Vec<Value> = again.iter().map(|r| serde_json::from_str(r.get()).unwrap()).collect();
     assert!(again.iter().all(|r| r["outcome"] == "invalid"), "a second ingest recorded {again:?}");
 }

@@ -11,13 +11,17 @@
 //!
 //! Crash safety: events are processed in batches; a batch's state changes *and* its
 //! tracking records are committed in one store transaction (redb) or script (Redis), and records are handed to the
-//! caller only after the commit. A crash before a commit loses the whole batch (state and
+//! caller only after the commit. With the embedded store (one writer) a full batch commits
+//! on another thread while the next one is decided, reading the committing batch's state
+//! from memory; commits still happen one after another, in order, so a crash leaves a
+//! prefix of the batches durable. A crash before a commit loses the whole batch (state and
 //! records), so a restart processes those events again as if for the first time; a crash
 //! after it leaves them ingested (their ids are stored), so they are skipped. Either way no
 //! reach is recorded twice and no cap or budget is lost. Fan-out indexes are state like
 //! the rest: updated in the batch, committed in the same transaction.
 
 pub mod fanout;
+mod record;
 pub mod state;
 pub mod tracking;
 pub mod window;
@@ -27,7 +31,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
 use crate::compile::program::{FanoutValue, Ty};
 use crate::engine::{field_json, tags_read_json, Engine, Loaded, TagsFile};
@@ -35,9 +39,11 @@ use crate::ops::{Aggregate, Cap, REACH_FIELDS};
 use crate::vm::{FieldValue, Input};
 use crate::Program;
 use fanout::IndexEntries;
+pub use record::Record;
+use record::{Decision, Reach, Tracked};
 use window::{AggValue, Entries, FieldVal};
 
-use state::{Committed, RedbStore, Store, Writes};
+use state::{Committed, RedbStore, Store, Versioned, Writes};
 
 /// Why one event line was not (fully) processed.
 enum IngestError {
@@ -149,13 +155,20 @@ struct Batch {
     /// Each unit's and index value's bytes as read: what is unchanged is not written back.
     loaded_units: FastMap<String, Option<Vec<u8>>>,
     loaded_index: FastMap<String, Option<Vec<u8>>>,
-    records: Vec<Value>,
+    records: Vec<Tracked>,
     /// The batch's lines, decided again if a commit finds its state changed.
     lines: Vec<String>,
     /// The summary before the batch, restored before deciding it again.
     summary_before: Summary,
     /// Window tags the batch began to keep, and the event time each starts at.
     window_starts: Vec<(String, i64)>,
+}
+
+/// A batch committing on another thread, and what the next batch reads through it until
+/// it is durable: its units, index values, ids and budgets as it left them.
+struct InFlight {
+    commit: std::thread::JoinHandle<(Result<Committed, String>, Vec<Record>)>,
+    batch: Batch,
 }
 
 /// The outreach runtime over one deck and one state store.
@@ -167,7 +180,11 @@ pub struct Outreach {
     /// Instance versions of that release, by `scene.instance`.
     versions: HashMap<String, u64>,
     engines: Engines,
-    store: Box<dyn Store>,
+    store: Arc<dyn Store>,
+    /// The last full batch, while it commits in the background ([`Store::sole_writer`]).
+    in_flight: Option<InFlight>,
+    /// Records made durable and not yet handed to the caller.
+    ready: Vec<Record>,
     /// When each window tag of the program began to be kept (see [`Outreach::adopt_windows`]).
     window_starts: HashMap<String, i64>,
     /// Window tags that start with the next event ingested.
@@ -239,7 +256,9 @@ impl Outreach {
             release: None,
             versions: HashMap::new(),
             engines,
-            store,
+            store: Arc::from(store),
+            in_flight: None,
+            ready: Vec::new(),
             window_starts: HashMap::new(),
             unstarted: Vec::new(),
             batch: Batch::default(),
@@ -301,6 +320,8 @@ impl Outreach {
         if !self.batch.lines.is_empty() {
             return Err(OutreachError("the program changes only between batches: commit first".into()));
         }
+        // The new program's windows are adopted from the state as committed.
+        self.finish_in_flight()?;
         let program: Arc<Program> = program.into();
         let (keep, max_late) = horizons(&program);
         (self.specs, self.scene_specs) = index_specs(&program);
@@ -326,9 +347,10 @@ impl Outreach {
         &self.summary
     }
 
-    /// Ingests one event line (a JSON object); returns the records made durable by it
-    /// (empty until a batch commits).
-    pub fn ingest_line(&mut self, line: &str) -> Result<Vec<Value>, OutreachError> {
+    /// Ingests one event line (a JSON object); returns the records made durable since the
+    /// last call (empty until a batch commits). With a store that has one writer, a full
+    /// batch commits on another thread and its records come with a later call.
+    pub fn ingest_line(&mut self, line: &str) -> Result<Vec<Record>, OutreachError> {
         if self.batch.lines.is_empty() {
             self.batch.summary_before = self.summary.clone();
         }
@@ -339,6 +361,9 @@ impl Outreach {
             std::process::abort();
         }
         if self.batch.lines.len() >= self.batch_size {
+            if self.store.sole_writer() {
+                return self.commit_in_background();
+            }
             return self.commit();
         }
         Ok(Vec::new())
@@ -353,7 +378,7 @@ impl Outreach {
             Ok(()) => Ok(()),
             Err(IngestError::Refused(reason)) => {
                 self.summary.invalid += 1;
-                self.batch.records.push(json!({"outcome": "invalid", "reason": reason}));
+                self.batch.records.push(Tracked::Invalid { reason });
                 Ok(())
             }
             Err(IngestError::Store(e)) => Err(store_err(e)),
@@ -362,12 +387,32 @@ impl Outreach {
 
     /// Drops the batch in progress (its events count as never seen; the summary is as
     /// before it), for a host whose ingest or commit failed and that goes on with the
-    /// state as of the last commit.
+    /// state as of the last commit. A batch committing in the background is waited for
+    /// first: its records, if it became durable, come with the next call that returns
+    /// records; if it failed, it is dropped too.
     pub fn discard(&mut self) {
-        if !self.batch.lines.is_empty() {
+        let lost = match self.in_flight.take().map(|f| (f.batch, Self::join(f.commit))) {
+            Some((batch, Ok(records))) => {
+                self.ready.extend(records);
+                drop(batch);
+                None
+            }
+            Some((batch, Err(_))) => Some(batch),
+            None => None,
+        };
+        self.drop_work(lost);
+    }
+
+    /// Drops the batch in progress and `lost`, a batch before it whose commit failed.
+    fn drop_work(&mut self, lost: Option<Batch>) {
+        let mut started = Vec::new();
+        if let Some(lost) = lost {
+            self.summary = lost.summary_before;
+            started = lost.window_starts;
+        } else if !self.batch.lines.is_empty() {
             self.summary = std::mem::take(&mut self.batch.summary_before);
         }
-        let started = std::mem::take(&mut self.batch.window_starts);
+        started.append(&mut self.batch.window_starts);
         self.batch = Batch::default();
         // Starts the batch set are not kept; a start from the whole history still is to be.
         for (name, start) in started {
@@ -385,54 +430,19 @@ impl Outreach {
     /// batch is decided again on the fresh state, up to [`MAX_COMMIT_ATTEMPTS`] times.
     ///
     /// [`MAX_COMMIT_ATTEMPTS`]: crate::limits::MAX_COMMIT_ATTEMPTS
-    pub fn commit(&mut self) -> Result<Vec<Value>, OutreachError> {
+    pub fn commit(&mut self) -> Result<Vec<Record>, OutreachError> {
+        self.finish_in_flight()?;
         let mut attempts = 0;
         loop {
             attempts += 1;
-            let mut writes = Writes { seen: self.batch.seen.iter().cloned().collect(), ..Writes::default() };
-            writes.seen.sort();
-            let mut units: Vec<_> = self.batch.units.iter().collect();
-            units.sort_by(|a, b| a.0.cmp(b.0));
-            let default_state = postcard::to_allocvec(&UnitState::default()).map_err(store_err)?;
-            for (key, state) in units {
-                let bytes = postcard::to_allocvec(state).map_err(store_err)?;
-                // Read but unchanged (a fanned-out user that was not reached, say): not
-                // written, so it neither costs a write nor conflicts with its own decider.
-                let loaded = self.batch.loaded_units.get(key).and_then(Option::as_deref);
-                if loaded.unwrap_or(&default_state) == bytes.as_slice() {
-                    continue;
-                }
-                let version = self.batch.versions.get(key).copied().unwrap_or(0);
-                writes.units.push((key.clone(), bytes, version));
-            }
-            let mut budgets: Vec<_> = self.batch.budgets.iter().filter(|(_, (read, now))| now != read).collect();
-            budgets.sort_by(|a, b| a.0.cmp(b.0));
-            for (action, (read, now)) in budgets {
-                let limit = self.program.outreach.actions.iter().find(|a| &a.name == action);
-                let limit = limit.and_then(|a| a.budget.as_ref()).map_or(i64::MAX, |b| b.amount);
-                writes.budgets.push((action.clone(), now - read, limit));
-            }
-            let mut index: Vec<_> = self.batch.index.iter().collect();
-            index.sort_by(|a, b| a.0.cmp(b.0));
-            for (key, entries) in index {
-                let bytes = if entries.items.is_empty() {
-                    None
-                } else {
-                    Some(postcard::to_allocvec(entries).map_err(store_err)?)
-                };
-                if self.batch.loaded_index.get(key).is_some_and(|loaded| *loaded == bytes) {
-                    continue;
-                }
-                let version = self.batch.index_versions.get(key).copied().unwrap_or(0);
-                writes.index.push((key.clone(), bytes, version));
-            }
-            writes.records = self.batch.records.iter().map(Value::to_string).collect();
-            writes.window_starts = self.batch.window_starts.clone();
-            writes.window_starts.sort();
+            let mut writes = self.writes()?;
+            writes.records = self.batch.records.iter().map(Tracked::to_record).collect();
             match self.store.commit(&writes).map_err(store_err)? {
                 Committed::Done => {
-                    let batch = std::mem::take(&mut self.batch);
-                    return Ok(batch.records);
+                    self.batch = Batch::default();
+                    let mut records = std::mem::take(&mut self.ready);
+                    records.append(&mut writes.records);
+                    return Ok(records);
                 }
                 Committed::Conflict(what) if attempts >= crate::limits::MAX_COMMIT_ATTEMPTS => {
                     return Err(OutreachError(format!(
@@ -455,8 +465,107 @@ impl Outreach {
         }
     }
 
+    /// The current batch's state writes (records aside), in key order.
+    fn writes(&self) -> Result<Writes, OutreachError> {
+        let mut writes = Writes { seen: self.batch.seen.iter().cloned().collect(), ..Writes::default() };
+        writes.seen.sort();
+        let mut units: Vec<_> = self.batch.units.iter().collect();
+        units.sort_by(|a, b| a.0.cmp(b.0));
+        let default_state = postcard::to_allocvec(&UnitState::default()).map_err(store_err)?;
+        for (key, state) in units {
+            let bytes = postcard::to_allocvec(state).map_err(store_err)?;
+            // Read but unchanged (a fanned-out user that was not reached, say): not
+            // written, so it neither costs a write nor conflicts with its own decider.
+            let loaded = self.batch.loaded_units.get(key).and_then(Option::as_deref);
+            if loaded.unwrap_or(&default_state) == bytes.as_slice() {
+                continue;
+            }
+            let version = self.batch.versions.get(key).copied().unwrap_or(0);
+            writes.units.push((key.clone(), bytes, version));
+        }
+        let mut budgets: Vec<_> = self.batch.budgets.iter().filter(|(_, (read, now))| now != read).collect();
+        budgets.sort_by(|a, b| a.0.cmp(b.0));
+        for (action, (read, now)) in budgets {
+            let limit = self.program.outreach.actions.iter().find(|a| &a.name == action);
+            let limit = limit.and_then(|a| a.budget.as_ref()).map_or(i64::MAX, |b| b.amount);
+            writes.budgets.push((action.clone(), now - read, limit));
+        }
+        let mut index: Vec<_> = self.batch.index.iter().collect();
+        index.sort_by(|a, b| a.0.cmp(b.0));
+        for (key, entries) in index {
+            let bytes =
+                if entries.items.is_empty() { None } else { Some(postcard::to_allocvec(entries).map_err(store_err)?) };
+            if self.batch.loaded_index.get(key).is_some_and(|loaded| *loaded == bytes) {
+                continue;
+            }
+            let version = self.batch.index_versions.get(key).copied().unwrap_or(0);
+            writes.index.push((key.clone(), bytes, version));
+        }
+        writes.window_starts = self.batch.window_starts.clone();
+        writes.window_starts.sort();
+        Ok(writes)
+    }
+
+    /// Hands the full batch to a thread that commits it, after the one before it has
+    /// committed, and goes on with an empty batch that reads through it; returns the
+    /// records made durable since the last call.
+    fn commit_in_background(&mut self) -> Result<Vec<Record>, OutreachError> {
+        self.finish_in_flight()?;
+        let mut writes = self.writes()?;
+        let mut batch = std::mem::take(&mut self.batch);
+        let records = std::mem::take(&mut batch.records);
+        let store = self.store.clone();
+        let started = std::thread::Builder::new().name("outreach-commit".into()).spawn(move || {
+            writes.records = records.iter().map(Tracked::to_record).collect();
+            (store.commit(&writes), writes.records)
+        });
+        match started {
+            Ok(commit) => {
+                self.in_flight = Some(InFlight { commit, batch });
+                Ok(std::mem::take(&mut self.ready))
+            }
+            Err(e) => {
+                self.drop_work(Some(batch));
+                Err(OutreachError(format!("cannot start a thread to commit the batch: {e}")))
+            }
+        }
+    }
+
+    /// The records of a background commit once it is durable, or why it is not.
+    fn join(commit: std::thread::JoinHandle<(Result<Committed, String>, Vec<Record>)>) -> Result<Vec<Record>, String> {
+        match commit.join() {
+            Ok((Ok(Committed::Done), records)) => Ok(records),
+            // The store has one writer; it cannot happen, and is not taken for a success.
+            Ok((Ok(Committed::Conflict(what)), _)) => Err(format!("the state was changed by another writer ({what})")),
+            Ok((Err(e), _)) => Err(e),
+            Err(_) => Err("the commit thread panicked".into()),
+        }
+    }
+
+    /// Waits for the batch committing in the background. If it failed, it is lost, and
+    /// so is the batch in progress, which was decided on top of it: both are dropped (their
+    /// events count as never seen) and the error is returned.
+    fn finish_in_flight(&mut self) -> Result<(), OutreachError> {
+        let Some(f) = self.in_flight.take() else { return Ok(()) };
+        match Self::join(f.commit) {
+            Ok(records) => {
+                self.ready.extend(records);
+                Ok(())
+            }
+            Err(e) => {
+                self.drop_work(Some(f.batch));
+                Err(store_err(e))
+            }
+        }
+    }
+
+    /// The batch committing in the background, which lookups read before the store.
+    fn committing(&self) -> Option<&Batch> {
+        self.in_flight.as_ref().map(|f| &f.batch)
+    }
+
     fn seen(&self, id: &str) -> Result<bool, IngestError> {
-        if self.batch.seen.contains(id) {
+        if self.batch.seen.contains(id) || self.committing().is_some_and(|b| b.seen.contains(id)) {
             return Ok(true);
         }
         self.store.seen(id).map_err(IngestError::Store)
@@ -464,7 +573,13 @@ impl Outreach {
 
     fn unit(&mut self, key: &str) -> Result<&mut UnitState, IngestError> {
         if !self.batch.units.contains_key(key) {
-            let stored = self.store.unit(key).map_err(IngestError::Store)?;
+            let stored = match self.committing().and_then(|b| b.units.get(key)) {
+                Some(state) => Versioned {
+                    bytes: Some(postcard::to_allocvec(state).map_err(|e| IngestError::Store(e.to_string()))?),
+                    version: 0,
+                },
+                None => self.store.unit(key).map_err(IngestError::Store)?,
+            };
             let state = match &stored.bytes {
                 Some(bytes) => postcard::from_bytes(bytes)
                     .map_err(|e| IngestError::Store(format!("corrupt unit state of `{key}`: {e}")))?,
@@ -479,7 +594,14 @@ impl Outreach {
 
     fn index_entries(&mut self, key: &str) -> Result<&mut IndexEntries, IngestError> {
         if !self.batch.index.contains_key(key) {
-            let stored = self.store.index(key).map_err(IngestError::Store)?;
+            let stored = match self.committing().and_then(|b| b.index.get(key)) {
+                Some(entries) if entries.items.is_empty() => Versioned { bytes: None, version: 0 },
+                Some(entries) => Versioned {
+                    bytes: Some(postcard::to_allocvec(entries).map_err(|e| IngestError::Store(e.to_string()))?),
+                    version: 0,
+                },
+                None => self.store.index(key).map_err(IngestError::Store)?,
+            };
             let entries = match &stored.bytes {
                 Some(bytes) => postcard::from_bytes(bytes)
                     .map_err(|e| IngestError::Store(format!("corrupt fan-out index `{key}`: {e}")))?,
@@ -510,7 +632,10 @@ impl Outreach {
         if let Some((_, now)) = self.batch.budgets.get(action) {
             return Ok(*now);
         }
-        let spent = self.store.spent(action).map_err(IngestError::Store)?;
+        let spent = match self.committing().and_then(|b| b.budgets.get(action)) {
+            Some((_, now)) => *now,
+            None => self.store.spent(action).map_err(IngestError::Store)?,
+        };
         self.batch.budgets.insert(action.to_string(), (spent, spent));
         Ok(spent)
     }
@@ -613,9 +738,7 @@ impl Outreach {
         }
         if is_late {
             self.summary.late += 1;
-            self.batch.records.push(json!({
-                "event": id, "unit": unit, "kind": kind, "outcome": "late", "at": crate::time::format(time),
-            }));
+            self.batch.records.push(Tracked::Late { event: id, unit, kind: kind.to_string(), scene: None, at: time });
             return Ok(());
         }
         let trigger = Trigger { ev_id, id: &id, unit: &unit, unit_key: &unit_key, now: time, fields: &fields };
@@ -654,10 +777,13 @@ impl Outreach {
         // behind it than its lateness is late for this scene (it might miss pruned units).
         if entries.newest().is_some_and(|n| t.now < n.saturating_sub(late)) {
             self.summary.late += 1;
-            self.batch.records.push(json!({
-                "event": t.id, "unit": t.unit, "kind": kind, "scene": program.scenes[scene].name,
-                "outcome": "late", "at": crate::time::format(t.now),
-            }));
+            self.batch.records.push(Tracked::Late {
+                event: t.id.to_string(),
+                unit: t.unit.to_string(),
+                kind: kind.to_string(),
+                scene: Some(program.scenes[scene].name.clone()),
+                at: t.now,
+            });
             return Ok(());
         }
         let mut units: Vec<String> =
@@ -767,26 +893,27 @@ impl Outreach {
                 }
             }
         }
-        let version = self.versions.get(&format!("{}.{}", sc.name, inst.name));
-        let mut record = json!({
-            "event": id, "unit": unit, "scene": sc.name, "instance": inst.name,
-            "release": self.release, "version": version,
-            "strategy": outcome.strategy(), "experiment": outcome.experiment(),
-            "group": outcome.group(), "bucket": outcome.bucket(),
-        });
-        let tags_read = tags_read_json(&req);
+        let mut record = Decision {
+            event: id.to_string(),
+            unit: unit.to_string(),
+            scene: sc.name.clone(),
+            instance: inst.name.clone(),
+            release: self.release,
+            version: self.versions.get(&format!("{}.{}", sc.name, inst.name)).copied(),
+            strategy: outcome.strategy().map(str::to_string),
+            experiment: outcome.experiment().map(str::to_string),
+            group: outcome.group().map(str::to_string),
+            bucket: outcome.bucket(),
+            reach: None,
+            at: now,
+            tags: tags_read_json(&req),
+        };
         self.summary.decisions += 1;
         if channel.is_empty() {
             self.summary.control += 1;
-            record["outcome"] = json!("control");
-            record["at"] = json!(crate::time::format(now));
-            record["tags"] = tags_read;
-            self.batch.records.push(record);
+            self.batch.records.push(Tracked::Decision(Box::new(record)));
             return Ok(());
         }
-        record["channel"] = json!(channel);
-        record["action"] = json!(action);
-        record["payload"] = Value::Object(payload.clone());
         let verdict = self.filter(unit, unit_key, &channel, &action, dedup, &payload, now)?;
         let (outcome, reason, at) = match verdict {
             Verdict::Sent(at) if at == now => ("sent", None, at),
@@ -799,11 +926,9 @@ impl Outreach {
         if matches!(outcome, "sent" | "held") {
             *self.summary.reaches.entry(channel.clone()).or_default() += 1;
         }
-        record["outcome"] = json!(outcome);
-        record["reason"] = json!(reason);
-        record["at"] = json!(crate::time::format(at));
-        record["tags"] = tags_read;
-        self.batch.records.push(record);
+        record.reach = Some(Reach { channel, action, payload, outcome, reason });
+        record.at = at;
+        self.batch.records.push(Tracked::Decision(Box::new(record)));
         Ok(())
     }
 
@@ -905,6 +1030,16 @@ impl Outreach {
                 serde_json::from_str(&text).map(|r| (seq, r)).map_err(|e| store_err(format!("corrupt record: {e}")))
             })
             .collect()
+    }
+}
+
+impl Drop for Outreach {
+    /// A batch still committing finishes first: the state's file is not left to a thread
+    /// the host no longer knows about (its records are in the state's tracking log).
+    fn drop(&mut self) {
+        if let Some(f) = self.in_flight.take() {
+            let _ = f.commit.join();
+        }
     }
 }
 

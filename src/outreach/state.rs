@@ -45,7 +45,12 @@ const UNITS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("units.v3");
 /// holding it is refused rather than misread.
 const UNITS_BY_INDEX: TableDefinition<&str, &[u8]> = TableDefinition::new("units");
 const BUDGETS: TableDefinition<&str, i64> = TableDefinition::new("budgets");
-const TRACKING: TableDefinition<u64, &str> = TableDefinition::new("tracking");
+/// The tracking log, one row per commit: the position of its first record → its records,
+/// one per line. A row per record cost a B-tree insert each (a sixth of a commit).
+const TRACKING: TableDefinition<u64, &str> = TableDefinition::new("tracking.v2");
+/// The tracking log of earlier builds, one row per record: moved into [`TRACKING`] (as
+/// rows of one record) when a state is opened.
+const TRACKING_BY_RECORD: TableDefinition<u64, &str> = TableDefinition::new("tracking");
 /// Fan-out indexes: index value (see `fanout::index_key`) → its entries.
 const FANOUT: TableDefinition<&[u8], &[u8]> = TableDefinition::new("fanout.v3");
 /// Window tag name → the event time from which the state has kept it (see
@@ -75,8 +80,8 @@ pub struct Writes {
     pub index: Vec<(String, Option<Vec<u8>>, u64)>,
     /// Budgets: action, amount added by the batch, and the budget's limit.
     pub budgets: Vec<(String, i64, i64)>,
-    /// Tracking records, in order.
-    pub records: Vec<String>,
+    /// Tracking records, in order (one line each: JSON text has no raw line breaks).
+    pub records: Vec<super::Record>,
     /// Window tags the batch began to keep, with the event time they start at; a window
     /// whose start the state holds already must have the same one (or the commit conflicts).
     pub window_starts: Vec<(String, i64)>,
@@ -101,7 +106,12 @@ pub trait Store: Send + Sync {
     /// What an action's budget has spent so far.
     fn spent(&self, action: &str) -> Result<i64, String>;
     /// Commits one batch atomically, if nothing it read changed since.
-    fn commit(&mut self, writes: &Writes) -> Result<Committed, String>;
+    fn commit(&self, writes: &Writes) -> Result<Committed, String>;
+    /// Whether this store has one writer, the runtime, so a commit never conflicts: the
+    /// runtime may then decide the next batch while the last one commits on another thread.
+    fn sole_writer(&self) -> bool {
+        false
+    }
     /// Committed tracking records from position `from` on, with their positions.
     fn tracking_since(&self, from: u64) -> Result<Vec<(u64, String)>, String>;
     /// When each window tag began to be kept: the event time of the first event ingested
@@ -132,7 +142,8 @@ fn err(e: impl std::fmt::Display) -> String {
 /// The embedded default: one redb database file (or memory), one writer.
 pub struct RedbStore {
     db: Database,
-    next_seq: u64,
+    /// The position of the next tracking record; held through a commit, which it numbers.
+    next_seq: std::sync::Mutex<u64>,
     /// The tables as of the last commit, opened at the first lookup after it: a lookup is
     /// then one B-tree search, where a transaction and a table opened per lookup cost an
     /// eighth of a replay's instructions. A commit drops them (they would not see it).
@@ -194,11 +205,22 @@ impl RedbStore {
             w.open_table(BUDGETS).map_err(err)?;
             w.open_table(FANOUT).map_err(err)?;
             w.open_table(WINDOW_STARTS).map_err(err)?;
-            let t = w.open_table(TRACKING).map_err(err)?;
-            next_seq = t.last().map_err(err)?.map_or(0, |(k, _)| k.value() + 1);
+            let mut t = w.open_table(TRACKING).map_err(err)?;
+            {
+                let old = w.open_table(TRACKING_BY_RECORD).map_err(err)?;
+                for row in old.iter().map_err(err)? {
+                    let (seq, text) = row.map_err(err)?;
+                    t.insert(seq.value(), text.value()).map_err(err)?;
+                }
+            }
+            w.delete_table(TRACKING_BY_RECORD).map_err(err)?;
+            next_seq = match t.last().map_err(err)? {
+                Some((first, records)) => first.value() + records.value().split('\n').count() as u64,
+                None => 0,
+            };
         }
         w.commit().map_err(err)?;
-        Ok(RedbStore { db, next_seq, reader: std::sync::Mutex::new(None) })
+        Ok(RedbStore { db, next_seq: std::sync::Mutex::new(next_seq), reader: std::sync::Mutex::new(None) })
     }
 }
 
@@ -221,9 +243,8 @@ impl Store for RedbStore {
         self.read(|r| Ok(r.budgets.get(action)?.map_or(0, |v| v.value())))
     }
 
-    fn commit(&mut self, writes: &Writes) -> Result<Committed, String> {
-        // Lookups after this commit must see it (and the old snapshot's pages can be reused).
-        *self.reader.get_mut().map_err(|_| "a lookup of the outreach state panicked".to_string())? = None;
+    fn commit(&self, writes: &Writes) -> Result<Committed, String> {
+        let mut next_seq = self.next_seq.lock().map_err(|_| "a commit of the outreach state panicked".to_string())?;
         // One writer (this process holds the database): what the batch read is still current.
         let w = self.db.begin_write().map_err(err)?;
         {
@@ -250,9 +271,16 @@ impl Store for RedbStore {
                 let spent = budgets.get(action.as_str()).map_err(err)?.map_or(0, |v| v.value());
                 budgets.insert(action.as_str(), spent + added).map_err(err)?;
             }
-            let mut tracking = w.open_table(TRACKING).map_err(err)?;
-            for (i, r) in writes.records.iter().enumerate() {
-                tracking.insert(self.next_seq + i as u64, r.as_str()).map_err(err)?;
+            if !writes.records.is_empty() {
+                let mut tracking = w.open_table(TRACKING).map_err(err)?;
+                let mut lines = String::with_capacity(writes.records.iter().map(|r| r.get().len() + 1).sum());
+                for r in &writes.records {
+                    if !lines.is_empty() {
+                        lines.push('\n');
+                    }
+                    lines.push_str(r.get());
+                }
+                tracking.insert(*next_seq, lines.as_str()).map_err(err)?;
             }
             let mut starts = w.open_table(WINDOW_STARTS).map_err(err)?;
             for (name, start) in &writes.window_starts {
@@ -263,17 +291,29 @@ impl Store for RedbStore {
             starts.insert(STARTS_KEPT, 0).map_err(err)?;
         }
         w.commit().map_err(err)?;
-        self.next_seq += writes.records.len() as u64;
+        *next_seq += writes.records.len() as u64;
+        // Lookups from now on must see this commit (and the old snapshot's pages can be
+        // reused). Lookups made while it ran read the state before it, which is what a
+        // runtime deciding the next batch meanwhile expects (it reads the batch itself).
+        *self.reader.lock().map_err(|_| "a lookup of the outreach state panicked".to_string())? = None;
         Ok(Committed::Done)
     }
 
     fn tracking_since(&self, from: u64) -> Result<Vec<(u64, String)>, String> {
         let r = self.db.begin_read().map_err(err)?;
         let t = r.open_table(TRACKING).map_err(err)?;
+        // From the commit that holds record `from`, if any.
+        let first =
+            t.range(..=from).map_err(err)?.next_back().transpose().map_err(err)?.map_or(from, |(k, _)| k.value());
         let mut out = Vec::new();
-        for row in t.range(from..).map_err(err)? {
+        for row in t.range(first..).map_err(err)? {
             let (seq, text) = row.map_err(err)?;
-            out.push((seq.value(), text.value().to_string()));
+            for (i, record) in text.value().split('\n').enumerate() {
+                let seq = seq.value() + i as u64;
+                if seq >= from {
+                    out.push((seq, record.to_string()));
+                }
+            }
         }
         Ok(out)
     }
@@ -291,6 +331,10 @@ impl Store for RedbStore {
 
     fn fresh(&self) -> Result<bool, String> {
         self.read(|r| Ok(r.seen.first()?.is_none() && r.units.first()?.is_none()))
+    }
+
+    fn sole_writer(&self) -> bool {
+        true
     }
 }
 
@@ -420,7 +464,7 @@ impl Store for RedisStore {
         Ok(spent.unwrap_or(0))
     }
 
-    fn commit(&mut self, writes: &Writes) -> Result<Committed, String> {
+    fn commit(&self, writes: &Writes) -> Result<Committed, String> {
         let mut cmd = redis::cmd("EVAL");
         cmd.arg(COMMIT_SCRIPT).arg(8);
         for what in ["seen", "units", "versions", "budgets", "tracking", "fanout", "fanout_versions", "window_starts"] {
@@ -442,7 +486,7 @@ impl Store for RedisStore {
             cmd.arg(action).arg(*added).arg(*limit);
         }
         for r in &writes.records {
-            cmd.arg(r);
+            cmd.arg(r.get());
         }
         for (key, bytes, version) in &writes.index {
             cmd.arg(key).arg(bytes.as_deref().unwrap_or_default()).arg(version.to_string());
@@ -490,7 +534,7 @@ mod tests {
             }
             w.commit().unwrap();
         }
-        let mut store = RedbStore::open(Some(dir.path())).unwrap();
+        let store = RedbStore::open(Some(dir.path())).unwrap();
         for id in ["u-1-0", "u-2-7", "évènement \"x\""] {
             assert!(store.seen(id).unwrap(), "{id}");
         }
@@ -503,5 +547,39 @@ mod tests {
         assert!(store.seen("u-2-7").unwrap() && store.seen("u-3-0").unwrap());
         let r = store.db.begin_read().unwrap();
         assert!(r.open_table(SEEN_AS_TEXT).is_err(), "the old table was deleted");
+    }
+    fn records(texts: &[&str]) -> Vec<super::super::Record> {
+        texts.iter().map(|t| serde_json::value::RawValue::from_string(t.to_string()).unwrap()).collect()
+    }
+
+    /// The tracking log is kept a commit per row; a state that kept a row per record has
+    /// them moved, and positions run on across both, from any starting point.
+    #[test]
+    fn tracking_positions_run_across_commits_and_moved_records() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let db = Database::create(dir.path().join("outreach.redb")).unwrap();
+            let w = db.begin_write().unwrap();
+            {
+                let mut old = w.open_table(TRACKING_BY_RECORD).unwrap();
+                old.insert(0, r#"{"n":0}"#).unwrap();
+                old.insert(1, r#"{"n":1}"#).unwrap();
+            }
+            w.commit().unwrap();
+        }
+        let store = RedbStore::open(Some(dir.path())).unwrap();
+        let batch = |texts: &[&str]| Writes { records: records(texts), ..Writes::default() };
+        store.commit(&batch(&[r#"{"n":2}"#, r#"{"n":3}"#, r#"{"n":4}"#])).unwrap();
+        store.commit(&batch(&[])).unwrap();
+        drop(store);
+        let store = RedbStore::open(Some(dir.path())).unwrap();
+        store.commit(&batch(&[r#"{"n":5}"#])).unwrap();
+        for from in 0..=7 {
+            let got = store.tracking_since(from).unwrap();
+            let want: Vec<(u64, String)> = (from..6).map(|n| (n, format!(r#"{{"n":{n}}}"#))).collect();
+            assert_eq!(got, want, "from {from}");
+        }
+        let r = store.db.begin_read().unwrap();
+        assert!(r.open_table(TRACKING_BY_RECORD).is_err(), "the old table was deleted");
     }
 }

@@ -119,8 +119,8 @@ impl Refusal {
     }
 }
 
-fn json_response(status: StatusCode, doc: &Value) -> Response {
-    let mut body = serde_json::to_string(doc).expect("a JSON value serializes");
+fn json_response(status: StatusCode, doc: &impl serde::Serialize) -> Response {
+    let mut body = serde_json::to_string(doc).expect("a response serializes");
     body.push('\n');
     (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
@@ -528,7 +528,7 @@ async fn events(State(svc): State<Arc<Service>>, headers: HeaderMap, body: Body)
     match runtime.ingest(move || deck.deck.snapshot(), posted, svc.metrics.clone()).await {
         Ok(Ok(done)) => json_response(
             StatusCode::OK,
-            &json!({"release": done.release, "records": done.records, "summary": done.summary}),
+            &done,
         ),
         Ok(Err(EventsError::NoEvents(message))) => {
             refused(&svc.metrics, Refusal { status: StatusCode::NOT_FOUND, field: None, message })

@@ -19,7 +19,7 @@ use serde_json::{Map, Value};
 
 use super::deck::{Snapshot, TagSources};
 use super::metrics::{EventLabels, FilteredLabels, Metrics, ReachLabels};
-use crate::outreach::{Engines, Outreach};
+use crate::outreach::{Engines, Outreach, Record};
 use crate::Program;
 
 /// The key prefix of a Redis `--outreach-state` (the same as `ruledeck replay`'s default, so
@@ -41,12 +41,13 @@ struct Runtime {
     program: Arc<Program>,
 }
 
-/// What one request's events did, durable.
+/// What one request's events did, durable: the body of the answer.
+#[derive(serde::Serialize)]
 pub struct Ingested {
     /// The release they ran on (`None`: rule files).
     pub release: Option<u64>,
     /// Their tracking records, in order.
-    pub records: Vec<Value>,
+    pub records: Vec<Record>,
     /// Their counts, shaped as `ruledeck replay`'s summary.
     pub summary: Value,
 }
@@ -191,15 +192,22 @@ impl Events {
             };
             metrics.events.get_or_create(&EventLabels { kind, outcome: outcome.to_string() }).inc();
         }
+        /// What the metrics count of a record.
+        #[derive(serde::Deserialize)]
+        struct Counted {
+            outcome: String,
+            channel: Option<String>,
+            reason: Option<String>,
+        }
         for r in &records {
-            let outcome = r["outcome"].as_str().unwrap_or("");
-            match outcome {
+            let Ok(Counted { outcome, channel, reason }) = serde_json::from_str(r.get()) else { continue };
+            match outcome.as_str() {
                 "sent" | "held" | "suppressed" | "dropped" => {
-                    let channel = r["channel"].as_str().unwrap_or("").to_string();
-                    metrics.reaches.get_or_create(&ReachLabels { channel, outcome: outcome.to_string() }).inc();
+                    let channel = channel.unwrap_or_default();
+                    metrics.reaches.get_or_create(&ReachLabels { channel, outcome: outcome.clone() }).inc();
                     // `cap`, `dedup`, `budget` or `quiet`: the runtime's own words.
-                    if let Some(reason) = r["reason"].as_str() {
-                        metrics.filtered.get_or_create(&FilteredLabels { reason: reason.to_string() }).inc();
+                    if let Some(reason) = reason {
+                        metrics.filtered.get_or_create(&FilteredLabels { reason }).inc();
                     }
                 }
                 "control" => {
