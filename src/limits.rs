@@ -75,6 +75,10 @@ pub const MAX_WINDOW_SECONDS: i64 = 400 * 86_400;
 /// Entries one unit keeps for one window tag (its events inside the window). When an entry
 /// is evicted to make room, windows that reach back to it read as missing until it ages out.
 pub const MAX_WINDOW_ENTRIES: usize = 10_000;
+/// Ids of ingested events one unit remembers (its events inside the horizon). When one is
+/// dropped to make room, an event of that unit at or before its time that is not among
+/// those left is taken for a duplicate: it may be one.
+pub const MAX_UNIT_IDS: usize = 10_000;
 /// Times one outreach batch is decided and committed when shared state (Redis) keeps
 /// changing under it; past that, the batch is an error and nothing of it is committed.
 pub const MAX_COMMIT_ATTEMPTS: usize = 64;

@@ -65,6 +65,7 @@ fn the_documented_limits_are_the_code_limits() {
         number!("provider answer (`serve`)", MAX_PROVIDER_ANSWER_BYTES),
         number!("outreach windows", MAX_WINDOW_SECONDS),
         number!("window entries", MAX_WINDOW_ENTRIES),
+        number!("unit ids", MAX_UNIT_IDS),
         number!("commit attempts (outreach)", MAX_COMMIT_ATTEMPTS),
         number!("Redis state call (outreach)", REDIS_STATE_TIMEOUT_MS),
         number!("fan-out units", MAX_FANOUT_UNITS),

@@ -464,6 +464,49 @@ fn a_background_commit_that_fails_drops_the_batch_decided_on_top_of_it() {
     assert_eq!(o.summary(), clean.summary());
 }
 
+/// An id is remembered by its unit (the same id on another unit is another event), for as
+/// long as the unit keeps state for its time: once older than that, a copy of the event is
+/// late, and decides nothing, rather than a duplicate.
+#[test]
+fn ids_are_remembered_per_unit_until_their_events_are_older_than_its_state() {
+    let deck = r#"
+entity user key uid
+event tap by uid { n: int }
+tag user.taps: int = count(tap) within 1h
+channel push
+scene s on tap {
+  instance i -> reach { taps: int } {
+    default => reach push "x" { taps: user.taps }
+  }
+}
+"#;
+    let tap = |id: &str, uid: &str, time: &str| {
+        json!({"id": id, "event": "tap", "time": time, "uid": uid, "n": 1}).to_string()
+    };
+    let lines = [
+        tap("a", "u", "2026-11-21T08:00:00Z"),
+        tap("a", "v", "2026-11-21T08:00:00Z"),
+        tap("a", "u", "2026-11-21T08:00:00Z"),
+        tap("b", "u", "2026-11-21T10:00:00Z"),
+        tap("a", "u", "2026-11-21T08:00:00Z"),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let mut o = open(deck, json!({}), Some(dir.path()));
+    let records = replay(&mut o, &lines);
+    let decided: Vec<(&str, &str)> = records
+        .iter()
+        .filter(|r| r["scene"] == "s")
+        .map(|r| (r["event"].as_str().unwrap(), r["unit"].as_str().unwrap()))
+        .collect();
+    assert_eq!(decided, [("a", "u"), ("a", "v"), ("b", "u")]);
+    assert_eq!((o.summary().duplicates, o.summary().late), (1, 1));
+    // The same log again, into the same state: nobody is reached.
+    drop(o);
+    let mut o = open(deck, json!({}), Some(dir.path()));
+    assert!(sent(&replay(&mut o, &lines)).is_empty());
+    assert_eq!((o.summary().duplicates, o.summary().late), (2, 3), "u forgot a: its copies are late");
+}
+
 fn ruledeck(args: &[&str], fail_after: Option<u64>) -> (bool, String) {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_ruledeck"));
     cmd.args(args);
@@ -511,7 +554,8 @@ fn a_replay_killed_mid_batch_resumes_to_the_same_reaches_as_an_uninterrupted_one
         // Printed records are durable ones, each printed once, in order. (A batch that
         // became durable while the next was decided, just before the crash, is in the
         // log but was never printed.)
-        let printed: Vec<Value> = first.lines().chain(second.lines()).map(|l| serde_json::from_str(l).unwrap()).collect();
+        let printed: Vec<Value> =
+            first.lines().chain(second.lines()).map(|l| serde_json::from_str(l).unwrap()).collect();
         let mut rest = expected.iter();
         for r in &printed {
             assert!(rest.any(|e| e == r), "aborted after {fail_after}: {r} printed out of order or twice");
@@ -1207,10 +1251,12 @@ fn a_failing_state_store_is_an_error_not_an_invalid_event() {
     let Some(redis) = Redis::start() else { return };
     let deck = filter_deck("channel push", r#"reach push "x" { amount: 0 }"#);
     let mut o = redis_outreach(&deck, &redis, "failing");
-    let lines = taps("u", &["2026-11-21T08:00:00Z", "2026-11-21T09:00:00Z"]);
-    assert!(o.ingest_line(&lines[0]).unwrap().is_empty());
+    let first = taps("u", &["2026-11-21T08:00:00Z"]);
+    assert!(o.ingest_line(&first[0]).unwrap().is_empty());
     drop(redis);
-    let err = o.ingest_line(&lines[1]).expect_err("a store that is gone fails the ingest");
+    // Another unit: its state is read from the store.
+    let second = taps("v", &["2026-11-21T09:00:00Z"]);
+    let err = o.ingest_line(&second[0]).expect_err("a store that is gone fails the ingest");
     assert!(err.to_string().starts_with("outreach state: redis state"), "{err}");
     o.discard();
     assert_eq!(o.summary().events, 0, "the discarded batch counts nothing");
@@ -1285,7 +1331,7 @@ fn window_starts_are_kept_once_and_a_different_start_conflicts() {
     let first = |a: &mut dyn Store| {
         assert!(a.fresh().unwrap());
         assert_eq!(a.window_starts().unwrap(), None, "nothing committed yet");
-        let writes = Writes { seen: vec!["e-1".into()], ..start(100) };
+        let writes = Writes { units: vec![("user\0u-1".into(), vec![0], 0)], ..start(100) };
         assert!(matches!(a.commit(&writes).unwrap(), Committed::Done));
         assert!(!a.fresh().unwrap());
     };

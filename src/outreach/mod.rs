@@ -20,13 +20,14 @@
 //! reach is recorded twice and no cap or budget is lost. Fan-out indexes are state like
 //! the rest: updated in the batch, committed in the same transaction.
 
+mod event;
 pub mod fanout;
 mod record;
 pub mod state;
 pub mod tracking;
 pub mod window;
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -38,6 +39,7 @@ use crate::engine::{field_json, tags_read_json, Engine, Loaded, TagsFile};
 use crate::ops::{Aggregate, Cap, REACH_FIELDS};
 use crate::vm::{FieldValue, Input};
 use crate::Program;
+use event::{EventDoc, Scalar};
 use fanout::IndexEntries;
 pub use record::Record;
 use record::{Decision, Reach, Tracked};
@@ -126,7 +128,8 @@ struct IndexSpec {
     keep: i64,
 }
 
-/// Serialized per-unit state: its latest event time, its windows and its sends.
+/// Serialized per-unit state: its latest event time, its windows, its sends and the ids of
+/// its events.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 struct UnitState {
     latest: Option<i64>,
@@ -134,6 +137,76 @@ struct UnitState {
     windows: BTreeMap<String, Entries>,
     /// Sent (or held, at their send time) reaches, oldest first: (time, channel, action).
     sends: Vec<(i64, String, String)>,
+    /// The unit's ingested events inside the horizon, oldest first: (event time, [`id_key`]).
+    /// Kept here rather than in a table of all ids: no insert of its own per event, and
+    /// forgotten with the rest of the unit's state once older than anything it keeps (an
+    /// event that old is late, and beyond every window, whether seen or not).
+    ids: Vec<(i64, IdKey)>,
+    /// Ids of events at or before this time were dropped to stay within
+    /// [`crate::limits::MAX_UNIT_IDS`]: such an event, not found, may be a duplicate and is
+    /// taken for one.
+    ids_dropped_until: Option<i64>,
+}
+
+/// The unit state of builds that kept ids in a table of their own (what a state's units
+/// hold until they are next written).
+#[derive(Deserialize)]
+struct UnitStateWithoutIds {
+    latest: Option<i64>,
+    windows: BTreeMap<String, Entries>,
+    sends: Vec<(i64, String, String)>,
+}
+
+impl UnitState {
+    /// Reads a unit's stored bytes, in this build's form or the one before it. The forms
+    /// cannot be mistaken: the older one ends where this one's ids begin, so it does not
+    /// read as this one.
+    fn from_bytes(bytes: &[u8]) -> Result<UnitState, postcard::Error> {
+        postcard::from_bytes(bytes).or_else(|e| {
+            let old: UnitStateWithoutIds = postcard::from_bytes(bytes).map_err(|_| e)?;
+            Ok(UnitState { latest: old.latest, windows: old.windows, sends: old.sends, ..UnitState::default() })
+        })
+    }
+
+    /// Whether the event `key` at `time` was ingested (or may have been). An id seen again
+    /// later in event time is remembered from then on: it is forgotten only once every
+    /// event that carried it is older than anything the unit keeps, so that a log replayed
+    /// into the state finds each of its events either remembered or late.
+    fn seen_again(&mut self, time: i64, key: &IdKey) -> bool {
+        match self.ids.iter().position(|(_, k)| k == key) {
+            Some(i) => {
+                if self.ids[i].0 < time {
+                    self.ids.remove(i);
+                    self.remember(time, *key);
+                }
+                true
+            }
+            None => self.ids_dropped_until.is_some_and(|t| time <= t),
+        }
+    }
+
+    /// Remembers an ingested event, dropping the oldest id when full.
+    fn remember(&mut self, time: i64, key: IdKey) {
+        let at = self.ids.partition_point(|(t, _)| *t <= time);
+        self.ids.insert(at, (time, key));
+        if self.ids.len() > crate::limits::MAX_UNIT_IDS {
+            let (dropped, _) = self.ids.remove(0);
+            self.ids_dropped_until = Some(self.ids_dropped_until.map_or(dropped, |t| t.max(dropped)));
+        }
+    }
+}
+
+/// An event id's key: the first 128 bits of its SHA-256. Two distinct ids collide with
+/// probability 2^-128 per pair, and a cryptographic hash leaves no way to craft an id that
+/// shadows another. Fixed width: cheap to keep and compare.
+pub(crate) type IdKey = [u8; 16];
+
+pub(crate) fn id_key(id: &[u8]) -> IdKey {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(id);
+    let mut key = [0; 16];
+    key.copy_from_slice(&digest[..16]);
+    key
 }
 
 /// The batch's maps: iteration order never matters (commits sort), so a fast hasher.
@@ -145,7 +218,6 @@ struct Batch {
     units: FastMap<String, UnitState>,
     /// The version each unit's state was read at (what the commit checks).
     versions: FastMap<String, u64>,
-    seen: HashSet<String, foldhash::fast::RandomState>,
     /// Budgets touched: spent when read, spent now.
     budgets: FastMap<String, (i64, i64)>,
     /// Fan-out index values touched, by [`fanout::index_key`].
@@ -167,8 +239,53 @@ struct Batch {
 /// A batch committing on another thread, and what the next batch reads through it until
 /// it is durable: its units, index values, ids and budgets as it left them.
 struct InFlight {
-    commit: std::thread::JoinHandle<(Result<Committed, String>, Vec<Record>)>,
-    batch: Batch,
+    commit: std::thread::JoinHandle<Result<Vec<Record>, String>>,
+    batch: Arc<Batch>,
+}
+
+impl Batch {
+    /// The batch's state writes (records aside), in key order.
+    fn writes(&self, program: &Program) -> Result<Writes, String> {
+        let mut writes = Writes::default();
+        let mut units: Vec<_> = self.units.iter().collect();
+        units.sort_by(|a, b| a.0.cmp(b.0));
+        let default_state = postcard::to_allocvec(&UnitState::default()).map_err(|e| e.to_string())?;
+        for (key, state) in units {
+            let bytes = postcard::to_allocvec(state).map_err(|e| e.to_string())?;
+            // Read but unchanged (a fanned-out user that was not reached, say): not
+            // written, so it neither costs a write nor conflicts with its own decider.
+            let loaded = self.loaded_units.get(key).and_then(Option::as_deref);
+            if loaded.unwrap_or(&default_state) == bytes.as_slice() {
+                continue;
+            }
+            let version = self.versions.get(key).copied().unwrap_or(0);
+            writes.units.push((key.clone(), bytes, version));
+        }
+        let mut budgets: Vec<_> = self.budgets.iter().filter(|(_, (read, now))| now != read).collect();
+        budgets.sort_by(|a, b| a.0.cmp(b.0));
+        for (action, (read, now)) in budgets {
+            let limit = program.outreach.actions.iter().find(|a| &a.name == action);
+            let limit = limit.and_then(|a| a.budget.as_ref()).map_or(i64::MAX, |b| b.amount);
+            writes.budgets.push((action.clone(), now - read, limit));
+        }
+        let mut index: Vec<_> = self.index.iter().collect();
+        index.sort_by(|a, b| a.0.cmp(b.0));
+        for (key, entries) in index {
+            let bytes = if entries.items.is_empty() {
+                None
+            } else {
+                Some(postcard::to_allocvec(entries).map_err(|e| e.to_string())?)
+            };
+            if self.loaded_index.get(key).is_some_and(|loaded| *loaded == bytes) {
+                continue;
+            }
+            let version = self.index_versions.get(key).copied().unwrap_or(0);
+            writes.index.push((key.clone(), bytes, version));
+        }
+        writes.window_starts = self.window_starts.clone();
+        writes.window_starts.sort();
+        Ok(writes)
+    }
 }
 
 /// The outreach runtime over one deck and one state store.
@@ -392,23 +509,22 @@ impl Outreach {
     /// records; if it failed, it is dropped too.
     pub fn discard(&mut self) {
         let lost = match self.in_flight.take().map(|f| (f.batch, Self::join(f.commit))) {
-            Some((batch, Ok(records))) => {
+            Some((_, Ok(records))) => {
                 self.ready.extend(records);
-                drop(batch);
                 None
             }
             Some((batch, Err(_))) => Some(batch),
             None => None,
         };
-        self.drop_work(lost);
+        self.drop_work(lost.as_deref());
     }
 
     /// Drops the batch in progress and `lost`, a batch before it whose commit failed.
-    fn drop_work(&mut self, lost: Option<Batch>) {
+    fn drop_work(&mut self, lost: Option<&Batch>) {
         let mut started = Vec::new();
         if let Some(lost) = lost {
-            self.summary = lost.summary_before;
-            started = lost.window_starts;
+            self.summary = lost.summary_before.clone();
+            started = lost.window_starts.clone();
         } else if !self.batch.lines.is_empty() {
             self.summary = std::mem::take(&mut self.batch.summary_before);
         }
@@ -435,7 +551,7 @@ impl Outreach {
         let mut attempts = 0;
         loop {
             attempts += 1;
-            let mut writes = self.writes()?;
+            let mut writes = self.batch.writes(&self.program).map_err(store_err)?;
             writes.records = self.batch.records.iter().map(Tracked::to_record).collect();
             match self.store.commit(&writes).map_err(store_err)? {
                 Committed::Done => {
@@ -465,59 +581,25 @@ impl Outreach {
         }
     }
 
-    /// The current batch's state writes (records aside), in key order.
-    fn writes(&self) -> Result<Writes, OutreachError> {
-        let mut writes = Writes { seen: self.batch.seen.iter().cloned().collect(), ..Writes::default() };
-        writes.seen.sort();
-        let mut units: Vec<_> = self.batch.units.iter().collect();
-        units.sort_by(|a, b| a.0.cmp(b.0));
-        let default_state = postcard::to_allocvec(&UnitState::default()).map_err(store_err)?;
-        for (key, state) in units {
-            let bytes = postcard::to_allocvec(state).map_err(store_err)?;
-            // Read but unchanged (a fanned-out user that was not reached, say): not
-            // written, so it neither costs a write nor conflicts with its own decider.
-            let loaded = self.batch.loaded_units.get(key).and_then(Option::as_deref);
-            if loaded.unwrap_or(&default_state) == bytes.as_slice() {
-                continue;
-            }
-            let version = self.batch.versions.get(key).copied().unwrap_or(0);
-            writes.units.push((key.clone(), bytes, version));
-        }
-        let mut budgets: Vec<_> = self.batch.budgets.iter().filter(|(_, (read, now))| now != read).collect();
-        budgets.sort_by(|a, b| a.0.cmp(b.0));
-        for (action, (read, now)) in budgets {
-            let limit = self.program.outreach.actions.iter().find(|a| &a.name == action);
-            let limit = limit.and_then(|a| a.budget.as_ref()).map_or(i64::MAX, |b| b.amount);
-            writes.budgets.push((action.clone(), now - read, limit));
-        }
-        let mut index: Vec<_> = self.batch.index.iter().collect();
-        index.sort_by(|a, b| a.0.cmp(b.0));
-        for (key, entries) in index {
-            let bytes =
-                if entries.items.is_empty() { None } else { Some(postcard::to_allocvec(entries).map_err(store_err)?) };
-            if self.batch.loaded_index.get(key).is_some_and(|loaded| *loaded == bytes) {
-                continue;
-            }
-            let version = self.batch.index_versions.get(key).copied().unwrap_or(0);
-            writes.index.push((key.clone(), bytes, version));
-        }
-        writes.window_starts = self.batch.window_starts.clone();
-        writes.window_starts.sort();
-        Ok(writes)
-    }
-
     /// Hands the full batch to a thread that commits it, after the one before it has
     /// committed, and goes on with an empty batch that reads through it; returns the
     /// records made durable since the last call.
     fn commit_in_background(&mut self) -> Result<Vec<Record>, OutreachError> {
-        self.finish_in_flight()?;
-        let mut writes = self.writes()?;
-        let mut batch = std::mem::take(&mut self.batch);
-        let records = std::mem::take(&mut batch.records);
-        let store = self.store.clone();
+        let done = self.finish_in_flight()?;
+        let batch = Arc::new(std::mem::take(&mut self.batch));
+        let (store, program, shared) = (self.store.clone(), self.program.clone(), batch.clone());
+        // The thread serializes the batch (state and records) too: the deciding thread
+        // only decides.
         let started = std::thread::Builder::new().name("outreach-commit".into()).spawn(move || {
-            writes.records = records.iter().map(Tracked::to_record).collect();
-            (store.commit(&writes), writes.records)
+            // Read by nobody now: freed here rather than on the deciding thread.
+            drop(done);
+            let mut writes = shared.writes(&program)?;
+            writes.records = shared.records.iter().map(Tracked::to_record).collect();
+            match store.commit(&writes)? {
+                Committed::Done => Ok(writes.records),
+                // The store has one writer; it cannot happen, and is not taken for a success.
+                Committed::Conflict(what) => Err(format!("the state was changed by another writer ({what})")),
+            }
         });
         match started {
             Ok(commit) => {
@@ -525,35 +607,29 @@ impl Outreach {
                 Ok(std::mem::take(&mut self.ready))
             }
             Err(e) => {
-                self.drop_work(Some(batch));
+                self.drop_work(Some(&batch));
                 Err(OutreachError(format!("cannot start a thread to commit the batch: {e}")))
             }
         }
     }
 
     /// The records of a background commit once it is durable, or why it is not.
-    fn join(commit: std::thread::JoinHandle<(Result<Committed, String>, Vec<Record>)>) -> Result<Vec<Record>, String> {
-        match commit.join() {
-            Ok((Ok(Committed::Done), records)) => Ok(records),
-            // The store has one writer; it cannot happen, and is not taken for a success.
-            Ok((Ok(Committed::Conflict(what)), _)) => Err(format!("the state was changed by another writer ({what})")),
-            Ok((Err(e), _)) => Err(e),
-            Err(_) => Err("the commit thread panicked".into()),
-        }
+    fn join(commit: std::thread::JoinHandle<Result<Vec<Record>, String>>) -> Result<Vec<Record>, String> {
+        commit.join().unwrap_or_else(|_| Err("the commit thread panicked".into()))
     }
 
-    /// Waits for the batch committing in the background. If it failed, it is lost, and
-    /// so is the batch in progress, which was decided on top of it: both are dropped (their
-    /// events count as never seen) and the error is returned.
-    fn finish_in_flight(&mut self) -> Result<(), OutreachError> {
-        let Some(f) = self.in_flight.take() else { return Ok(()) };
+    /// Waits for the batch committing in the background and returns it, durable. If it
+    /// failed, it is lost, and so is the batch in progress, which was decided on top of it:
+    /// both are dropped (their events count as never seen) and the error is returned.
+    fn finish_in_flight(&mut self) -> Result<Option<Arc<Batch>>, OutreachError> {
+        let Some(f) = self.in_flight.take() else { return Ok(None) };
         match Self::join(f.commit) {
             Ok(records) => {
                 self.ready.extend(records);
-                Ok(())
+                Ok(Some(f.batch))
             }
             Err(e) => {
-                self.drop_work(Some(f.batch));
+                self.drop_work(Some(&f.batch));
                 Err(store_err(e))
             }
         }
@@ -561,14 +637,7 @@ impl Outreach {
 
     /// The batch committing in the background, which lookups read before the store.
     fn committing(&self) -> Option<&Batch> {
-        self.in_flight.as_ref().map(|f| &f.batch)
-    }
-
-    fn seen(&self, id: &str) -> Result<bool, IngestError> {
-        if self.batch.seen.contains(id) || self.committing().is_some_and(|b| b.seen.contains(id)) {
-            return Ok(true);
-        }
-        self.store.seen(id).map_err(IngestError::Store)
+        self.in_flight.as_ref().map(|f| &*f.batch)
     }
 
     fn unit(&mut self, key: &str) -> Result<&mut UnitState, IngestError> {
@@ -581,7 +650,7 @@ impl Outreach {
                 None => self.store.unit(key).map_err(IngestError::Store)?,
             };
             let state = match &stored.bytes {
-                Some(bytes) => postcard::from_bytes(bytes)
+                Some(bytes) => UnitState::from_bytes(bytes)
                     .map_err(|e| IngestError::Store(format!("corrupt unit state of `{key}`: {e}")))?,
                 None => UnitState::default(),
             };
@@ -642,9 +711,8 @@ impl Outreach {
 
     /// One event; `Err` says why the line was refused, or that the store failed.
     fn ingest(&mut self, line: &str) -> Result<(), IngestError> {
-        let v: Value = serde_json::from_str(line).map_err(|e| format!("not JSON: {e}"))?;
-        let obj = v.as_object().ok_or("an event is a JSON object")?;
-        let kind = obj.get("event").and_then(Value::as_str).ok_or("missing `event` (the event's kind)")?;
+        let obj = EventDoc::parse(line).map_err(|e| format!("not JSON: {e}"))?.ok_or("an event is a JSON object")?;
+        let kind = obj.str("event").ok_or("missing `event` (the event's kind)")?;
         let program = self.program.clone();
         let (ev_id, ev) = program
             .outreach
@@ -653,24 +721,23 @@ impl Outreach {
             .enumerate()
             .find(|(_, e)| e.name == kind)
             .ok_or_else(|| format!("unknown event kind `{kind}`"))?;
-        let time_text = obj.get("time").and_then(Value::as_str).ok_or("missing `time` (RFC 3339)")?;
+        let time_text = obj.str("time").ok_or("missing `time` (RFC 3339)")?;
         let time = crate::time::parse_data(time_text).ok_or_else(|| format!("invalid time `{time_text}`"))?;
         let key_name = &program.entities[ev.entity as usize].key;
-        let unit = match obj.get(key_name.as_str()) {
-            Some(Value::String(s)) => s.clone(),
-            Some(Value::Number(n)) if n.is_i64() => n.to_string(),
-            _ => return Err(format!("missing `{key_name}` (the event's unit, text or int)").into()),
-        };
+        let unit = unit_text(obj.get(key_name))
+            .ok_or_else(|| format!("missing `{key_name}` (the event's unit, text or int)"))?;
         let mut fields = Vec::new();
         for f in &ev.fields {
             let raw = obj.get(&f.name).ok_or_else(|| format!("missing field `{}`", f.name))?;
             let val = match (f.ty, raw) {
-                (Ty::Int, Value::Number(n)) if n.is_i64() => FieldVal::Int(n.as_i64().unwrap_or(0)),
-                (Ty::Float, Value::Number(n)) => FieldVal::Float(n.as_f64().unwrap_or(0.0)),
-                (Ty::Text, Value::String(s)) => FieldVal::Text(s.clone()),
-                (Ty::Enum(e), Value::String(s)) if program.enums[e as usize].contains(s) => FieldVal::Text(s.clone()),
-                (Ty::Bool, Value::Bool(b)) => FieldVal::Bool(*b),
-                (Ty::Time, Value::String(s)) => FieldVal::Time(
+                (Ty::Int, Scalar::Num(n)) if n.is_i64() => FieldVal::Int(n.as_i64().unwrap_or(0)),
+                (Ty::Float, Scalar::Num(n)) => FieldVal::Float(n.as_f64().unwrap_or(0.0)),
+                (Ty::Text, Scalar::Str(s)) => FieldVal::Text(s.to_string()),
+                (Ty::Enum(e), Scalar::Str(s)) if program.enums[e as usize].iter().any(|m| m == s) => {
+                    FieldVal::Text(s.to_string())
+                }
+                (Ty::Bool, Scalar::Bool(b)) => FieldVal::Bool(*b),
+                (Ty::Time, Scalar::Str(s)) => FieldVal::Time(
                     crate::time::parse_data(s).ok_or_else(|| format!("field `{}`: invalid time", f.name))?,
                 ),
                 _ => {
@@ -679,20 +746,20 @@ impl Outreach {
             };
             fields.push(val);
         }
-        let id = event_id(line, obj);
-        if self.seen(&id)? {
+        let id = event_id(line, &obj);
+        let id_key = id_key(id.as_bytes());
+        let unit_key = format!("{}\u{0}{unit}", program.entities[ev.entity as usize].name);
+        let legacy_seen = self.store.has_legacy_ids() && self.store.seen(&id).map_err(IngestError::Store)?;
+        if legacy_seen || self.unit(&unit_key)?.seen_again(time, &id_key) {
             self.summary.duplicates += 1;
             return Ok(());
         }
-        self.batch.seen.insert(id.clone());
         for name in std::mem::take(&mut self.unstarted) {
             self.window_starts.insert(name.clone(), time);
             self.batch.window_starts.push((name, time));
         }
         let ev_id = ev_id as u32;
         let late_seconds = ev.late_seconds;
-        let entity = ev.entity;
-        let unit_key = format!("{}\u{0}{unit}", program.entities[entity as usize].name);
         let keep = self.keep_seconds;
         // Windows: the event enters every window over its kind whose filter it passes.
         let members = |field: u32, m: u32| match ev.fields.get(field as usize).map(|f| f.ty) {
@@ -722,6 +789,9 @@ impl Outreach {
         }
         let n = state.sends.partition_point(|(t, _, _)| *t < horizon);
         state.sends.drain(..n);
+        state.remember(time, id_key);
+        let n = state.ids.partition_point(|(t, _)| *t < horizon);
+        state.ids.drain(..n);
         // Fan-out indexes over this kind (late events too: they are facts for later triggers).
         for spec in 0..self.specs.len() {
             if self.specs[spec].event != ev_id {
@@ -1101,12 +1171,21 @@ enum Verdict {
     Refused(&'static str, i64),
 }
 
+/// An event's unit key: text, or an integer written as its digits.
+fn unit_text(value: Option<&Scalar<'_>>) -> Option<String> {
+    match value? {
+        Scalar::Str(s) => Some(s.to_string()),
+        Scalar::Num(n) if n.is_i64() => Some(n.to_string()),
+        _ => None,
+    }
+}
+
 /// An event's identity: its `id` (text or number), else the first 16 bytes of the SHA-256
 /// of its trimmed line, in hex. The one definition: ingestion and the tracking store agree.
-pub fn event_id(line: &str, event: &Map<String, Value>) -> String {
+fn event_id(line: &str, event: &EventDoc<'_>) -> String {
     match event.get("id") {
-        Some(Value::String(s)) => s.clone(),
-        Some(Value::Number(n)) => n.to_string(),
+        Some(Scalar::Str(s)) => s.to_string(),
+        Some(Scalar::Num(n)) => n.to_string(),
         _ => {
             use sha2::{Digest, Sha256};
             let digest = Sha256::digest(line.trim().as_bytes());
@@ -1136,4 +1215,60 @@ pub fn quiet_end(now: i64, from: u32, to: u32, zone: chrono_tz::Tz) -> Option<i6
         .earliest()
         .or_else(|| zone.from_local_datetime(&(end_naive + Duration::hours(1))).earliest())?;
     Some(end.timestamp())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A unit written before ids were kept in unit states reads with its windows and sends
+    /// and no ids; one written now reads back whole, ids included.
+    #[test]
+    fn unit_states_of_both_forms_read() {
+        #[derive(Serialize)]
+        struct Before {
+            latest: Option<i64>,
+            windows: BTreeMap<String, Entries>,
+            sends: Vec<(i64, String, String)>,
+        }
+        let mut windows = BTreeMap::new();
+        windows.entry("user.taps".to_string()).or_insert_with(Entries::default).insert(50, None);
+        let sends = vec![(60, "push".to_string(), "x".to_string())];
+        let before = Before { latest: Some(70), windows: windows.clone(), sends: sends.clone() };
+        let read = UnitState::from_bytes(&postcard::to_allocvec(&before).unwrap()).unwrap();
+        assert_eq!((read.latest, read.windows, read.sends), (Some(70), windows.clone(), sends.clone()));
+        assert!(read.ids.is_empty() && read.ids_dropped_until.is_none());
+
+        let mut now = UnitState { latest: Some(70), windows, sends, ..UnitState::default() };
+        now.remember(70, id_key(b"e-1"));
+        now.ids_dropped_until = Some(3);
+        let read = UnitState::from_bytes(&postcard::to_allocvec(&now).unwrap()).unwrap();
+        assert_eq!((read.ids, read.ids_dropped_until), (now.ids, Some(3)));
+        assert!(UnitState::from_bytes(&[1, 2]).is_err(), "neither form");
+    }
+
+    /// Ids are found whatever their time; one seen again later is kept from that time; past
+    /// the limit the oldest go, and an event at or before them, not found, is taken for a
+    /// duplicate (it may be one) while a later one is not.
+    #[test]
+    fn a_unit_remembers_ids_within_its_limit() {
+        let mut unit = UnitState::default();
+        unit.remember(100, id_key(b"a"));
+        assert!(unit.seen_again(40, &id_key(b"a")));
+        assert_eq!(unit.ids, [(100, id_key(b"a"))], "an earlier sighting changes nothing");
+        assert!(unit.seen_again(150, &id_key(b"a")));
+        assert_eq!(unit.ids, [(150, id_key(b"a"))], "kept from its latest sighting");
+        assert!(!unit.seen_again(150, &id_key(b"b")));
+
+        let mut full = UnitState::default();
+        for i in 0..crate::limits::MAX_UNIT_IDS as i64 + 2 {
+            full.remember(1000 + i, id_key(&i.to_le_bytes()));
+        }
+        assert_eq!(full.ids.len(), crate::limits::MAX_UNIT_IDS);
+        assert_eq!(full.ids_dropped_until, Some(1001), "the two oldest were dropped");
+        assert!(full.seen_again(1000, &id_key(b"new")), "as old as a dropped one: maybe a duplicate");
+        assert!(full.seen_again(1001, &id_key(b"new")));
+        assert!(!full.seen_again(1002, &id_key(b"new")), "newer than every dropped id");
+        assert!(full.seen_again(1002, &id_key(&2i64.to_le_bytes())), "kept ones are found");
+    }
 }

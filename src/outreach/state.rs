@@ -17,27 +17,16 @@ use std::path::Path;
 
 use redb::{Database, ReadableTable, TableDefinition};
 
+use super::{id_key, IdKey};
+
 // Keys are bytes, not `&str`: redb validates UTF-8 on every comparison of a `&str` key,
 // which was a tenth of a replay's instructions.
-/// Ingested event ids, by [`id_key`]: keys of one fixed width make redb's leaves arrays it
-/// inserts into without rewriting offsets, and pack twice the ids per page. Inserting the
-/// ids themselves (random text of any length) was two fifths of a replay's time.
+/// Ingested event ids of builds that kept them in a table of their own, by [`id_key`] (the
+/// runtime now keeps them in their unit's state: an insert of their own per event was a
+/// third of a replay's time). Read, never written.
 const SEEN: TableDefinition<IdKey, ()> = TableDefinition::new("ids.v4");
-/// The ingested ids of earlier builds, as text: moved into [`SEEN`] when a state is opened.
+/// The ingested ids of earlier builds still, as text: moved into [`SEEN`] when a state is opened.
 const SEEN_AS_TEXT: TableDefinition<&[u8], ()> = TableDefinition::new("ids.v3");
-
-/// An event id's key: the first 128 bits of its SHA-256. Two distinct ids collide with
-/// probability 2^-128 per pair (a state of a trillion ids: below 10^-14), and a
-/// cryptographic hash leaves no way to craft an id that shadows another.
-type IdKey = [u8; 16];
-
-fn id_key(id: &[u8]) -> IdKey {
-    use sha2::Digest;
-    let digest = sha2::Sha256::digest(id);
-    let mut key = [0; 16];
-    key.copy_from_slice(&digest[..16]);
-    key
-}
 /// Per-unit state, windows keyed by their tag's name (so a release that reorders, adds or
 /// drops window tags keeps each window's entries with its name).
 const UNITS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("units.v3");
@@ -71,8 +60,6 @@ pub struct Versioned {
 /// One batch's writes.
 #[derive(Default)]
 pub struct Writes {
-    /// Event ids ingested by the batch.
-    pub seen: Vec<String>,
     /// Unit states: key, new bytes, and the version they were read at.
     pub units: Vec<(String, Vec<u8>, u64)>,
     /// Fan-out index values: key, new bytes (`None`: none left, remove), and the version
@@ -97,7 +84,12 @@ pub enum Committed {
 
 /// A place for outreach state.
 pub trait Store: Send + Sync {
-    /// Whether an event id was already ingested.
+    /// Whether the state holds event ids kept apart from their units (by builds before ids
+    /// were kept in unit states), which [`Store::seen`] then looks up.
+    fn has_legacy_ids(&self) -> bool {
+        false
+    }
+    /// Whether an event id is among the ids kept apart from their units.
     fn seen(&self, id: &str) -> Result<bool, String>;
     /// A unit's committed state.
     fn unit(&self, key: &str) -> Result<Versioned, String>;
@@ -144,6 +136,8 @@ pub struct RedbStore {
     db: Database,
     /// The position of the next tracking record; held through a commit, which it numbers.
     next_seq: std::sync::Mutex<u64>,
+    /// Whether [`SEEN`] holds any id.
+    legacy_ids: bool,
     /// The tables as of the last commit, opened at the first lookup after it: a lookup is
     /// then one B-tree search, where a transaction and a table opened per lookup cost an
     /// eighth of a replay's instructions. A commit drops them (they would not see it).
@@ -187,6 +181,7 @@ impl RedbStore {
         };
         let w = db.begin_write().map_err(err)?;
         let next_seq;
+        let legacy_ids;
         {
             if w.open_table(UNITS_BY_INDEX).map_err(err)?.first().map_err(err)?.is_some() {
                 return Err("written by an earlier ruledeck (windows by index, not by name); start a new state".into());
@@ -199,6 +194,7 @@ impl RedbStore {
                     seen.insert(id_key(row.map_err(err)?.0.value()), ()).map_err(err)?;
                 }
             }
+            legacy_ids = seen.first().map_err(err)?.is_some();
             drop(seen);
             w.delete_table(SEEN_AS_TEXT).map_err(err)?;
             w.open_table(UNITS).map_err(err)?;
@@ -220,11 +216,15 @@ impl RedbStore {
             };
         }
         w.commit().map_err(err)?;
-        Ok(RedbStore { db, next_seq: std::sync::Mutex::new(next_seq), reader: std::sync::Mutex::new(None) })
+        Ok(RedbStore { db, next_seq: std::sync::Mutex::new(next_seq), legacy_ids, reader: std::sync::Mutex::new(None) })
     }
 }
 
 impl Store for RedbStore {
+    fn has_legacy_ids(&self) -> bool {
+        self.legacy_ids
+    }
+
     fn seen(&self, id: &str) -> Result<bool, String> {
         self.read(|r| Ok(r.seen.get(id_key(id.as_bytes()))?.is_some()))
     }
@@ -248,13 +248,6 @@ impl Store for RedbStore {
         // One writer (this process holds the database): what the batch read is still current.
         let w = self.db.begin_write().map_err(err)?;
         {
-            let mut seen = w.open_table(SEEN).map_err(err)?;
-            // In key order: consecutive inserts then often land in the same leaf.
-            let mut keys: Vec<IdKey> = writes.seen.iter().map(|id| id_key(id.as_bytes())).collect();
-            keys.sort_unstable();
-            for key in keys {
-                seen.insert(key, ()).map_err(err)?;
-            }
             let mut units = w.open_table(UNITS).map_err(err)?;
             for (key, bytes, _) in &writes.units {
                 units.insert(key.as_bytes(), bytes.as_slice()).map_err(err)?;
@@ -339,27 +332,29 @@ impl Store for RedbStore {
 }
 
 /// Shared state on Redis, for several deciders: keys under a prefix, one hash of unit states
-/// and one of their versions, a set of ingested ids, a hash of budgets, a list of tracking
-/// records. Every commit is one Lua script, which Redis runs atomically: it checks the
-/// versions, ids and budget room the batch relied on and writes everything, or nothing.
+/// (which hold their events' ids) and one of their versions, a hash of budgets, a list of
+/// tracking records (and, in a state written before ids were kept in unit states, a set of
+/// the ids ingested then, read but never written). Every commit is one Lua script, which
+/// Redis runs atomically: it checks the versions and budget room the batch relied on and
+/// writes everything, or nothing.
 /// Durability is Redis's own (run it with `appendonly yes` and `appendfsync always` for a
 /// commit to survive a power cut; `everysec` may lose the last second).
 pub struct RedisStore {
     /// Reads take `&self` (the tracking store reads through a shared runtime).
     conn: std::sync::Mutex<redis::Connection>,
     prefix: String,
+    /// Whether the state has the set of ids of earlier builds.
+    legacy_ids: bool,
 }
 
-/// KEYS: seen, units, versions, budgets, tracking, fanout, fanout versions, window starts.
-/// ARGV: counts (ids, units, budgets, records, index values, window starts), then the ids,
+/// KEYS: units, versions, budgets, tracking, fanout, fanout versions, window starts.
+/// ARGV: counts (units, budgets, records, index values, window starts), then
 /// (key, bytes, expected version) per unit, (action, added, limit) per budget, the records,
 /// (key, bytes or empty for none left, expected version) per index value, (name, start) per
 /// window start (a start already kept must be the same).
 const COMMIT_SCRIPT: &str = r#"
-local n_ids, n_units, n_budgets, n_records, n_index, n_starts = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
-local at = 7
-local ids_at = at
-at = at + n_ids
+local n_units, n_budgets, n_records, n_index, n_starts = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+local at = 6
 local units_at = at
 at = at + 3 * n_units
 local budgets_at = at
@@ -369,44 +364,40 @@ at = at + n_records
 local index_at = at
 at = at + 3 * n_index
 local starts_at = at
-for i = 0, n_ids - 1 do
-  if redis.call('SISMEMBER', KEYS[1], ARGV[ids_at + i]) == 1 then return {'conflict', 'event ' .. ARGV[ids_at + i]} end
-end
 for i = 0, n_units - 1 do
   local key, expected = ARGV[units_at + 3 * i], ARGV[units_at + 3 * i + 2]
-  local version = redis.call('HGET', KEYS[3], key) or '0'
+  local version = redis.call('HGET', KEYS[2], key) or '0'
   if version ~= expected then return {'conflict', 'unit ' .. key} end
 end
 for i = 0, n_index - 1 do
   local key, expected = ARGV[index_at + 3 * i], ARGV[index_at + 3 * i + 2]
-  local version = redis.call('HGET', KEYS[7], key) or '0'
+  local version = redis.call('HGET', KEYS[6], key) or '0'
   if version ~= expected then return {'conflict', 'fan-out index ' .. key} end
 end
 for i = 0, n_budgets - 1 do
   local action, added, limit = ARGV[budgets_at + 3 * i], tonumber(ARGV[budgets_at + 3 * i + 1]), tonumber(ARGV[budgets_at + 3 * i + 2])
-  local spent = tonumber(redis.call('HGET', KEYS[4], action) or '0')
+  local spent = tonumber(redis.call('HGET', KEYS[3], action) or '0')
   if spent + added > limit then return {'conflict', 'budget ' .. action} end
 end
 for i = 0, n_starts - 1 do
   local name, start = ARGV[starts_at + 2 * i], ARGV[starts_at + 2 * i + 1]
-  local kept = redis.call('HGET', KEYS[8], name)
+  local kept = redis.call('HGET', KEYS[7], name)
   if kept and kept ~= start then return {'conflict', 'window ' .. name} end
 end
-for i = 0, n_ids - 1 do redis.call('SADD', KEYS[1], ARGV[ids_at + i]) end
 for i = 0, n_units - 1 do
   local key = ARGV[units_at + 3 * i]
-  redis.call('HSET', KEYS[2], key, ARGV[units_at + 3 * i + 1])
-  redis.call('HINCRBY', KEYS[3], key, 1)
+  redis.call('HSET', KEYS[1], key, ARGV[units_at + 3 * i + 1])
+  redis.call('HINCRBY', KEYS[2], key, 1)
 end
-for i = 0, n_budgets - 1 do redis.call('HINCRBY', KEYS[4], ARGV[budgets_at + 3 * i], ARGV[budgets_at + 3 * i + 1]) end
-for i = 0, n_records - 1 do redis.call('RPUSH', KEYS[5], ARGV[records_at + i]) end
+for i = 0, n_budgets - 1 do redis.call('HINCRBY', KEYS[3], ARGV[budgets_at + 3 * i], ARGV[budgets_at + 3 * i + 1]) end
+for i = 0, n_records - 1 do redis.call('RPUSH', KEYS[4], ARGV[records_at + i]) end
 for i = 0, n_index - 1 do
   local key, bytes = ARGV[index_at + 3 * i], ARGV[index_at + 3 * i + 1]
-  if bytes == '' then redis.call('HDEL', KEYS[6], key) else redis.call('HSET', KEYS[6], key, bytes) end
-  redis.call('HINCRBY', KEYS[7], key, 1)
+  if bytes == '' then redis.call('HDEL', KEYS[5], key) else redis.call('HSET', KEYS[5], key, bytes) end
+  redis.call('HINCRBY', KEYS[6], key, 1)
 end
-for i = 0, n_starts - 1 do redis.call('HSET', KEYS[8], ARGV[starts_at + 2 * i], ARGV[starts_at + 2 * i + 1]) end
-redis.call('HSET', KEYS[8], '', '0')
+for i = 0, n_starts - 1 do redis.call('HSET', KEYS[7], ARGV[starts_at + 2 * i], ARGV[starts_at + 2 * i + 1]) end
+redis.call('HSET', KEYS[7], '', '0')
 return {'ok', ''}
 "#;
 
@@ -423,7 +414,10 @@ impl RedisStore {
         conn.set_read_timeout(Some(timeout)).map_err(|e| format!("redis state `{url}`: {e}"))?;
         conn.set_write_timeout(Some(timeout)).map_err(|e| format!("redis state `{url}`: {e}"))?;
         redis::cmd("PING").query::<String>(&mut conn).map_err(|e| format!("redis state `{url}`: {e}"))?;
-        Ok(RedisStore { conn: std::sync::Mutex::new(conn), prefix: prefix.to_string() })
+        let mut store = RedisStore { conn: std::sync::Mutex::new(conn), prefix: prefix.to_string(), legacy_ids: false };
+        let legacy: u64 = store.query(redis::cmd("EXISTS").arg(store.key("seen")))?;
+        store.legacy_ids = legacy == 1;
+        Ok(store)
     }
 
     fn key(&self, what: &str) -> String {
@@ -447,6 +441,10 @@ impl RedisStore {
 }
 
 impl Store for RedisStore {
+    fn has_legacy_ids(&self) -> bool {
+        self.legacy_ids
+    }
+
     fn seen(&self, id: &str) -> Result<bool, String> {
         self.query(redis::cmd("SISMEMBER").arg(self.key("seen")).arg(id))
     }
@@ -466,19 +464,15 @@ impl Store for RedisStore {
 
     fn commit(&self, writes: &Writes) -> Result<Committed, String> {
         let mut cmd = redis::cmd("EVAL");
-        cmd.arg(COMMIT_SCRIPT).arg(8);
-        for what in ["seen", "units", "versions", "budgets", "tracking", "fanout", "fanout_versions", "window_starts"] {
+        cmd.arg(COMMIT_SCRIPT).arg(7);
+        for what in ["units", "versions", "budgets", "tracking", "fanout", "fanout_versions", "window_starts"] {
             cmd.arg(self.key(what));
         }
-        cmd.arg(writes.seen.len())
-            .arg(writes.units.len())
+        cmd.arg(writes.units.len())
             .arg(writes.budgets.len())
             .arg(writes.records.len())
             .arg(writes.index.len())
             .arg(writes.window_starts.len());
-        for id in &writes.seen {
-            cmd.arg(id);
-        }
         for (key, bytes, version) in &writes.units {
             cmd.arg(key).arg(bytes.as_slice()).arg(version.to_string());
         }
@@ -539,12 +533,11 @@ mod tests {
             assert!(store.seen(id).unwrap(), "{id}");
         }
         assert!(!store.seen("u-3-0").unwrap());
-        store.commit(&Writes { seen: vec!["u-3-0".into()], ..Writes::default() }).unwrap();
-        assert!(store.seen("u-3-0").unwrap(), "a commit is seen by the next lookup");
+        assert!(store.has_legacy_ids());
         drop(store);
         // Reopened: the text table is gone and nothing is moved twice.
         let store = RedbStore::open(Some(dir.path())).unwrap();
-        assert!(store.seen("u-2-7").unwrap() && store.seen("u-3-0").unwrap());
+        assert!(store.seen("u-2-7").unwrap() && store.has_legacy_ids());
         let r = store.db.begin_read().unwrap();
         assert!(r.open_table(SEEN_AS_TEXT).is_err(), "the old table was deleted");
     }
@@ -581,5 +574,27 @@ mod tests {
         }
         let r = store.db.begin_read().unwrap();
         assert!(r.open_table(TRACKING_BY_RECORD).is_err(), "the old table was deleted");
+    }
+    /// A state whose ids a build kept in a table of their own still finds them: an event it
+    /// ingested then is a duplicate now, though its unit's state holds no id.
+    #[test]
+    fn ids_kept_apart_by_an_earlier_build_are_still_duplicates() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let db = Database::create(dir.path().join("outreach.redb")).unwrap();
+            let w = db.begin_write().unwrap();
+            w.open_table(SEEN).unwrap().insert(id_key(b"u-0"), ()).unwrap();
+            w.commit().unwrap();
+        }
+        let deck = "entity user key uid\nevent tap by uid { n: int }\n";
+        let program = crate::compile(&[("deck.rule", deck)]).unwrap();
+        let tags = crate::engine::TagsFile::from_json(serde_json::json!({})).unwrap();
+        let mut o = crate::outreach::Outreach::open(program, tags, Some(dir.path())).unwrap();
+        for id in ["u-0", "u-1"] {
+            let line = format!(r#"{{"id":"{id}","event":"tap","time":"2026-11-21T08:00:00Z","uid":"u","n":1}}"#);
+            o.ingest_line(&line).unwrap();
+        }
+        o.commit().unwrap();
+        assert_eq!(o.summary().duplicates, 1);
     }
 }

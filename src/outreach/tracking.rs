@@ -16,7 +16,8 @@ use std::path::Path;
 use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::Value;
 
-use super::{event_id, Outreach, OutreachError};
+use super::event::{EventDoc, Scalar};
+use super::{event_id, unit_text, Outreach, OutreachError};
 
 /// The schema. Times are kept both as RFC 3339 text and as Unix seconds (`*_unix`), which
 /// compare and subtract in SQL.
@@ -102,22 +103,27 @@ impl TrackingDb {
 
     /// Notes one event line for the events table, if it names a declared kind, a valid time
     /// and its unit (the declared fields it carries are kept as given; a line the runtime
-    /// refuses for a missing or ill-typed field may still be stored here).
+    /// refuses for a missing or ill-typed field may still be stored here; a nested value,
+    /// which no field takes, as null).
     pub fn note_event(&mut self, outreach: &Outreach, line: &str) {
-        let Ok(Value::Object(obj)) = serde_json::from_str::<Value>(line) else { return };
+        let Ok(Some(obj)) = EventDoc::parse(line) else { return };
         let program = outreach.program();
-        let Some(kind) = obj.get("event").and_then(Value::as_str) else { return };
+        let Some(kind) = obj.str("event") else { return };
         let Some(ev) = program.outreach.events.iter().find(|e| e.name == kind) else { return };
-        let Some(time) = obj.get("time").and_then(Value::as_str) else { return };
+        let Some(time) = obj.str("time") else { return };
         let Some(time_unix) = crate::time::parse_data(time) else { return };
         let key = &program.entities[ev.entity as usize].key;
-        let unit = match obj.get(key.as_str()) {
-            Some(Value::String(s)) => s.clone(),
-            Some(Value::Number(n)) if n.is_i64() => n.to_string(),
-            _ => return,
+        let Some(unit) = unit_text(obj.get(key)) else { return };
+        let scalar = |v: &Scalar<'_>| match v {
+            Scalar::Str(s) => Value::String(s.to_string()),
+            Scalar::Num(n) => Value::Number(n.clone()),
+            Scalar::Bool(b) => Value::Bool(*b),
+            Scalar::Null => Value::Null,
+            // Not a value any field takes: the runtime refuses the line.
+            Scalar::Nested => Value::Null,
         };
         let fields: serde_json::Map<String, Value> =
-            ev.fields.iter().filter_map(|f| Some((f.name.clone(), obj.get(&f.name)?.clone()))).collect();
+            ev.fields.iter().filter_map(|f| Some((f.name.clone(), scalar(obj.get(&f.name)?)))).collect();
         let id = event_id(line, &obj);
         self.pending_events.push((
             id,

@@ -526,10 +526,7 @@ async fn events(State(svc): State<Arc<Service>>, headers: HeaderMap, body: Body)
     };
     let deck = svc.clone();
     match runtime.ingest(move || deck.deck.snapshot(), posted, svc.metrics.clone()).await {
-        Ok(Ok(done)) => json_response(
-            StatusCode::OK,
-            &done,
-        ),
+        Ok(Ok(done)) => json_response(StatusCode::OK, &done),
         Ok(Err(EventsError::NoEvents(message))) => {
             refused(&svc.metrics, Refusal { status: StatusCode::NOT_FOUND, field: None, message })
         }
