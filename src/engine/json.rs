@@ -5,6 +5,7 @@ use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::{json, Map, Value};
 
 use super::{Loaded, Provider, TagQuery};
+use crate::compile::program::{Program, TagInfo};
 use crate::vm::request::SlotState;
 use crate::vm::value::TagValue;
 use crate::vm::{FieldValue, Input, Outcome, Request, StrategyNote, TraceEvent};
@@ -207,13 +208,51 @@ pub fn tags_read_json(req: &Request<'_>) -> Value {
     for (info, slot) in p.tags.iter().zip(&req.slots) {
         let value = match slot.state {
             SlotState::NotLoaded => continue,
-            SlotState::Missing => Value::Null,
-            SlotState::Loaded if info.sensitive => Value::String(SENSITIVE.into()),
-            SlotState::Loaded => tag_value_json(&slot.value, &info.ty, &p.enums),
+            SlotState::Missing => None,
+            SlotState::Loaded => Some(&slot.value),
         };
-        map.insert(info.name.clone(), value);
+        map.insert(info.name.clone(), read_json(p, info, value));
     }
     Value::Object(map)
+}
+
+/// One tag a finished request read: its index, and its value (`None`: missing).
+pub(crate) type TagRead = (u32, Option<TagValue>);
+
+/// The tags a finished request read, kept to be written later without the request (a
+/// tracking record is serialized on the thread that commits it): [`TagsReadJson`] writes
+/// them as [`tags_read_json`] does.
+pub(crate) fn tags_read(req: &Request<'_>) -> Vec<TagRead> {
+    let reads = req.slots.iter().enumerate().filter_map(|(tag, slot)| match slot.state {
+        SlotState::NotLoaded => None,
+        SlotState::Missing => Some((tag as u32, None)),
+        SlotState::Loaded => Some((tag as u32, Some(slot.value.clone()))),
+    });
+    reads.collect()
+}
+
+/// Tags kept by [`tags_read`], serialized as [`tags_read_json`] writes them.
+pub(crate) struct TagsReadJson<'a>(pub &'a Program, pub &'a [TagRead]);
+
+impl Serialize for TagsReadJson<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let TagsReadJson(p, reads) = *self;
+        let mut m = serializer.serialize_map(Some(reads.len()))?;
+        for (tag, value) in reads {
+            let info = &p.tags[*tag as usize];
+            m.serialize_entry(&info.name, &read_json(p, info, value.as_ref()))?;
+        }
+        m.end()
+    }
+}
+
+/// A read tag's value in a record: `null` when missing, [`SENSITIVE`] for a sensitive one.
+fn read_json(p: &Program, info: &TagInfo, value: Option<&TagValue>) -> Value {
+    match value {
+        None => Value::Null,
+        Some(_) if info.sensitive => Value::String(SENSITIVE.into()),
+        Some(v) => tag_value_json(v, &info.ty, &p.enums),
+    }
 }
 
 /// The file-backed provider of `--tags FILE.json`:

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub use apply::{apply_input, apply_json, RequestJsonError};
-pub(crate) use json::{data_time, note_text, tag_value_json};
+pub(crate) use json::{data_time, note_text, tag_value_json, tags_read, TagRead, TagsReadJson};
 pub use json::{
     field_json, input_from_json, outcome_json, parse_json, tags_read_json, OutcomeDoc, TagsFile, SENSITIVE,
 };

@@ -35,7 +35,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::compile::program::{FanoutValue, Ty};
-use crate::engine::{field_json, tags_read_json, Engine, Loaded, TagsFile};
+use crate::engine::{field_json, tags_read, Engine, Loaded, TagsFile};
 use crate::ops::{Aggregate, Cap, REACH_FIELDS};
 use crate::vm::{FieldValue, Input};
 use crate::Program;
@@ -45,7 +45,7 @@ pub use record::Record;
 use record::{Decision, Reach, Tracked};
 use window::{AggValue, Entries, FieldVal};
 
-use state::{Committed, RedbStore, Store, Versioned, Writes};
+use state::{Committed, RedbStore, Store, Writes};
 
 /// Why one event line was not (fully) processed.
 enum IngestError {
@@ -224,16 +224,48 @@ struct Batch {
     index: FastMap<String, IndexEntries>,
     /// The version each index value was read at (what the commit checks).
     index_versions: FastMap<String, u64>,
-    /// Each unit's and index value's bytes as read: what is unchanged is not written back.
-    loaded_units: FastMap<String, Option<Vec<u8>>>,
-    loaded_index: FastMap<String, Option<Vec<u8>>>,
+    /// Each unit's and index value's state as read: what is unchanged is not written back.
+    loaded_units: FastMap<String, AsRead>,
+    loaded_index: FastMap<String, AsRead>,
     records: Vec<Tracked>,
-    /// The batch's lines, decided again if a commit finds its state changed.
+    /// Event lines in the batch.
+    events: usize,
+    /// The batch's lines, decided again if a commit finds its state changed (kept only for a
+    /// store with other writers: with one, a commit never does).
     lines: Vec<String>,
     /// The summary before the batch, restored before deciding it again.
     summary_before: Summary,
     /// Window tags the batch began to keep, and the event time each starts at.
     window_starts: Vec<(String, i64)>,
+}
+
+/// A unit's or index value's state when a batch read it.
+enum AsRead {
+    /// Not in the state.
+    Absent,
+    /// These bytes.
+    Bytes(Vec<u8>),
+    /// As the batch committing in the background left it: written back whatever it is now
+    /// (telling whether it changed would take serializing it).
+    Committing,
+}
+
+impl AsRead {
+    /// Whether `now` is what was read, so need not be written; `absent` is what reads as
+    /// not in the state.
+    fn unchanged(&self, now: Option<&[u8]>, absent: Option<&[u8]>) -> bool {
+        match self {
+            AsRead::Absent => now == absent,
+            AsRead::Bytes(read) => now == Some(read.as_slice()),
+            AsRead::Committing => false,
+        }
+    }
+}
+
+impl From<Option<Vec<u8>>> for AsRead {
+    fn from(bytes: Option<Vec<u8>>) -> AsRead {
+        bytes.map_or(AsRead::Absent, AsRead::Bytes)
+    }
 }
 
 /// A batch committing on another thread, and what the next batch reads through it until
@@ -243,19 +275,25 @@ struct InFlight {
     batch: Arc<Batch>,
 }
 
+/// A unit state or index value as stored. Into a buffer the size of a typical unit state
+/// (growing from empty, copying as it doubled, was a fiftieth of a commit).
+fn encode(value: &impl Serialize) -> Result<Vec<u8>, String> {
+    postcard::to_extend(value, Vec::with_capacity(512)).map_err(|e| e.to_string())
+}
+
 impl Batch {
     /// The batch's state writes (records aside), in key order.
     fn writes(&self, program: &Program) -> Result<Writes, String> {
         let mut writes = Writes::default();
         let mut units: Vec<_> = self.units.iter().collect();
         units.sort_by(|a, b| a.0.cmp(b.0));
-        let default_state = postcard::to_allocvec(&UnitState::default()).map_err(|e| e.to_string())?;
+        let default_state = encode(&UnitState::default())?;
         for (key, state) in units {
-            let bytes = postcard::to_allocvec(state).map_err(|e| e.to_string())?;
+            let bytes = encode(state)?;
             // Read but unchanged (a fanned-out user that was not reached, say): not
             // written, so it neither costs a write nor conflicts with its own decider.
-            let loaded = self.loaded_units.get(key).and_then(Option::as_deref);
-            if loaded.unwrap_or(&default_state) == bytes.as_slice() {
+            let unchanged = |read: &AsRead| read.unchanged(Some(&bytes), Some(&default_state));
+            if self.loaded_units.get(key).is_some_and(unchanged) {
                 continue;
             }
             let version = self.versions.get(key).copied().unwrap_or(0);
@@ -271,12 +309,8 @@ impl Batch {
         let mut index: Vec<_> = self.index.iter().collect();
         index.sort_by(|a, b| a.0.cmp(b.0));
         for (key, entries) in index {
-            let bytes = if entries.items.is_empty() {
-                None
-            } else {
-                Some(postcard::to_allocvec(entries).map_err(|e| e.to_string())?)
-            };
-            if self.loaded_index.get(key).is_some_and(|loaded| *loaded == bytes) {
+            let bytes = if entries.items.is_empty() { None } else { Some(encode(entries)?) };
+            if self.loaded_index.get(key).is_some_and(|read| read.unchanged(bytes.as_deref(), None)) {
                 continue;
             }
             let version = self.index_versions.get(key).copied().unwrap_or(0);
@@ -294,8 +328,8 @@ pub struct Outreach {
     engine: Engine,
     /// The release the program came from, stamped on every record (`None`: rule files).
     release: Option<u64>,
-    /// Instance versions of that release, by `scene.instance`.
-    versions: HashMap<String, u64>,
+    /// Instance versions of that release, by scene and instance index of the program.
+    versions: Vec<Vec<Option<u64>>>,
     engines: Engines,
     store: Arc<dyn Store>,
     /// The last full batch, while it commits in the background ([`Store::sole_writer`]).
@@ -371,7 +405,7 @@ impl Outreach {
             program,
             engine,
             release: None,
-            versions: HashMap::new(),
+            versions: Vec::new(),
             engines,
             store: Arc::from(store),
             in_flight: None,
@@ -434,7 +468,7 @@ impl Outreach {
         release: Option<u64>,
         versions: impl IntoIterator<Item = (String, u64)>,
     ) -> Result<(), OutreachError> {
-        if !self.batch.lines.is_empty() {
+        if self.batch.events > 0 {
             return Err(OutreachError("the program changes only between batches: commit first".into()));
         }
         // The new program's windows are adopted from the state as committed.
@@ -445,7 +479,7 @@ impl Outreach {
         self.engine = (self.engines)(program.clone());
         self.program = program;
         self.release = release;
-        self.versions = versions.into_iter().collect();
+        self.versions = instance_versions(&self.program, versions);
         self.keep_seconds = keep + max_late;
         self.max_late = max_late;
         self.adopt_windows()
@@ -455,7 +489,7 @@ impl Outreach {
     /// record's instance in it (`versions` by `scene.instance`).
     pub fn with_release(mut self, release: u64, versions: impl IntoIterator<Item = (String, u64)>) -> Outreach {
         self.release = Some(release);
-        self.versions = versions.into_iter().collect();
+        self.versions = instance_versions(&self.program, versions);
         self
     }
 
@@ -468,16 +502,19 @@ impl Outreach {
     /// last call (empty until a batch commits). With a store that has one writer, a full
     /// batch commits on another thread and its records come with a later call.
     pub fn ingest_line(&mut self, line: &str) -> Result<Vec<Record>, OutreachError> {
-        if self.batch.lines.is_empty() {
+        if self.batch.events == 0 {
             self.batch.summary_before = self.summary.clone();
         }
-        self.batch.lines.push(line.to_string());
+        self.batch.events += 1;
+        if !self.store.sole_writer() {
+            self.batch.lines.push(line.to_string());
+        }
         self.process(line)?;
         if self.fail_after.is_some_and(|n| self.summary.events >= n) {
             // Simulates a crash: no unwinding, no commit, no flush.
             std::process::abort();
         }
-        if self.batch.lines.len() >= self.batch_size {
+        if self.batch.events >= self.batch_size {
             if self.store.sole_writer() {
                 return self.commit_in_background();
             }
@@ -525,7 +562,7 @@ impl Outreach {
         if let Some(lost) = lost {
             self.summary = lost.summary_before.clone();
             started = lost.window_starts.clone();
-        } else if !self.batch.lines.is_empty() {
+        } else if self.batch.events > 0 {
             self.summary = std::mem::take(&mut self.batch.summary_before);
         }
         started.append(&mut self.batch.window_starts);
@@ -552,7 +589,7 @@ impl Outreach {
         loop {
             attempts += 1;
             let mut writes = self.batch.writes(&self.program).map_err(store_err)?;
-            writes.records = self.batch.records.iter().map(Tracked::to_record).collect();
+            writes.records = self.batch.records.iter().map(|r| r.to_record(&self.program)).collect();
             match self.store.commit(&writes).map_err(store_err)? {
                 Committed::Done => {
                     self.batch = Batch::default();
@@ -575,6 +612,7 @@ impl Outreach {
                     for line in &lines {
                         self.process(line)?;
                     }
+                    self.batch.events = lines.len();
                     self.batch.lines = lines;
                 }
             }
@@ -591,16 +629,16 @@ impl Outreach {
         // The thread serializes the batch (state and records) too: the deciding thread
         // only decides.
         let started = std::thread::Builder::new().name("outreach-commit".into()).spawn(move || {
-            // Read by nobody now: freed here rather than on the deciding thread.
-            drop(done);
             let mut writes = shared.writes(&program)?;
-            writes.records = shared.records.iter().map(Tracked::to_record).collect();
+            writes.records = shared.records.iter().map(|r| r.to_record(&program)).collect();
             match store.commit(&writes)? {
                 Committed::Done => Ok(writes.records),
                 // The store has one writer; it cannot happen, and is not taken for a success.
                 Committed::Conflict(what) => Err(format!("the state was changed by another writer ({what})")),
             }
         });
+        // The batch before, read by nobody now, is freed while this one commits.
+        drop(done);
         match started {
             Ok(commit) => {
                 self.in_flight = Some(InFlight { commit, batch });
@@ -642,20 +680,20 @@ impl Outreach {
 
     fn unit(&mut self, key: &str) -> Result<&mut UnitState, IngestError> {
         if !self.batch.units.contains_key(key) {
-            let stored = match self.committing().and_then(|b| b.units.get(key)) {
-                Some(state) => Versioned {
-                    bytes: Some(postcard::to_allocvec(state).map_err(|e| IngestError::Store(e.to_string()))?),
-                    version: 0,
-                },
-                None => self.store.unit(key).map_err(IngestError::Store)?,
+            let (state, read, version) = match self.committing().and_then(|b| b.units.get(key)) {
+                Some(state) => (state.clone(), AsRead::Committing, 0),
+                None => {
+                    let stored = self.store.unit(key).map_err(IngestError::Store)?;
+                    let state = match &stored.bytes {
+                        Some(bytes) => UnitState::from_bytes(bytes)
+                            .map_err(|e| IngestError::Store(format!("corrupt unit state of `{key}`: {e}")))?,
+                        None => UnitState::default(),
+                    };
+                    (state, AsRead::from(stored.bytes), stored.version)
+                }
             };
-            let state = match &stored.bytes {
-                Some(bytes) => UnitState::from_bytes(bytes)
-                    .map_err(|e| IngestError::Store(format!("corrupt unit state of `{key}`: {e}")))?,
-                None => UnitState::default(),
-            };
-            self.batch.versions.insert(key.to_string(), stored.version);
-            self.batch.loaded_units.insert(key.to_string(), stored.bytes);
+            self.batch.versions.insert(key.to_string(), version);
+            self.batch.loaded_units.insert(key.to_string(), read);
             self.batch.units.insert(key.to_string(), state);
         }
         Ok(self.batch.units.get_mut(key).expect("just inserted"))
@@ -663,21 +701,20 @@ impl Outreach {
 
     fn index_entries(&mut self, key: &str) -> Result<&mut IndexEntries, IngestError> {
         if !self.batch.index.contains_key(key) {
-            let stored = match self.committing().and_then(|b| b.index.get(key)) {
-                Some(entries) if entries.items.is_empty() => Versioned { bytes: None, version: 0 },
-                Some(entries) => Versioned {
-                    bytes: Some(postcard::to_allocvec(entries).map_err(|e| IngestError::Store(e.to_string()))?),
-                    version: 0,
-                },
-                None => self.store.index(key).map_err(IngestError::Store)?,
+            let (entries, read, version) = match self.committing().and_then(|b| b.index.get(key)) {
+                Some(entries) => (entries.clone(), AsRead::Committing, 0),
+                None => {
+                    let stored = self.store.index(key).map_err(IngestError::Store)?;
+                    let entries = match &stored.bytes {
+                        Some(bytes) => postcard::from_bytes(bytes)
+                            .map_err(|e| IngestError::Store(format!("corrupt fan-out index `{key}`: {e}")))?,
+                        None => IndexEntries::default(),
+                    };
+                    (entries, AsRead::from(stored.bytes), stored.version)
+                }
             };
-            let entries = match &stored.bytes {
-                Some(bytes) => postcard::from_bytes(bytes)
-                    .map_err(|e| IngestError::Store(format!("corrupt fan-out index `{key}`: {e}")))?,
-                None => IndexEntries::default(),
-            };
-            self.batch.index_versions.insert(key.to_string(), stored.version);
-            self.batch.loaded_index.insert(key.to_string(), stored.bytes);
+            self.batch.index_versions.insert(key.to_string(), version);
+            self.batch.loaded_index.insert(key.to_string(), read);
             self.batch.index.insert(key.to_string(), entries);
         }
         Ok(self.batch.index.get_mut(key).expect("just inserted"))
@@ -969,14 +1006,14 @@ impl Outreach {
             scene: sc.name.clone(),
             instance: inst.name.clone(),
             release: self.release,
-            version: self.versions.get(&format!("{}.{}", sc.name, inst.name)).copied(),
+            version: self.versions.get(scene).and_then(|v| v.get(instance)).copied().flatten(),
             strategy: outcome.strategy().map(str::to_string),
             experiment: outcome.experiment().map(str::to_string),
             group: outcome.group().map(str::to_string),
             bucket: outcome.bucket(),
             reach: None,
             at: now,
-            tags: tags_read_json(&req),
+            tags: tags_read(&req),
         };
         self.summary.decisions += 1;
         if channel.is_empty() {
@@ -1111,6 +1148,13 @@ impl Drop for Outreach {
             let _ = f.commit.join();
         }
     }
+}
+
+/// Instance versions (by `scene.instance`) by scene and instance index of `program`.
+fn instance_versions(program: &Program, versions: impl IntoIterator<Item = (String, u64)>) -> Vec<Vec<Option<u64>>> {
+    let versions: HashMap<String, u64> = versions.into_iter().collect();
+    let version = |s: &crate::compile::program::SceneInfo, i: &str| versions.get(&format!("{}.{i}", s.name)).copied();
+    program.scenes.iter().map(|s| s.instances.iter().map(|i| version(s, &i.name)).collect()).collect()
 }
 
 /// The fan-out indexes `program` keeps (one per index event and field set, however many

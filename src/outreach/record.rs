@@ -9,6 +9,9 @@ use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
+use crate::engine::{TagRead, TagsReadJson};
+use crate::Program;
+
 /// A durable tracking record as hosts get it: one JSON object, the same text the state's
 /// tracking log keeps (its fields are described in the outreach documentation).
 pub type Record = Box<RawValue>;
@@ -42,7 +45,7 @@ pub(crate) struct Decision {
     /// When it was sent, held to, or judged.
     pub at: i64,
     /// The tags the decision read.
-    pub tags: Value,
+    pub tags: Vec<TagRead>,
 }
 
 /// A decision's reach and the filters' verdict on it.
@@ -58,17 +61,20 @@ pub(crate) struct Reach {
 }
 
 impl Tracked {
-    /// The record's JSON text.
-    pub(crate) fn to_record(&self) -> Record {
-        serde_json::value::to_raw_value(self).expect("records serialize to JSON")
+    /// The record's JSON text; `program` is the one that made it (its tags' names).
+    pub(crate) fn to_record(&self, program: &Program) -> Record {
+        serde_json::value::to_raw_value(&RecordJson(self, program)).expect("records serialize to JSON")
     }
 }
 
+/// A record with the program that names its tags.
+struct RecordJson<'a>(&'a Tracked, &'a Program);
+
 /// Keys in a fixed order per kind of record (the order of the documented examples).
-impl Serialize for Tracked {
+impl Serialize for RecordJson<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let at = |t: i64| crate::time::format(t);
-        match self {
+        match self.0 {
             Tracked::Invalid { reason } => {
                 let mut m = serializer.serialize_map(Some(2))?;
                 m.serialize_entry("outcome", "invalid")?;
@@ -110,7 +116,7 @@ impl Serialize for Tracked {
                     }
                 }
                 m.serialize_entry("at", &at(d.at))?;
-                m.serialize_entry("tags", &d.tags)?;
+                m.serialize_entry("tags", &TagsReadJson(self.1, &d.tags))?;
                 m.end()
             }
         }

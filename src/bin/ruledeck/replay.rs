@@ -7,6 +7,7 @@
 //! are counted, not fatal); 1 the deck does not compile, or the store refuses the release;
 //! 2 usage, I/O or state errors.
 
+use std::borrow::Cow;
 use std::io::{BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -101,10 +102,15 @@ pub fn run(args: Args<'_>) -> Result<ExitCode, Fatal> {
         let read = read_line_bounded(&mut reader, &mut buf, MAX_REQUEST_BYTES)
             .map_err(|e| Fatal(format!("cannot read `{}`: {e}", events.display())))?;
         line_no += 1;
+        let too_long;
         let text = match read {
             Line::End => break,
-            Line::TooLong => format!("{{\"too_long_line\": {line_no}}}"),
-            Line::Read => String::from_utf8_lossy(&buf).into_owned(),
+            Line::TooLong => {
+                too_long = format!("{{\"too_long_line\": {line_no}}}");
+                Cow::Borrowed(too_long.as_str())
+            }
+            // The strict check first: it is the fast one, and nearly every line passes it.
+            Line::Read => std::str::from_utf8(&buf).map_or_else(|_| String::from_utf8_lossy(&buf), Cow::Borrowed),
         };
         if text.trim().is_empty() {
             continue;
