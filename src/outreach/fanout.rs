@@ -21,9 +21,15 @@ pub struct IndexEntries {
 }
 
 impl IndexEntries {
-    /// Adds an index event's entry in time order, evicting the oldest entry when full.
+    /// Adds an index event's entry in time order, evicting the oldest entry when full. An
+    /// entry it holds already (a copy of an event its unit no longer remembers) is not
+    /// added twice.
     pub fn insert(&mut self, time: i64, unit: &str) {
         let at = self.items.partition_point(|(t, _)| *t <= time);
+        let same_time = &self.items[self.items.partition_point(|(t, _)| *t < time)..at];
+        if same_time.iter().any(|(_, u)| u == unit) {
+            return;
+        }
         self.items.insert(at, (time, unit.to_string()));
         if self.items.len() > MAX_FANOUT_ENTRIES {
             self.items.remove(0);
@@ -73,4 +79,22 @@ pub fn index_key(event: &str, fields: &[&str], values: &[String]) -> String {
         key.push_str(&format!("\u{0}{}:{v}", v.len()));
     }
     key
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Entries stay in time order (equal times in arrival order), and the same unit at the
+    /// same time is kept once.
+    #[test]
+    fn entries_are_ordered_and_kept_once() {
+        let mut e = IndexEntries::default();
+        for (t, u) in [(20, "b"), (10, "a"), (20, "c"), (20, "b"), (10, "a"), (15, "a")] {
+            e.insert(t, u);
+        }
+        let items: Vec<(i64, &str)> = e.items.iter().map(|(t, u)| (*t, u.as_str())).collect();
+        assert_eq!(items, [(10, "a"), (15, "a"), (20, "b"), (20, "c")]);
+        assert_eq!(e.units(10, 20), ["a", "b", "c"]);
+    }
 }

@@ -269,7 +269,7 @@ impl From<Option<Vec<u8>>> for AsRead {
 }
 
 /// A batch committing on another thread, and what the next batch reads through it until
-/// it is durable: its units, index values, ids and budgets as it left them.
+/// it is durable: its units (with their ids), index values and budgets as it left them.
 struct InFlight {
     commit: std::thread::JoinHandle<Result<Vec<Record>, String>>,
     batch: Arc<Batch>,

@@ -25,7 +25,7 @@ use super::{id_key, IdKey};
 /// runtime now keeps them in their unit's state: an insert of their own per event was a
 /// third of a replay's time). Read, never written.
 const SEEN: TableDefinition<IdKey, ()> = TableDefinition::new("ids.v4");
-/// The ingested ids of earlier builds still, as text: moved into [`SEEN`] when a state is opened.
+/// The ingested ids of still earlier builds, as text: moved into [`SEEN`] when a state is opened.
 const SEEN_AS_TEXT: TableDefinition<&[u8], ()> = TableDefinition::new("ids.v3");
 /// Per-unit state, windows keyed by their tag's name (so a release that reorders, adds or
 /// drops window tags keeps each window's entries with its name).
