@@ -268,6 +268,25 @@ impl From<Option<Vec<u8>>> for AsRead {
     }
 }
 
+/// A unit's or index value's state as a batch first reads it, with what it read and the
+/// version: from the batch committing in the background when that holds it, else from the
+/// store (`None` bytes: the default state).
+fn read_through<T: Clone + Default>(
+    committing: Option<&T>,
+    stored: impl FnOnce() -> Result<state::Versioned, String>,
+    decode: impl FnOnce(&[u8]) -> Result<T, String>,
+) -> Result<(T, AsRead, u64), IngestError> {
+    if let Some(state) = committing {
+        return Ok((state.clone(), AsRead::Committing, 0));
+    }
+    let stored = stored().map_err(IngestError::Store)?;
+    let state = match &stored.bytes {
+        Some(bytes) => decode(bytes).map_err(IngestError::Store)?,
+        None => T::default(),
+    };
+    Ok((state, AsRead::from(stored.bytes), stored.version))
+}
+
 /// A batch committing on another thread, and what the next batch reads through it until
 /// it is durable: its units (with their ids), index values and budgets as it left them.
 struct InFlight {
@@ -680,18 +699,11 @@ impl Outreach {
 
     fn unit(&mut self, key: &str) -> Result<&mut UnitState, IngestError> {
         if !self.batch.units.contains_key(key) {
-            let (state, read, version) = match self.committing().and_then(|b| b.units.get(key)) {
-                Some(state) => (state.clone(), AsRead::Committing, 0),
-                None => {
-                    let stored = self.store.unit(key).map_err(IngestError::Store)?;
-                    let state = match &stored.bytes {
-                        Some(bytes) => UnitState::from_bytes(bytes)
-                            .map_err(|e| IngestError::Store(format!("corrupt unit state of `{key}`: {e}")))?,
-                        None => UnitState::default(),
-                    };
-                    (state, AsRead::from(stored.bytes), stored.version)
-                }
-            };
+            let (state, read, version) = read_through(
+                self.committing().and_then(|b| b.units.get(key)),
+                || self.store.unit(key),
+                |bytes| UnitState::from_bytes(bytes).map_err(|e| format!("corrupt unit state of `{key}`: {e}")),
+            )?;
             self.batch.versions.insert(key.to_string(), version);
             self.batch.loaded_units.insert(key.to_string(), read);
             self.batch.units.insert(key.to_string(), state);
@@ -701,18 +713,11 @@ impl Outreach {
 
     fn index_entries(&mut self, key: &str) -> Result<&mut IndexEntries, IngestError> {
         if !self.batch.index.contains_key(key) {
-            let (entries, read, version) = match self.committing().and_then(|b| b.index.get(key)) {
-                Some(entries) => (entries.clone(), AsRead::Committing, 0),
-                None => {
-                    let stored = self.store.index(key).map_err(IngestError::Store)?;
-                    let entries = match &stored.bytes {
-                        Some(bytes) => postcard::from_bytes(bytes)
-                            .map_err(|e| IngestError::Store(format!("corrupt fan-out index `{key}`: {e}")))?,
-                        None => IndexEntries::default(),
-                    };
-                    (entries, AsRead::from(stored.bytes), stored.version)
-                }
-            };
+            let (entries, read, version) = read_through(
+                self.committing().and_then(|b| b.index.get(key)),
+                || self.store.index(key),
+                |bytes| postcard::from_bytes(bytes).map_err(|e| format!("corrupt fan-out index `{key}`: {e}")),
+            )?;
             self.batch.index_versions.insert(key.to_string(), version);
             self.batch.loaded_index.insert(key.to_string(), read);
             self.batch.index.insert(key.to_string(), entries);
