@@ -567,6 +567,33 @@ fn a_replay_killed_mid_batch_resumes_to_the_same_reaches_as_an_uninterrupted_one
     assert!(again.is_empty(), "a second replay into the same state reaches nobody: {again}");
 }
 
+/// Records print as their documented JSON, key order included: one of each kind, from
+/// both examples and a refused line.
+#[test]
+fn records_print_as_documented() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/outreach");
+    let path = |name: &str| root.join(name).to_str().unwrap().to_string();
+    let (ok, price) = ruledeck(
+        &["replay", &path("price_events.jsonl"), &path("price_alert.rule"), "--tags", &path("tags.json")],
+        None,
+    );
+    assert!(ok);
+    let (ok, lapsed) = ruledeck(&["replay", &path("lapsed_events.jsonl"), &path("lapsed_nudge.rule")], None);
+    assert!(ok);
+    let dir = tempfile::tempdir().unwrap();
+    let refused = dir.path().join("refused.jsonl");
+    std::fs::write(&refused, "{\"event\": \"browse\", \"uid\": \"u-1\"}\n").unwrap();
+    let (ok, invalid) = ruledeck(&["replay", refused.to_str().unwrap(), &path("lapsed_nudge.rule")], None);
+    assert!(ok);
+    // The lapsed log's first record of each outcome.
+    let mut outcomes = BTreeSet::new();
+    let lapsed: Vec<&str> = lapsed
+        .lines()
+        .filter(|l| outcomes.insert(serde_json::from_str::<Value>(l).unwrap()["outcome"].to_string()))
+        .collect();
+    insta::assert_snapshot!("records", format!("{price}{}\n{invalid}", lapsed.join("\n")));
+}
+
 #[test]
 fn the_price_drop_example_reaches_as_its_readme_says() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/outreach");
