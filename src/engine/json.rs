@@ -217,11 +217,13 @@ pub fn tags_read_json(req: &Request<'_>) -> Value {
 }
 
 /// One tag a finished request read: its index, and its value (`None`: missing).
+#[cfg(feature = "outreach")]
 pub(crate) type TagRead = (u32, Option<TagValue>);
 
 /// The tags a finished request read, kept to be written later without the request (a
 /// tracking record is serialized on the thread that commits it): [`TagsReadJson`] writes
 /// them as [`tags_read_json`] does.
+#[cfg(feature = "outreach")]
 pub(crate) fn tags_read(req: &Request<'_>) -> Vec<TagRead> {
     let reads = req.slots.iter().enumerate().filter_map(|(tag, slot)| match slot.state {
         SlotState::NotLoaded => None,
@@ -232,8 +234,10 @@ pub(crate) fn tags_read(req: &Request<'_>) -> Vec<TagRead> {
 }
 
 /// Tags kept by [`tags_read`], serialized as [`tags_read_json`] writes them.
+#[cfg(feature = "outreach")]
 pub(crate) struct TagsReadJson<'a>(pub &'a Program, pub &'a [TagRead]);
 
+#[cfg(feature = "outreach")]
 impl Serialize for TagsReadJson<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let TagsReadJson(p, reads) = *self;

@@ -15,10 +15,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub use apply::{apply_input, apply_json, RequestJsonError};
-pub(crate) use json::{data_time, note_text, tag_value_json, tags_read, TagRead, TagsReadJson};
+pub(crate) use json::{data_time, note_text, tag_value_json};
 pub use json::{
     field_json, input_from_json, outcome_json, parse_json, tags_read_json, OutcomeDoc, TagsFile, SENSITIVE,
 };
+#[cfg(feature = "outreach")]
+pub(crate) use json::{tags_read, TagRead, TagsReadJson};
 
 use crate::compile::program::Program;
 use crate::limits::{CACHE_CAPACITY, NEAR_CACHE_SLOTS};
