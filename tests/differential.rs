@@ -78,20 +78,47 @@ fn field_to_ref(v: FieldValue<'_>) -> RefValue {
 }
 
 /// Runs the request with the suspend/supply loop, then once more on the same `Request` after
-/// `reset` (hosts reuse requests), and checks both runs agree. `Err` for a request error or a
-/// broken protocol invariant (an endless suspension, a reused request deciding differently).
+/// `reset` (hosts reuse requests), and checks both runs agree; then once more with every tag
+/// supplied before the first run, which decides in the VM's direct tier (conditions compiled
+/// to closures, no suspension), and checks it decides the same without asking for anything.
+/// `Err` for a request error or a broken protocol invariant (an endless suspension, a reused
+/// request deciding differently).
 fn run_vm(program: &Program, r: &Req) -> Result<VmRun, String> {
     let mut req = program.request(&r.scene, &r.instance).map_err(|e| format!("request: {e}"))?;
-    let first = decide(program, &mut req, r)?;
+    let first = decide(program, &mut req, r, false)?;
     req.reset();
-    let again = decide(program, &mut req, r)?;
+    let again = decide(program, &mut req, r, false)?;
     if (&again.outcome, &again.batches) != (&first.outcome, &first.batches) {
         return Err(format!("a reused request decided differently:\n  first: {first:?}\n  after reset: {again:?}"));
+    }
+    req.reset();
+    let up_front = decide(program, &mut req, r, true)?;
+    if up_front.outcome != first.outcome || !up_front.batches.is_empty() {
+        return Err(format!(
+            "with every tag supplied up front the VM decided differently:\n  asked for: {first:?}\n  up front: {up_front:?}"
+        ));
     }
     Ok(first)
 }
 
-fn decide(program: &Program, req: &mut ruledeck::vm::Request<'_>, r: &Req) -> Result<VmRun, String> {
+/// Supplies tag `id` (`name`) as the request's data says.
+fn supply(req: &mut ruledeck::vm::Request<'_>, r: &Req, id: u32, name: &str) {
+    match r.supply_for(name) {
+        None | Some(Supply::NoValue) => req.supply(id, None),
+        Some(Supply::Failed) => req.supply_failure(id, "provider timed out"),
+        Some(Supply::Value(p)) => with_input(p, |i| req.supply(id, Some(i))),
+    }
+}
+
+/// `up_front`: supply every tag that is not passed through before running.
+fn decide(program: &Program, req: &mut ruledeck::vm::Request<'_>, r: &Req, up_front: bool) -> Result<VmRun, String> {
+    if up_front {
+        for (id, tag) in program.tags.iter().enumerate() {
+            if tag.entity.is_some() {
+                supply(req, r, id as u32, &tag.name);
+            }
+        }
+    }
     for (k, v) in &r.keys {
         req.key(k, v).map_err(|e| format!("key: {e}"))?;
     }
@@ -118,11 +145,7 @@ fn decide(program: &Program, req: &mut ruledeck::vm::Request<'_>, r: &Req) -> Re
                     if !seen.insert(id) {
                         repeated.push(name.clone());
                     }
-                    match r.supply_for(&name) {
-                        None | Some(Supply::NoValue) => req.supply(id, None),
-                        Some(Supply::Failed) => req.supply_failure(id, "provider timed out"),
-                        Some(Supply::Value(p)) => with_input(p, |i| req.supply(id, Some(i))),
-                    }
+                    supply(req, r, id, &name);
                 }
             }
         }

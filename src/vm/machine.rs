@@ -104,59 +104,14 @@ impl Request<'_> {
     /// Evaluates a compare-tag-with-constant instruction; `None` for any other instruction.
     #[inline(always)]
     fn compare_tag(&mut self, instr: Instr) -> Option<Val> {
-        Some(match instr {
-            Instr::CmpTagConst { op, slot, konst } => self.cmp_tag_const(op, slot, konst),
-            Instr::CmpTagInt { op, slot, value } => self.cmp_tag_int(op, slot, value),
-            Instr::CmpTagEnum { op, slot, member } => self.cmp_tag_enum(op, slot, member),
-            Instr::CmpTagFloat { op, slot, konst } => self.cmp_tag_float(op, slot, konst),
-            Instr::CmpTagText { op, slot, konst } => self.cmp_tag_text(op, slot, konst),
-            _ => return None,
-        })
+        Some(self.compare_loaded(compared_slot(instr)?, instr))
     }
 
+    /// Loads tag `slot` and applies the compare-tag-with-constant instruction `instr` to it.
     #[inline(always)]
-    fn cmp_tag_const(&mut self, op: CmpOp, slot: u16, konst: u32) -> Val {
+    fn compare_loaded(&mut self, slot: u16, instr: Instr) -> Val {
         let a = self.load(slot);
-        compare(self.program, &self.slots, op, a, const_val(self.program, konst))
-    }
-
-    #[inline(always)]
-    fn cmp_tag_int(&mut self, op: CmpOp, slot: u16, value: i32) -> Val {
-        let ord = match self.load(slot).view() {
-            View::Int(x) => Some(x.cmp(&i64::from(value))),
-            View::Float(f) => cmp_int_float(i64::from(value), f).map(Ordering::reverse),
-            _ => None,
-        };
-        holds(op, ord)
-    }
-
-    #[inline(always)]
-    fn cmp_tag_enum(&mut self, op: CmpOp, slot: u16, member: u32) -> Val {
-        let ord = match self.load(slot).view() {
-            View::Enum(x) => Some(x.cmp(&member)),
-            _ => None,
-        };
-        holds(op, ord)
-    }
-
-    #[inline(always)]
-    fn cmp_tag_float(&mut self, op: CmpOp, slot: u16, konst: u32) -> Val {
-        let a = self.load(slot);
-        let ord = match (a.view(), self.program.consts.get(konst as usize)) {
-            (View::Float(x), Some(Const::Float(y))) => x.partial_cmp(y),
-            (View::Int(i), Some(Const::Float(y))) => cmp_int_float(i, *y),
-            _ => None,
-        };
-        holds(op, ord)
-    }
-
-    #[inline(always)]
-    fn cmp_tag_text(&mut self, op: CmpOp, slot: u16, konst: u32) -> Val {
-        let a = self.load(slot);
-        match (text(self.program, &self.slots, a), self.program.consts.get(konst as usize)) {
-            (Some(x), Some(Const::Text(y))) => compare_texts(op, x, y),
-            _ => Val::MISSING,
-        }
+        compare_with(self.program, &self.slots, instr, a)
     }
 
     /// Evaluates a planned `when`. The common shape, a `when` naming one rule, runs the
@@ -227,82 +182,43 @@ impl Request<'_> {
                 Instr::PushInt(i) => push!(Val::int(i64::from(i))),
                 Instr::PushConst(k) => push!(const_val(program, k)),
                 Instr::PushBool(b) => push!(Val::bool(b)),
-                Instr::Cmp(op) => {
+                Instr::Cmp(_) => {
                     let a = pop!();
-                    top = compare(program, &self.slots, op, a, top);
+                    top = binary(program, &self.slots, instr, a, top);
                 }
-                // One arm each, so that the instruction is decoded once.
-                Instr::CmpTagConst { op, slot, konst } => push!(self.cmp_tag_const(op, slot, konst)),
-                Instr::CmpTagInt { op, slot, value } => push!(self.cmp_tag_int(op, slot, value)),
-                Instr::CmpTagEnum { op, slot, member } => push!(self.cmp_tag_enum(op, slot, member)),
-                Instr::CmpTagFloat { op, slot, konst } => push!(self.cmp_tag_float(op, slot, konst)),
-                Instr::CmpTagText { op, slot, konst } => push!(self.cmp_tag_text(op, slot, konst)),
+                // One arm each, so that the instruction is decoded once: `compare_with` is
+                // inlined into each arm and folds to that arm's case.
+                Instr::CmpTagConst { slot, .. } => push!(self.compare_loaded(slot, instr)),
+                Instr::CmpTagInt { slot, .. } => push!(self.compare_loaded(slot, instr)),
+                Instr::CmpTagEnum { slot, .. } => push!(self.compare_loaded(slot, instr)),
+                Instr::CmpTagFloat { slot, .. } => push!(self.compare_loaded(slot, instr)),
+                Instr::CmpTagText { slot, .. } => push!(self.compare_loaded(slot, instr)),
                 Instr::Between => {
                     let (high, low) = (top, pop!());
                     let v = pop!();
-                    // One comparison: unknown if any of its three operands is unknown.
-                    let ge = compare(program, &self.slots, CmpOp::Ge, v, low);
-                    let le = compare(program, &self.slots, CmpOp::Le, v, high);
-                    top = if truth(ge).is_some() && truth(le).is_some() { kleene_and(ge, le) } else { Val::MISSING };
+                    top = between(program, &self.slots, v, low, high);
                 }
-                Instr::InSet { set, negated } => top = in_set(program, &self.slots, top, set, negated),
-                Instr::TextContains | Instr::StartsWith | Instr::EndsWith => {
+                // One arm per shape, so that each instruction is decoded once: `unary` and
+                // `binary` are inlined into each arm and fold to that arm's cases.
+                Instr::InSet { .. }
+                | Instr::Matches(_)
+                | Instr::ContainsAny(_)
+                | Instr::ContainsAll(_)
+                | Instr::IsEmpty
+                | Instr::Len
+                | Instr::IsMissing { .. }
+                | Instr::Neg
+                | Instr::ToFloat => top = unary(program, &self.slots, instr, top),
+                Instr::TextContains | Instr::StartsWith | Instr::EndsWith | Instr::ListContains => {
                     let a = pop!();
-                    top = text_test(program, &self.slots, instr, a, top);
-                }
-                Instr::Matches(idx) => top = regex_match(program, &self.slots, top, idx),
-                Instr::ListContains => {
-                    let list = pop!();
-                    top = list_test(program, &self.slots, instr, list, top);
-                }
-                Instr::ContainsAny(_) | Instr::ContainsAll(_) => {
-                    top = list_test(program, &self.slots, instr, top, Val::MISSING);
-                }
-                Instr::IsEmpty => {
-                    top = list_len(program, &self.slots, top).map_or(Val::MISSING, |n| Val::bool(n == 0));
-                }
-                Instr::Len => {
-                    top = match top.view() {
-                        View::Pending => Val::PENDING,
-                        _ => list_len(program, &self.slots, top).map_or(Val::MISSING, |n| Val::int(n as i64)),
-                    };
-                }
-                Instr::IsMissing { negated } => {
-                    top = match top.view() {
-                        // Not loaded yet: whether it is missing is not known.
-                        View::Pending => Val::MISSING,
-                        View::Missing => Val::bool(!negated),
-                        _ => Val::bool(negated),
-                    };
+                    top = binary(program, &self.slots, instr, a, top);
                 }
                 Instr::Within(_) | Instr::OlderThan(_) => top = self.age_test(instr, top),
                 Instr::Add | Instr::Sub | Instr::Mul | Instr::Div | Instr::Rem => {
                     let a = pop!();
-                    let op = match instr {
-                        Instr::Add => ArithOp::Add,
-                        Instr::Sub => ArithOp::Sub,
-                        Instr::Mul => ArithOp::Mul,
-                        Instr::Div => ArithOp::Div,
-                        _ => ArithOp::Rem,
-                    };
-                    top = arith(op, a, top);
+                    top = binary(program, &self.slots, instr, a, top);
                 }
-                Instr::Neg => {
-                    top = match top.view() {
-                        View::Int(i) => i.checked_neg().map_or(Val::MISSING, Val::int),
-                        View::Float(f) => Val::float(-f),
-                        View::Pending => Val::PENDING,
-                        _ => Val::MISSING,
-                    };
-                }
-                Instr::ToFloat => {
-                    top = match top.view() {
-                        View::Int(i) => Val::float(i as f64),
-                        View::Float(_) | View::Pending => top,
-                        _ => Val::MISSING,
-                    };
-                }
-                Instr::Not => top = from_truth(truth(top).map(|b| !b)),
+                Instr::Not => top = unary(program, &self.slots, instr, top),
                 Instr::AndJump(target) => {
                     if top.is_false() {
                         pc = target as usize;
@@ -383,7 +299,7 @@ impl Request<'_> {
 
     /// `within` / `older than`: compares the age of a time with the instruction's seconds.
     #[inline(never)]
-    fn age_test(&mut self, instr: Instr, v: Val) -> Val {
+    pub(super) fn age_test(&mut self, instr: Instr, v: Val) -> Val {
         let (Instr::Within(k) | Instr::OlderThan(k)) = instr else { return Val::MISSING };
         let seconds = match self.program.consts.get(k as usize) {
             Some(Const::Seconds(s)) => *s,
@@ -401,7 +317,7 @@ impl Request<'_> {
     /// tag still pending) counts as a pending read again, so whatever uses it is provisional
     /// too and is never cached as final.
     #[inline(always)]
-    fn cached_rule(&mut self, rule: u32) -> Option<Val> {
+    pub(super) fn cached_rule(&mut self, rule: u32) -> Option<Val> {
         let Some(&entry) = self.rule_cache.get(rule as usize) else { return Some(Val::MISSING) };
         if entry >> RULE_STATE_BITS != self.rule_epoch {
             return None;
@@ -421,7 +337,7 @@ impl Request<'_> {
     /// rule body runs at most once per evaluation of a block, which keeps shared rule DAGs
     /// linear: `r1 = r0 and r0`, `r2 = r1 and r1`, … would otherwise double at every level.
     #[inline(always)]
-    fn cache_rule(&mut self, rule: u32, result: Val, provisional: bool) {
+    pub(super) fn cache_rule(&mut self, rule: u32, result: Val, provisional: bool) {
         let state = match truth(result) {
             Some(false) => 1,
             Some(true) => 2,
@@ -467,6 +383,119 @@ impl Request<'_> {
     }
 }
 
+/// The tag a compare-tag-with-constant instruction reads; `None` for any other instruction.
+#[inline(always)]
+pub(super) fn compared_slot(instr: Instr) -> Option<u16> {
+    match instr {
+        Instr::CmpTagConst { slot, .. }
+        | Instr::CmpTagInt { slot, .. }
+        | Instr::CmpTagEnum { slot, .. }
+        | Instr::CmpTagFloat { slot, .. }
+        | Instr::CmpTagText { slot, .. } => Some(slot),
+        _ => None,
+    }
+}
+
+/// A compare-tag-with-constant instruction applied to its tag's value `a`.
+#[inline(always)]
+pub(super) fn compare_with(p: &Program, slots: &[TagSlot], instr: Instr, a: Val) -> Val {
+    match instr {
+        Instr::CmpTagConst { op, konst, .. } => compare(p, slots, op, a, const_val(p, konst)),
+        Instr::CmpTagInt { op, value, .. } => {
+            let ord = match a.view() {
+                View::Int(x) => Some(x.cmp(&i64::from(value))),
+                View::Float(f) => cmp_int_float(i64::from(value), f).map(Ordering::reverse),
+                _ => None,
+            };
+            holds(op, ord)
+        }
+        Instr::CmpTagEnum { op, member, .. } => {
+            let ord = match a.view() {
+                View::Enum(x) => Some(x.cmp(&member)),
+                _ => None,
+            };
+            holds(op, ord)
+        }
+        Instr::CmpTagFloat { op, konst, .. } => {
+            let ord = match (a.view(), p.consts.get(konst as usize)) {
+                (View::Float(x), Some(Const::Float(y))) => x.partial_cmp(y),
+                (View::Int(i), Some(Const::Float(y))) => cmp_int_float(i, *y),
+                _ => None,
+            };
+            holds(op, ord)
+        }
+        Instr::CmpTagText { op, konst, .. } => match (text(p, slots, a), p.consts.get(konst as usize)) {
+            (Some(x), Some(Const::Text(y))) => compare_texts(op, x, y),
+            _ => Val::MISSING,
+        },
+        _ => Val::MISSING,
+    }
+}
+
+/// What a one-operand instruction (`Not` and the ones [`unary`] names) leaves for `a`.
+#[inline(always)]
+pub(super) fn unary(p: &Program, slots: &[TagSlot], instr: Instr, a: Val) -> Val {
+    match instr {
+        Instr::InSet { set, negated } => in_set(p, slots, a, set, negated),
+        Instr::Matches(idx) => regex_match(p, slots, a, idx),
+        Instr::ContainsAny(_) | Instr::ContainsAll(_) => list_test(p, slots, instr, a, Val::MISSING),
+        Instr::IsEmpty => list_len(p, slots, a).map_or(Val::MISSING, |n| Val::bool(n == 0)),
+        Instr::Len => match a.view() {
+            View::Pending => Val::PENDING,
+            _ => list_len(p, slots, a).map_or(Val::MISSING, |n| Val::int(n as i64)),
+        },
+        Instr::IsMissing { negated } => match a.view() {
+            // Not loaded yet: whether it is missing is not known.
+            View::Pending => Val::MISSING,
+            View::Missing => Val::bool(!negated),
+            _ => Val::bool(negated),
+        },
+        Instr::Neg => match a.view() {
+            View::Int(i) => i.checked_neg().map_or(Val::MISSING, Val::int),
+            View::Float(f) => Val::float(-f),
+            View::Pending => Val::PENDING,
+            _ => Val::MISSING,
+        },
+        Instr::ToFloat => match a.view() {
+            View::Int(i) => Val::float(i as f64),
+            View::Float(_) | View::Pending => a,
+            _ => Val::MISSING,
+        },
+        Instr::Not => from_truth(truth(a).map(|b| !b)),
+        _ => Val::MISSING,
+    }
+}
+
+/// What a two-operand instruction without jumps leaves for `a` (pushed first) and `b`.
+#[inline(always)]
+pub(super) fn binary(p: &Program, slots: &[TagSlot], instr: Instr, a: Val, b: Val) -> Val {
+    match instr {
+        Instr::Cmp(op) => compare(p, slots, op, a, b),
+        Instr::TextContains | Instr::StartsWith | Instr::EndsWith => text_test(p, slots, instr, a, b),
+        Instr::ListContains => list_test(p, slots, instr, a, b),
+        Instr::Add => arith(ArithOp::Add, a, b),
+        Instr::Sub => arith(ArithOp::Sub, a, b),
+        Instr::Mul => arith(ArithOp::Mul, a, b),
+        Instr::Div => arith(ArithOp::Div, a, b),
+        Instr::Rem => arith(ArithOp::Rem, a, b),
+        Instr::And => kleene_and(a, b),
+        Instr::Or => kleene_or(a, b),
+        _ => Val::MISSING,
+    }
+}
+
+/// `v between low and high`: one comparison, unknown if any of its three operands is.
+#[inline]
+pub(super) fn between(p: &Program, slots: &[TagSlot], v: Val, low: Val, high: Val) -> Val {
+    let ge = compare(p, slots, CmpOp::Ge, v, low);
+    let le = compare(p, slots, CmpOp::Le, v, high);
+    if truth(ge).is_some() && truth(le).is_some() {
+        kleene_and(ge, le)
+    } else {
+        Val::MISSING
+    }
+}
+
 fn trace_read(trace: &mut Vec<super::TraceEvent>, s: &mut TagSlot, slot: u16) {
     if !s.traced {
         s.traced = true;
@@ -480,7 +509,7 @@ fn trace_read(trace: &mut Vec<super::TraceEvent>, s: &mut TagSlot, slot: u16) {
 /// `in` / `not in` a constant set: enum members by the plan's bit mask, anything else by
 /// a binary search of the set.
 #[inline]
-fn in_set(p: &Program, slots: &[TagSlot], v: Val, set: u32, negated: bool) -> Val {
+pub(super) fn in_set(p: &Program, slots: &[TagSlot], v: Val, set: u32, negated: bool) -> Val {
     if let View::Enum(e) = v.view() {
         if let (Some(&Some(mask)), true) = (p.plans.enum_masks.get(set as usize), e < 64) {
             return Val::bool((mask >> e & 1 == 1) != negated);
@@ -496,7 +525,7 @@ fn in_set(p: &Program, slots: &[TagSlot], v: Val, set: u32, negated: bool) -> Va
 /// needle's first byte with `memchr`, which costs less than entering the finder's vector
 /// search; longer ones use the finder.
 #[inline]
-fn find(finder: &memchr::memmem::Finder<'_>, hay: &[u8]) -> bool {
+pub(super) fn find(finder: &memchr::memmem::Finder<'_>, hay: &[u8]) -> bool {
     const SHORT: usize = 64;
     let needle = finder.needle();
     if hay.len() >= SHORT {

@@ -16,6 +16,7 @@ pub mod ab;
 mod machine;
 pub(crate) mod plan;
 pub mod request;
+mod tree;
 pub mod value;
 
 use serde::Serialize;
@@ -47,21 +48,23 @@ pub(crate) struct OutcomeState {
     pub decider: Option<Decider>,
     pub group: Option<u32>,
     pub bucket: Option<u32>,
-    /// The decision was made only of constants (see [`Outcome::constant`]).
-    pub constant: bool,
+    /// The decision was made only of constants (see [`Outcome::constant`]): its values
+    /// are the plan's `values[start..start + len]`, not copied into `values`.
+    pub constant: Option<(u32, u32)>,
+    /// The values of a decision computed by the interpreter.
     pub values: Vec<Val>,
 }
 
 impl OutcomeState {
     pub fn with_fields(n: usize) -> OutcomeState {
-        OutcomeState { decider: None, group: None, bucket: None, constant: false, values: Vec::with_capacity(n) }
+        OutcomeState { decider: None, group: None, bucket: None, constant: None, values: Vec::with_capacity(n) }
     }
 
     pub fn clear(&mut self) {
         self.decider = None;
         self.group = None;
         self.bucket = None;
-        self.constant = false;
+        self.constant = None;
         self.values.clear();
     }
 }
@@ -127,11 +130,25 @@ impl Program {
         // evaluation rediscover anything still missing.
         req.release_pending();
         // Made by the verifier; a program deserialized without it has none and is refused.
-        let Some(plan) = self.plans.scenes.get(req.scene as usize).and_then(|s| s.get(req.instance as usize)) else {
-            return Err(RequestError::InvalidInput(
-                "this program was not verified: load it with `Program::from_bundle` or build it with `compile`".into(),
-            ));
+        let Some(plan) = req.plan else {
+            return Err(unverified());
         };
+        // The direct tier: with no trace to keep and nothing evaluated yet, the `when`s that
+        // are trees run over the loaded tags without the bookkeeping of the general loop. It
+        // hands over to that loop at the first strategy that reads a tag not loaded yet, has
+        // no tree, or decides other than by constants.
+        if req.strategy == 0 && req.phase == Phase::When && req.trace.is_none() {
+            if let Some(step) = req.direct(plan) {
+                return Ok(step);
+            }
+        }
+        self.run_strategies(req, plan)
+    }
+
+    /// The general loop: strategies from `req.strategy` on, then the default, suspending
+    /// when a result depends on tags not loaded yet, with traces.
+    #[inline(never)]
+    fn run_strategies(&self, req: &mut Request<'_>, plan: &plan::InstancePlan) -> Result<Step, RequestError> {
         while let Some(sp) = plan.strategies.get(req.strategy as usize) {
             let index = req.strategy;
             if req.phase == Phase::When {
@@ -161,10 +178,7 @@ impl Program {
                     Some(true) => (StrategyNote::Decided, None),
                     Some(false) => (StrategyNote::DecisionUnknown, None),
                 },
-                None => match &self.scenes[req.scene as usize].instances[req.instance as usize].strategies
-                    [index as usize]
-                    .outcome
-                {
+                None => match &req.info.strategies[index as usize].outcome {
                     OutcomeInfo::Experiment(x) => match self.experiment(req, x, &sp.groups) {
                         None => return Ok(Step::NeedTags),
                         Some(result) => result,
@@ -256,6 +270,13 @@ impl Program {
     }
 }
 
+#[cold]
+fn unverified() -> RequestError {
+    RequestError::InvalidInput(
+        "this program was not verified: load it with `Program::from_bundle` or build it with `compile`".into(),
+    )
+}
+
 impl Request<'_> {
     /// Runs (or resumes) the request on the program that made it: [`Step::Done`] when the
     /// decision is made, [`Step::NeedTags`] when tags must be supplied first. Refuses a
@@ -288,6 +309,51 @@ impl Request<'_> {
         }
     }
 
+    /// The direct tier (see `run_request`): `Some(Step::Done)` when it decided, `None` after
+    /// setting `strategy` and `phase` to where the general loop takes over.
+    #[inline(always)]
+    fn direct(&mut self, plan: &plan::InstancePlan) -> Option<Step> {
+        for (index, sp) in plan.strategies.iter().enumerate() {
+            let when = match &sp.direct {
+                plan::Direct::Always => Val::TRUE,
+                &plan::Direct::Rule(rule) => self.rule_tree(rule),
+                plan::Direct::Tree(when) => {
+                    self.blocks_run += 1;
+                    when.call(self)
+                }
+                plan::Direct::No => Val::PENDING,
+            };
+            if when.is_pending() {
+                self.strategy = index as u32;
+                return None;
+            }
+            let holds = when.is_true();
+            if holds {
+                self.strategy = index as u32;
+                self.phase = Phase::Outcome;
+                return match sp.decision {
+                    Some(decision @ plan::Decision::Const { .. }) => {
+                        self.decide(decision);
+                        self.outcome.decider = Some(Decider::Strategy(index as u32));
+                        self.done = true;
+                        Some(Step::Done)
+                    }
+                    _ => None,
+                };
+            }
+        }
+        self.strategy = plan.strategies.len() as u32;
+        match plan.default {
+            Some(decision @ plan::Decision::Const { .. }) => {
+                self.decide(decision);
+                self.outcome.decider = Some(Decider::Default);
+                self.done = true;
+                Some(Step::Done)
+            }
+            _ => None,
+        }
+    }
+
     /// Runs a decision: `Some(true)` decided, `Some(false)` a value is unknown, `None`
     /// suspended for pending tags. A decision made only of constants (most are) is copied
     /// from the plan, without entering the interpreter.
@@ -295,18 +361,12 @@ impl Request<'_> {
     fn decide(&mut self, decision: plan::Decision) -> Option<bool> {
         match decision {
             plan::Decision::Const { start, len } => {
-                let values = &mut self.outcome.values;
-                values.clear();
-                let (start, len) = (start as usize, len as usize);
-                // Field by field: decisions are a few values, shorter than a memcpy call.
-                for &v in self.program.plans.values.get(start..start + len).unwrap_or(&[]) {
-                    values.push(v);
-                }
-                self.outcome.constant = true;
+                // Read in place by `Outcome::fields`: nothing to copy.
+                self.outcome.constant = Some((start, len));
                 Some(true)
             }
             plan::Decision::Block(block) => {
-                self.outcome.constant = false;
+                self.outcome.constant = None;
                 self.decide_block(block)
             }
         }
@@ -397,8 +457,7 @@ pub enum FieldValue<'a> {
 
 impl<'r> Outcome<'r> {
     fn instance(&self) -> &'r crate::compile::program::InstanceInfo {
-        let p = self.req.program;
-        &p.scenes[self.req.scene as usize].instances[self.req.instance as usize]
+        self.req.info
     }
 
     /// Whether a decision was made (otherwise: no strategy held and no default decided).
@@ -451,14 +510,18 @@ impl<'r> Outcome<'r> {
     /// strategy (and experiment group) decides has the same fields, so a host converting
     /// many outcomes can convert those fields once per strategy and group.
     pub fn constant(&self) -> bool {
-        self.req.outcome.decider.is_some() && self.req.outcome.constant
+        self.req.outcome.decider.is_some() && self.req.outcome.constant.is_some()
     }
 
     /// The decision's fields in declaration order (empty when no decision was made).
     pub fn fields(&self) -> impl Iterator<Item = (&'r str, FieldValue<'r>)> + '_ {
         let inst = self.instance();
         let req: &'r Request<'r> = self.req;
-        inst.fields.iter().zip(&req.outcome.values).map(move |(f, &v)| (f.name.as_str(), field_value(req, &f.ty, v)))
+        let values: &'r [Val] = match req.outcome.constant {
+            Some((start, len)) => req.program.plans.values.get(start as usize..(start + len) as usize).unwrap_or(&[]),
+            None => &req.outcome.values,
+        };
+        inst.fields.iter().zip(values).map(move |(f, &v)| (f.name.as_str(), field_value(req, &f.ty, v)))
     }
 
     /// The trace, when the request was built with `explain(true)`.

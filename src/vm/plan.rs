@@ -15,6 +15,7 @@
 use memchr::memmem;
 
 use super::machine::const_val;
+use super::tree::{Compiled, CondFn, Trees};
 use super::value::Val;
 use crate::compile::instr::Instr;
 use crate::compile::program::{Block, Const, OutcomeInfo, Program};
@@ -34,6 +35,8 @@ pub(crate) struct Plans {
     /// Per constant set: its enum members as a bit mask, when every one is below 64 (an
     /// enum value is then in the set by one bit test; it never equals a non-enum element).
     pub enum_masks: Vec<Option<u64>>,
+    /// The rule bodies of the direct tier, compiled (see [`Direct`]).
+    pub compiled: Compiled,
 }
 
 /// One instance: its strategies in order and its default.
@@ -48,6 +51,8 @@ pub(crate) struct InstancePlan {
 #[derive(Debug)]
 pub(crate) struct StrategyPlan {
     pub when: When,
+    /// How its `when` runs in the direct tier.
+    pub direct: Direct,
     pub decision: Option<Decision>,
     pub groups: Vec<Decision>,
 }
@@ -61,6 +66,20 @@ pub(crate) enum When {
     Rule(u32),
     /// Anything else.
     Cond(Cond),
+}
+
+/// How a `when` runs in the direct tier: over loaded tags, as a tree (see `vm/tree.rs`),
+/// before any suspension and without a trace.
+#[derive(Debug)]
+pub(crate) enum Direct {
+    /// No `when`: always holds.
+    Always,
+    /// The `when` names rule `0`, whose body is a tree (it counts its own block).
+    Rule(u32),
+    /// The `when`'s tree, compiled (one block entered).
+    Tree(CondFn),
+    /// Not a tree: the general path evaluates it.
+    No,
 }
 
 /// How a condition block (a `when` or a rule body) is evaluated.
@@ -100,6 +119,7 @@ pub(crate) enum Decision {
 
 /// Builds the plans of a verified program.
 pub(crate) fn build(p: &Program) -> Plans {
+    let mut trees = Trees::build(p);
     let leaves: Vec<Cond> = p.rules.iter().map(|r| leaf(p, r.block)).collect();
     let mut values = Vec::new();
     let mut decision = |block: Block| match constant_fields(p, block) {
@@ -129,6 +149,17 @@ pub(crate) fn build(p: &Program) -> Plans {
                                     _ => When::Cond(pair(p, block, &leaves).unwrap_or_else(|| leaf(p, block))),
                                 },
                             },
+                            direct: match st.when {
+                                None => Direct::Always,
+                                Some(block) => match *p.block_code(block) {
+                                    [Instr::CallRule(rule), Instr::Return] => match trees.inlined(p, rule) {
+                                        Some(body) => Direct::Tree(body),
+                                        None if trees.rule_is_tree(rule) => Direct::Rule(rule),
+                                        None => Direct::No,
+                                    },
+                                    _ => trees.condition(p, block).map_or(Direct::No, Direct::Tree),
+                                },
+                            },
                             decision: match &st.outcome {
                                 OutcomeInfo::Decision(block) => Some(decision(*block)),
                                 OutcomeInfo::Experiment(_) => None,
@@ -155,7 +186,8 @@ pub(crate) fn build(p: &Program) -> Plans {
         .collect();
     let enum_masks =
         p.sets.iter().map(|set| set.enums.iter().try_fold(0u64, |mask, &e| (e < 64).then(|| mask | 1 << e))).collect();
-    Plans { scenes, rules, values, finders, enum_masks }
+    let compiled = trees.compile_rules(p);
+    Plans { scenes, rules, values, finders, enum_masks, compiled }
 }
 
 fn is_tag_comparison(instr: Instr) -> bool {

@@ -9,8 +9,9 @@
 
 use std::fmt;
 
+use super::plan::InstancePlan;
 use super::value::{slot_val, MissingReason, TagValue, Val};
-use crate::compile::program::{Program, Scalar, Ty};
+use crate::compile::program::{InstanceInfo, Program, Scalar, Ty};
 use crate::diagnostics::did_you_mean;
 
 /// A request refused before or while running: the caller's mistake, naming the field.
@@ -153,6 +154,10 @@ pub struct Request<'p> {
     pub(crate) program: &'p Program,
     pub(crate) scene: u32,
     pub(crate) instance: u32,
+    /// The instance's description and its plan (none for an unverified program), looked up
+    /// once per request rather than once per decision.
+    pub(crate) info: &'p InstanceInfo,
+    pub(crate) plan: Option<&'p InstancePlan>,
     /// Key value per entity (only the scene's keys are settable).
     pub(crate) keys: Vec<String>,
     pub(crate) key_set: Vec<bool>,
@@ -214,6 +219,8 @@ impl Program {
             program: self,
             scene: scene_id,
             instance: instance_id as u32,
+            info: &info.instances[instance_id],
+            plan: self.plans.scenes.get(scene_id as usize).and_then(|s| s.get(instance_id)),
             keys: vec![String::new(); self.entities.len()],
             key_set: vec![false; self.entities.len()],
             now: None,
@@ -318,6 +325,8 @@ impl<'p> Request<'p> {
             .position(|i| i.name == instance)
             .ok_or_else(|| RequestError::unknown_instance(scene, instance))?;
         self.instance = index as u32;
+        self.info = &scene.instances[index];
+        self.plan = self.program.plans.scenes.get(self.scene as usize).and_then(|s| s.get(index));
         self.restart();
         Ok(self)
     }
@@ -367,7 +376,7 @@ impl<'p> Request<'p> {
     }
 
     pub fn instance_name(&self) -> &'p str {
-        &self.program.scenes[self.scene as usize].instances[self.instance as usize].name
+        &self.info.name
     }
 
     /// Gives an entity key, e.g. `key("uid", "u-1001")`.
