@@ -126,7 +126,7 @@ impl Trees {
     fn decompile(&mut self, p: &Program, block: Block) -> Option<(u32, u32)> {
         let code = p.block_code(block);
         let (nodes, kids) = (self.nodes.len(), self.kids.len());
-        let mut d = Decompiler { p, code, trees: self };
+        let mut d = Decompiler { p, code, base: block.start, trees: self };
         match d.expr(0, 0) {
             Some((root, height, end)) if end + 1 == code.len() && code[end] == Instr::Return => Some((root, height)),
             _ => {
@@ -347,7 +347,10 @@ fn callees_first(p: &Program) -> Vec<usize> {
 
 struct Decompiler<'a> {
     p: &'a Program,
+    /// The block's code; `pc`s here index it.
     code: &'a [Instr],
+    /// Where the block starts in the program's code (what jump targets count from).
+    base: u32,
     trees: &'a mut Trees,
 }
 
@@ -365,6 +368,7 @@ impl Decompiler<'_> {
             let instr = *self.code.get(pc)?;
             let (node, height) = match instr {
                 Instr::AndJump(target) | Instr::OrJump(target) => {
+                    let target = target.checked_sub(self.base)?;
                     let (first, height) = stack.pop()?;
                     let or = matches!(instr, Instr::OrJump(_));
                     let (node, height, next) = self.chain(first, height, pc, target, or, depth)?;
@@ -418,7 +422,7 @@ impl Decompiler<'_> {
         }
     }
 
-    /// The chain that `first` starts with the jump at `pc` to `target`.
+    /// The chain that `first` starts with the jump at `pc` to `target` (both in the block).
     fn chain(
         &mut self,
         first: u32,
@@ -436,7 +440,9 @@ impl Decompiler<'_> {
             operands.push(node);
             height = height.max(h);
             match (*self.code.get(next)?, or) {
-                (Instr::AndCheck(t), false) | (Instr::OrCheck(t), true) if t == target => pc = next + 1,
+                (Instr::AndCheck(t), false) | (Instr::OrCheck(t), true) if t.checked_sub(self.base) == Some(target) => {
+                    pc = next + 1
+                }
                 // The join is the chain's last instruction: the jumps land right after it.
                 (Instr::And, false) | (Instr::Or, true) if next + 1 == target as usize => break,
                 _ => return None,
@@ -499,5 +505,174 @@ impl Request<'_> {
     #[inline(always)]
     fn peek(&self, slot: u16) -> Val {
         self.vals.get(usize::from(slot)).copied().unwrap_or(Val::MISSING)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::compile::program::Program;
+    use crate::vm::plan::Direct;
+    use crate::vm::{Input, Step};
+
+    const DECK: &str = r#"
+entity user key uid
+tag user.age: int from "profile"
+tag user.vip: bool from "crm"
+tag user.tier: enum(a, b, c) from "crm"
+tag user.title: text from "profile"
+tag user.score: float from "risk"
+tag user.seen: time from "crm"
+rule user adult = user.age > 18
+rule user shared = user.tier in [a, b]
+rule user once = shared and not user.vip
+scene s {
+  keys uid
+  instance i -> { n: int } {
+    strategy named when once => { n: 1 }
+    strategy chains when (user.age < 5 or user.vip) and not (user.score > 0.5) => { n: 2 }
+    strategy texts when user.title contains "phone" and user.title starts_with "Smart" => { n: 3 }
+    strategy values when user.age * 2 between 30 and user.score * 100 => { n: 4 }
+    strategy presence when user.title is missing or user.seen within 1d => { n: 5 }
+    strategy shared_again when shared and adult => { n: 6 }
+    strategy reads when adult => { n: user.age }
+    default => { n: 0 }
+  }
+}
+"#;
+
+    fn program() -> Program {
+        crate::compile(&[("deck.rule", DECK)]).unwrap()
+    }
+
+    /// The values of (age, vip, tier, title, score, seen): `None` is missing.
+    type Tags<'a> = (Option<i64>, Option<bool>, Option<&'a str>, Option<&'a str>, Option<f64>, Option<i64>);
+
+    /// Decides with every tag supplied up front (the direct tier) or asked for (the general
+    /// loop, and `explain` keeps it there): (strategy, fields, tags asked for).
+    fn decide(p: &Program, tags: Tags<'_>, up_front: bool) -> (Option<String>, String, usize) {
+        let mut req = p.request("s", "i").unwrap();
+        req.key("uid", "u-1").unwrap().now(1_800_000_000);
+        req.explain(!up_front);
+        let (age, vip, tier, title, score, seen) = tags;
+        let values = [
+            ("user.age", age.map(Input::Int)),
+            ("user.vip", vip.map(Input::Bool)),
+            ("user.tier", tier.map(Input::Text)),
+            ("user.title", title.map(Input::Text)),
+            ("user.score", score.map(Input::Float)),
+            ("user.seen", seen.map(Input::Time)),
+        ];
+        let supply = |req: &mut crate::vm::Request<'_>, id: u32| {
+            let name = &p.tags[id as usize].name;
+            let value = values.iter().find(|(n, _)| n == name).and_then(|(_, v)| *v);
+            req.supply(id, value);
+        };
+        if up_front {
+            (0..p.tags.len() as u32).for_each(|id| supply(&mut req, id));
+        }
+        let mut asked = 0;
+        while p.run(&mut req).unwrap() == Step::NeedTags {
+            let needed: Vec<u32> = req.needed().map(|n| n.tag).collect();
+            asked += needed.len();
+            needed.into_iter().for_each(|id| supply(&mut req, id));
+        }
+        let fields = format!("{:?}", req.outcome().fields().collect::<Vec<_>>());
+        (req.outcome().strategy().map(str::to_string), fields, asked)
+    }
+
+    #[test]
+    fn every_condition_of_the_deck_is_compiled_and_shared_rules_keep_their_cache() {
+        let p = program();
+        let plan = &p.plans.scenes[0][0];
+        let kinds: Vec<&str> = plan
+            .strategies
+            .iter()
+            .map(|s| match s.direct {
+                Direct::Always => "always",
+                Direct::Rule(_) => "rule",
+                Direct::Tree(_) => "tree",
+                Direct::No => "no",
+            })
+            .collect();
+        // `once` is named once, so it is compiled into the `when`; `adult` is named twice.
+        assert_eq!(kinds, ["tree", "tree", "tree", "tree", "tree", "tree", "rule"]);
+    }
+
+    /// The direct tier decides what the general loop decides, over a grid of values and
+    /// missing tags, and asks for nothing when every tag is supplied.
+    #[test]
+    fn the_direct_tier_decides_as_the_general_loop() {
+        let p = program();
+        let mut cases = 0;
+        let now = 1_800_000_000;
+        for age in [None, Some(3), Some(16), Some(40)] {
+            for vip in [None, Some(true), Some(false)] {
+                for tier in [None, Some("a"), Some("c")] {
+                    for title in [None, Some("Smartphone 15"), Some("a phone")] {
+                        for score in [None, Some(0.2), Some(0.9)] {
+                            for seen in [None, Some(now - 60), Some(now - 200_000)] {
+                                let tags = (age, vip, tier, title, score, seen);
+                                let direct = decide(&p, tags, true);
+                                let general = decide(&p, tags, false);
+                                assert_eq!(direct.2, 0, "{tags:?}: asked for tags that were supplied");
+                                assert_eq!((&direct.0, &direct.1), (&general.0, &general.1), "{tags:?}");
+                                cases += 1;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        assert_eq!(cases, 972);
+    }
+
+    /// A run that meets a tag not loaded yet hands over to the general loop at that
+    /// strategy: it asks for that strategy's tags only, and decides as the general loop.
+    #[test]
+    fn a_tag_not_loaded_hands_over_at_its_strategy() {
+        let p = program();
+        let mut req = p.request("s", "i").unwrap();
+        req.key("uid", "u-1").unwrap().now(1_800_000_000);
+        let id = |name: &str| p.tag(name).unwrap().0;
+        // `named` (tier, vip) is false without `chains`' score.
+        req.supply(id("user.tier"), Some(Input::Text("c")));
+        req.supply(id("user.vip"), Some(Input::Bool(false)));
+        req.supply(id("user.age"), Some(Input::Int(3)));
+        assert_eq!(p.run(&mut req), Ok(Step::NeedTags));
+        let needed: Vec<&str> = req.needed().map(|n| n.name).collect();
+        assert_eq!(needed, ["user.score"]);
+        req.supply(id("user.score"), Some(Input::Float(0.1)));
+        assert_eq!(p.run(&mut req), Ok(Step::Done));
+        assert_eq!(req.outcome().strategy(), Some("chains"));
+    }
+
+    /// Conditions higher than `MAX_TREE_HEIGHT`, directly or through the rules they call,
+    /// stay with the interpreter, and decide the same.
+    #[test]
+    fn conditions_too_high_for_a_tree_stay_with_the_interpreter() {
+        let nots = super::MAX_TREE_HEIGHT as usize;
+        let deep = format!("{}user.age > 18{}", "not (".repeat(nots), ")".repeat(nots));
+        let mut rules = String::from("rule user r0 = user.age > 1\n");
+        for i in 1..=20 {
+            rules.push_str(&format!("rule user r{i} = r{} and user.age != {}\n", i - 1, 100 + i));
+        }
+        let src = format!(
+            "entity user key uid\ntag user.age: int from \"p\"\n{rules}scene s {{ keys uid instance i -> {{ n: int }} {{\n\
+             strategy deep when {deep} => {{ n: 1 }}\n strategy chained when r20 => {{ n: 2 }}\n\
+             strategy shallow when not (not (user.age > 18)) => {{ n: 3 }}\n default => {{ n: 0 }} }} }}\n"
+        );
+        let p = crate::compile(&[("deep.rule", &src)]).unwrap();
+        let plan = &p.plans.scenes[0][0];
+        assert!(matches!(plan.strategies[0].direct, Direct::No), "{} nots", nots);
+        assert!(matches!(plan.strategies[1].direct, Direct::No), "20 rules, each called once");
+        assert!(matches!(plan.strategies[2].direct, Direct::Tree(_)));
+        for (age, expected) in [(40, "deep"), (10, "chained"), (0, "default")] {
+            let mut req = p.request("s", "i").unwrap();
+            req.key("uid", "u").unwrap();
+            req.supply(0, Some(Input::Int(age)));
+            assert_eq!(p.run(&mut req), Ok(Step::Done));
+            // 32 `not`s: `deep` is `user.age > 18`; `chained` is `user.age > 1`.
+            assert_eq!(req.outcome().strategy(), Some(expected), "age {age}");
+        }
     }
 }
