@@ -521,37 +521,134 @@ pub(super) fn in_set(p: &Program, slots: &[TagSlot], v: Val, set: u32, negated: 
     }
 }
 
-/// Whether `needle` occurs in `hay`. Short texts (most tag values) are scanned for the
-/// needle's first byte with `memchr`, which costs less than entering the finder's vector
-/// search; longer ones use the finder.
-#[inline]
-pub(super) fn find(finder: &memchr::memmem::Finder<'_>, hay: &[u8]) -> bool {
-    const SHORT: usize = 64;
-    let needle = finder.needle();
-    if hay.len() >= SHORT {
-        return finder.find(hay).is_some();
+/// Texts shorter than this (most tag values) are searched without the finder, whose
+/// vector search costs more to enter than a short scan.
+const SHORT_TEXT: usize = 64;
+
+/// A text constant that tag values are searched for (`contains`, `starts_with`,
+/// `ends_with`): its bytes and a substring finder, built once with the plan, and for a
+/// needle of at most 8 bytes the needle as one little-endian word, so a short text is
+/// matched a word at a time instead of through a call to `memcmp` or `memchr`.
+pub(crate) struct Needle {
+    bytes: Box<[u8]>,
+    finder: memchr::memmem::Finder<'static>,
+    /// The needle's bytes as a little-endian word (needles of 1 to 8 bytes)…
+    word: u64,
+    /// …and the mask of those bytes in a word read at a candidate position.
+    mask: u64,
+}
+
+impl std::fmt::Debug for Needle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Needle").field(&String::from_utf8_lossy(&self.bytes)).finish()
     }
-    let Some((&first, rest)) = needle.split_first() else { return true };
-    let mut at = 0;
-    while let Some(i) = hay.get(at..).and_then(|h| memchr::memchr(first, h)) {
-        let start = at + i;
-        if hay.get(start + 1..).is_some_and(|h| h.starts_with(rest)) {
-            return true;
+}
+
+impl Needle {
+    pub fn new(needle: &[u8]) -> Needle {
+        let (word, mask) = match needle.len() {
+            len @ 1..=8 => {
+                let mut bytes = [0u8; 8];
+                bytes[..len].copy_from_slice(needle);
+                (u64::from_le_bytes(bytes), u64::MAX >> (64 - 8 * len))
+            }
+            _ => (0, 0),
+        };
+        Needle { bytes: needle.into(), finder: memchr::memmem::Finder::new(needle).into_owned(), word, mask }
+    }
+
+    #[cfg(test)]
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// Whether the needle occurs in `hay`: a short text and a needle of at most 8 bytes by
+    /// a scan for the first byte checking a word at each match, anything else by `search`.
+    #[inline]
+    pub fn is_in(&self, hay: &[u8]) -> bool {
+        if self.mask == 0 || hay.len() >= SHORT_TEXT {
+            return self.search(hay);
         }
-        at = start + 1;
+        let first = self.word as u8;
+        let Some(last) = hay.len().checked_sub(self.bytes.len()) else { return false };
+        for (i, &b) in hay[..=last].iter().enumerate() {
+            if b == first {
+                let found = match word_at(hay, i) {
+                    Some(w) => w & self.mask == self.word,
+                    None => hay[i..].starts_with(&self.bytes),
+                };
+                if found {
+                    return true;
+                }
+            }
+        }
+        false
     }
-    false
+
+    /// `is_in` for long texts (the finder) and long needles (`memchr` for the first byte).
+    #[inline(never)]
+    fn search(&self, hay: &[u8]) -> bool {
+        if hay.len() >= SHORT_TEXT {
+            return self.finder.find(hay).is_some();
+        }
+        let Some((&first, rest)) = self.bytes.split_first() else { return true };
+        let mut at = 0;
+        while let Some(i) = hay.get(at..).and_then(|h| memchr::memchr(first, h)) {
+            let start = at + i;
+            if hay.get(start + 1..).is_some_and(|h| h.starts_with(rest)) {
+                return true;
+            }
+            at = start + 1;
+        }
+        false
+    }
+
+    /// Whether `hay` starts with the needle.
+    #[inline]
+    pub fn starts(&self, hay: &[u8]) -> bool {
+        match word_at(hay, 0) {
+            Some(w) if self.mask != 0 => w & self.mask == self.word,
+            _ => hay.starts_with(&self.bytes),
+        }
+    }
+
+    /// Whether `hay` ends with the needle.
+    #[inline]
+    pub fn ends(&self, hay: &[u8]) -> bool {
+        match hay.len().checked_sub(8).and_then(|i| word_at(hay, i)) {
+            // The needle's bytes are the word's high ones.
+            Some(w) if self.mask != 0 => w >> (64 - self.mask.count_ones()) == self.word,
+            _ => hay.ends_with(&self.bytes),
+        }
+    }
+}
+
+/// The eight bytes of `hay` from `i` as a little-endian word, if there are eight.
+#[inline(always)]
+fn word_at(hay: &[u8], i: usize) -> Option<u64> {
+    let bytes: [u8; 8] = hay.get(i..i.checked_add(8)?)?.try_into().ok()?;
+    Some(u64::from_le_bytes(bytes))
+}
+
+/// `contains`, `starts_with` or `ends_with` (`instr`) of a prepared needle in `hay`.
+#[inline(always)]
+fn needle_test(needle: &Needle, instr: Instr, hay: &[u8]) -> bool {
+    match instr {
+        Instr::TextContains => needle.is_in(hay),
+        Instr::StartsWith => needle.starts(hay),
+        _ => needle.ends(hay),
+    }
 }
 
 /// `contains`, `starts_with`, `ends_with` on two texts.
 #[inline(never)]
 fn text_test(p: &Program, slots: &[TagSlot], instr: Instr, text_val: Val, arg: Val) -> Val {
     let Some(a) = text(p, slots, text_val) else { return Val::MISSING };
-    // A constant needle (the usual case) has a finder built with the plan: no searcher is
-    // set up per evaluation. Texts are valid UTF-8 already, so bytes compare as they are.
-    if let (Instr::TextContains, View::Text(Ref::Const(k))) = (instr, arg.view()) {
-        if let Some(Some(finder)) = p.plans.finders.get(k as usize) {
-            return Val::bool(find(finder, a.as_bytes()));
+    // A constant needle (the usual case) was prepared with the plan. Texts are valid
+    // UTF-8 already, so bytes compare as they are.
+    if let View::Text(Ref::Const(k)) = arg.view() {
+        if let Some(Some(needle)) = p.plans.needles.get(k as usize) {
+            return Val::bool(needle_test(needle, instr, a.as_bytes()));
         }
     }
     match text(p, slots, arg) {
@@ -718,5 +815,43 @@ fn compare_texts(op: CmpOp, x: &str, y: &str) -> Val {
         CmpOp::Eq => Val::bool(x == y),
         CmpOp::Ne => Val::bool(x != y),
         _ => Val::bool(op.holds(x.cmp(y))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Needle;
+
+    /// A prepared needle answers `contains`, `starts_with` and `ends_with` as the standard
+    /// library does, across needle lengths on both sides of the one-word path (0, 1, 8, 9
+    /// bytes), texts shorter than a word and past `SHORT_TEXT`, and matches at either end.
+    #[test]
+    fn needles_match_as_the_standard_library() {
+        let needles = ["", "p", "ph", "phone", "Smartpho", "Smartphon", "é", "GB", "xyz"];
+        let long = format!("{}Smartphone Pro{}", "x".repeat(60), "y".repeat(10));
+        let hays = ["", "p", "ph", "phon", "phone", "a phone", "Smartphone Pro 15, 128 GB", "é", "xé", &long];
+        let mut checked = 0;
+        for needle in needles {
+            let prepared = Needle::new(needle.as_bytes());
+            for hay in hays {
+                let h = hay.as_bytes();
+                assert_eq!(prepared.is_in(h), hay.contains(needle), "{hay:?} contains {needle:?}");
+                assert_eq!(prepared.starts(h), hay.starts_with(needle), "{hay:?} starts_with {needle:?}");
+                assert_eq!(prepared.ends(h), hay.ends_with(needle), "{hay:?} ends_with {needle:?}");
+                // The same needle shifted to every position of a text of every length up to 70.
+                for len in [needle.len(), 7, 8, 9, 20, 63, 64, 70] {
+                    for at in 0..=len.saturating_sub(needle.len()) {
+                        let mut text = vec![b'.'; len.max(needle.len())];
+                        text[at..at + needle.len()].copy_from_slice(needle.as_bytes());
+                        let std_in = text.windows(needle.len().max(1)).any(|w| w == needle.as_bytes());
+                        assert_eq!(prepared.is_in(&text), std_in || needle.is_empty(), "{needle:?} at {at} of {len}");
+                        assert_eq!(prepared.starts(&text), text.starts_with(needle.as_bytes()));
+                        assert_eq!(prepared.ends(&text), text.ends_with(needle.as_bytes()));
+                        checked += 1;
+                    }
+                }
+            }
+        }
+        assert!(checked > 5_000, "{checked}");
     }
 }

@@ -111,6 +111,7 @@ pub enum TraceEvent {
 impl Program {
     /// Runs (or resumes) a request made by this program; see [`Request::run`]. A request made
     /// by another program (say, the release before a hot swap) is refused, never run here.
+    #[inline]
     pub fn run(&self, req: &mut Request<'_>) -> Result<Step, RequestError> {
         if !std::ptr::eq(self, req.program) {
             return Err(RequestError::OtherProgram);
@@ -313,6 +314,31 @@ impl Request<'_> {
     /// setting `strategy` and `phase` to where the general loop takes over.
     #[inline(always)]
     fn direct(&mut self, plan: &plan::InstancePlan) -> Option<Step> {
+        // The commonest instance, one strategy and a default, both constant: one condition
+        // picks one of two ready decisions.
+        if let (
+            [plan::StrategyPlan {
+                direct: plan::Direct::Tree(when),
+                decision: Some(plan::Decision::Const { start, len }),
+                ..
+            }],
+            Some(plan::Decision::Const { start: default_start, len: default_len }),
+        ) = (&plan.strategies[..], plan.default)
+        {
+            self.blocks_run += 1;
+            let when = when.call(self);
+            if when.is_pending() {
+                return None;
+            }
+            let (decider, decision) = match when.is_true() {
+                true => (Decider::Strategy(0), (*start, *len)),
+                false => (Decider::Default, (default_start, default_len)),
+            };
+            self.outcome.constant = Some(decision);
+            self.outcome.decider = Some(decider);
+            self.done = true;
+            return Some(Step::Done);
+        }
         for (index, sp) in plan.strategies.iter().enumerate() {
             let when = match &sp.direct {
                 plan::Direct::Always => Val::TRUE,

@@ -12,9 +12,7 @@
 //! Built by the verifier as its last step (it is derived data, never serialized), so a
 //! program from a bundle gets the same plan as a freshly compiled one.
 
-use memchr::memmem;
-
-use super::machine::const_val;
+use super::machine::{const_val, Needle};
 use super::tree::{Compiled, CondFn, Trees};
 use super::value::Val;
 use crate::compile::instr::Instr;
@@ -29,9 +27,9 @@ pub(crate) struct Plans {
     pub rules: Vec<Cond>,
     /// The field values of every constant decision, back to back (see [`Decision::Const`]).
     pub values: Vec<Val>,
-    /// Per constant of the pool: a substring finder for a text constant, built once, so
-    /// `contains` searches without setting up a searcher per evaluation.
-    pub finders: Vec<Option<memmem::Finder<'static>>>,
+    /// Per constant of the pool: a text constant prepared for searching (see [`Needle`]),
+    /// built once, so `contains` searches without setting up a searcher per evaluation.
+    pub needles: Vec<Option<Needle>>,
     /// Per constant set: its enum members as a bit mask, when every one is below 64 (an
     /// enum value is then in the set by one bit test; it never equals a non-enum element).
     pub enum_masks: Vec<Option<u64>>,
@@ -176,18 +174,18 @@ pub(crate) fn build(p: &Program) -> Plans {
         })
         .collect();
     let rules = p.rules.iter().map(|r| pair(p, r.block, &leaves).unwrap_or_else(|| leaf(p, r.block))).collect();
-    let finders = p
+    let needles = p
         .consts
         .iter()
         .map(|c| match c {
-            Const::Text(t) => Some(memmem::Finder::new(t.as_bytes()).into_owned()),
+            Const::Text(t) => Some(Needle::new(t.as_bytes())),
             _ => None,
         })
         .collect();
     let enum_masks =
         p.sets.iter().map(|set| set.enums.iter().try_fold(0u64, |mask, &e| (e < 64).then(|| mask | 1 << e))).collect();
     let compiled = trees.compile_rules(p);
-    Plans { scenes, rules, values, finders, enum_masks, compiled }
+    Plans { scenes, rules, values, needles, enum_masks, compiled }
 }
 
 fn is_tag_comparison(instr: Instr) -> bool {
@@ -297,7 +295,7 @@ scene s {
         assert!(matches!(inst.strategies[0].decision, Some(Decision::Const { len: 1, .. })));
         assert!(matches!(inst.default, Some(Decision::Const { len: 1, .. })));
         assert_eq!(p.plans.enum_masks, vec![Some(0b101)]);
-        assert!(p.plans.finders.iter().flatten().any(|f| f.needle() == b"phone"));
+        assert!(p.plans.needles.iter().flatten().any(|n| n.bytes() == b"phone"));
         assert_eq!(decide(&p, 30, "b", "").unwrap().as_deref(), Some("one"));
         assert_eq!(decide(&p, 10, "c", "").unwrap().as_deref(), Some("two"));
         assert_eq!(decide(&p, 10, "b", "a Smartphone").unwrap().as_deref(), Some("three"));

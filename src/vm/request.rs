@@ -294,6 +294,7 @@ impl<'p> Request<'p> {
     /// Starts the evaluation over, keeping keys, pass-through values, `now` and every tag
     /// already loaded: to decide again after supplying more, or to decide another instance
     /// of the same scene for the same request (see [`Request::switch_instance`]).
+    #[inline]
     pub fn restart(&mut self) {
         self.release_pending();
         if self.trace.is_some() {

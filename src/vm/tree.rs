@@ -23,7 +23,7 @@
 //! counting the trees of the rules they call; a higher condition stays with the
 //! interpreter, whose frames live on the heap.
 
-use super::machine::{between, binary, compare_with, const_val, find, in_set, text, unary};
+use super::machine::{between, binary, compare_with, const_val, in_set, text, unary, Needle};
 use super::request::Request;
 use super::value::{truth, Val};
 use crate::compile::instr::Instr;
@@ -241,26 +241,30 @@ impl Trees {
                     in_set(req.program, &req.slots, a, set, negated)
                 }))
             }
-            // A text tag against a text constant: the needle and its finder are built once.
+            // A text tag against a text constant: the needle is prepared once.
             (Instr::TextContains | Instr::StartsWith | Instr::EndsWith, &[hay, needle]) => {
                 match (node(hay), node(needle)) {
                     (Node::Load(slot), Node::Const(c)) if text(p, &[], c).is_some() => {
-                        let needle: Box<[u8]> = text(p, &[], c).unwrap_or_default().as_bytes().into();
-                        let finder = memchr::memmem::Finder::new(&needle).into_owned();
-                        CondFn(Box::new(move |req| {
-                            let a = req.peek(slot);
-                            if a.is_pending() {
-                                return a;
-                            }
-                            match text(req.program, &req.slots, a) {
-                                Some(hay) => Val::bool(match instr {
-                                    Instr::TextContains => find(&finder, hay.as_bytes()),
-                                    Instr::StartsWith => hay.as_bytes().starts_with(&needle),
-                                    _ => hay.as_bytes().ends_with(&needle),
-                                }),
-                                None => Val::MISSING,
-                            }
-                        }))
+                        let needle = Needle::new(text(p, &[], c).unwrap_or_default().as_bytes());
+                        macro_rules! text_test {
+                            ($test:ident) => {
+                                CondFn(Box::new(move |req| {
+                                    let a = req.peek(slot);
+                                    if a.is_pending() {
+                                        return a;
+                                    }
+                                    match text(req.program, &req.slots, a) {
+                                        Some(hay) => Val::bool(needle.$test(hay.as_bytes())),
+                                        None => Val::MISSING,
+                                    }
+                                }))
+                            };
+                        }
+                        match instr {
+                            Instr::TextContains => text_test!(is_in),
+                            Instr::StartsWith => text_test!(starts),
+                            _ => text_test!(ends),
+                        }
                     }
                     _ => self.generic_op(p, instr, kids),
                 }
