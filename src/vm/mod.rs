@@ -7,6 +7,12 @@
 //! fetch them in one batch; the host supplies them and calls [`Program::run`] again, which
 //! resumes at the same strategy. Earlier strategies are never re-evaluated.
 //!
+//! Two tiers evaluate `when`s. The direct tier (`tree.rs`: conditions compiled to closures)
+//! runs while every tag a `when` reads is loaded and no trace is kept; the general loop
+//! (below) takes over at the first strategy that reads a tag not loaded yet, keeping the
+//! suspension bookkeeping and traces, with the interpreter (`machine.rs`) and its plans
+//! (`plan.rs`).
+//!
 //! Why treating a pending tag as unknown is sound: Kleene logic is monotone — replacing an
 //! unknown by a known value never changes a result that was already true or false. So if a
 //! `when` is decided without a pending tag, that tag is not needed at all; only when the
@@ -347,14 +353,14 @@ impl Request<'_> {
                     self.blocks_run += 1;
                     when.call(self)
                 }
+                // Not compiled: handed over as if it read a tag not loaded.
                 plan::Direct::No => Val::PENDING,
             };
             if when.is_pending() {
                 self.strategy = index as u32;
                 return None;
             }
-            let holds = when.is_true();
-            if holds {
+            if when.is_true() {
                 self.strategy = index as u32;
                 self.phase = Phase::Outcome;
                 return match sp.decision {
@@ -381,7 +387,7 @@ impl Request<'_> {
     }
 
     /// Runs a decision: `Some(true)` decided, `Some(false)` a value is unknown, `None`
-    /// suspended for pending tags. A decision made only of constants (most are) is copied
+    /// suspended for pending tags. A decision made only of constants (most are) is read
     /// from the plan, without entering the interpreter.
     #[inline(always)]
     fn decide(&mut self, decision: plan::Decision) -> Option<bool> {

@@ -3,11 +3,12 @@
 //!
 //! Owns: the per-instance plan (how each `when`, rule body and decision is best run: a lone
 //! tag comparison without the interpreter, a decision made only of constants as a ready
-//! slice of values, anything else as a block for the interpreter) and substring finders for
-//! text constants. Must not: change what anything means. Every plan is the same evaluation
-//! as the bytecode it was made from (`tests/differential.rs` holds the VM to the reference
-//! evaluator), and rule bodies still go through the rule cache, so each rule runs at most
-//! once per block evaluation, as the interpreter's `CallRule` does.
+//! slice of values, anything else as a block for the interpreter; each `when` compiled for
+//! the direct tier when it can be, see `tree.rs`) and prepared needles for text constants.
+//! Must not: change what anything means. Every plan is the same evaluation as the bytecode
+//! it was made from (`tests/differential.rs` holds the VM to the reference evaluator), and
+//! shared rule bodies still go through the rule cache, so each rule runs at most once per
+//! block evaluation, as the interpreter's `CallRule` does.
 //!
 //! Built by the verifier as its last step (it is derived data, never serialized), so a
 //! program from a bundle gets the same plan as a freshly compiled one.

@@ -362,7 +362,9 @@ impl<'p> Request<'p> {
 
     /// How many blocks (conditions, decisions, rule bodies) evaluation has entered since the
     /// last `reset`. Each block is straight-line code run at most once per entry. (A decision
-    /// made only of constants is copied, not entered, and is not counted.)
+    /// made only of constants is read in place, not entered, and is not counted; in the
+    /// direct tier a rule named by one `CallRule` in the whole program is compiled into its
+    /// caller and counts as part of the caller's block.)
     pub fn blocks_run(&self) -> u64 {
         self.blocks_run
     }
