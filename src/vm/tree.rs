@@ -650,6 +650,37 @@ scene s {
         assert_eq!(req.outcome().strategy(), Some("chains"));
     }
 
+    /// The one-strategy shape (one `when`, a constant decision and a constant default)
+    /// picks the strategy or the default, reads the decision in place, hands over when its
+    /// tag is not loaded, and a restarted request decides afresh.
+    #[test]
+    fn one_strategy_instances_pick_one_of_two_ready_decisions() {
+        let src = "entity user key uid\ntag user.age: int from \"p\"\nscene s { keys uid instance i -> { n: int, why: text } {\n\
+                   strategy adult when user.age >= 18 => { n: 1, why: \"adult\" }\n\
+                   default => { n: 0, why: \"minor or unknown\" } } }\n";
+        let p = crate::compile(&[("one.rule", src)]).unwrap();
+        let fields = |req: &crate::vm::Request<'_>| format!("{:?}", req.outcome().fields().collect::<Vec<_>>());
+        let mut req = p.request("s", "i").unwrap();
+        req.key("uid", "u").unwrap();
+        assert_eq!(p.run(&mut req), Ok(Step::NeedTags), "the tag is not loaded: handed over, asked for");
+        req.supply(0, Some(Input::Int(30)));
+        assert_eq!(p.run(&mut req), Ok(Step::Done));
+        assert_eq!(req.outcome().strategy(), Some("adult"));
+        assert_eq!(fields(&req), r#"[("n", Int(1)), ("why", Text("adult"))]"#);
+        assert!(req.outcome().constant());
+        for (age, strategy, n) in [(Some(12), "default", 0), (None, "default", 0), (Some(18), "adult", 1)] {
+            req.reset();
+            req.key("uid", "u").unwrap();
+            req.supply(0, age.map(Input::Int));
+            assert_eq!(p.run(&mut req), Ok(Step::Done), "{age:?}");
+            assert_eq!(req.outcome().strategy(), Some(strategy), "{age:?}");
+            assert!(fields(&req).starts_with(&format!(r#"[("n", Int({n}))"#)), "{age:?}: {}", fields(&req));
+            req.restart();
+            assert_eq!(p.run(&mut req), Ok(Step::Done), "{age:?}, restarted");
+            assert_eq!(req.outcome().strategy(), Some(strategy), "{age:?}, restarted");
+        }
+    }
+
     /// Conditions higher than `MAX_TREE_HEIGHT`, directly or through the rules they call,
     /// stay with the interpreter, and decide the same.
     #[test]
