@@ -43,6 +43,10 @@ pub const CACHE_CAPACITY: u64 = 1_000_000;
 /// Cached tag values each deciding thread keeps in front of the shared cache (its entries
 /// last read, one per slot of a table indexed by the key's hash).
 pub const NEAR_CACHE_SLOTS: usize = 256;
+/// Highest condition (a `when` or rule body, counting the rules it calls) that the VM
+/// compiles to closures; a higher one runs in the interpreter (same result). Compiled
+/// conditions recurse on the native stack, the interpreter's frames live on the heap.
+pub const MAX_TREE_HEIGHT: u32 = 32;
 /// Largest HTTP request body `ruledeck serve` reads, in bytes (413 above it).
 pub const MAX_HTTP_BODY_BYTES: usize = 4 * 1024 * 1024;
 /// Longest `ruledeck serve` waits for a request's line and headers, in milliseconds (the

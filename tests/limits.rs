@@ -49,6 +49,7 @@ fn the_documented_limits_are_the_code_limits() {
         number!("data file (`--tags`)", MAX_DATA_FILE_BYTES),
         number!("one request", MAX_REQUEST_BYTES),
         number!("JSON nesting", MAX_JSON_DEPTH),
+        number!("compiled condition height", MAX_TREE_HEIGHT),
         number!("engine cache", CACHE_CAPACITY),
         number!("near cache (per thread)", NEAR_CACHE_SLOTS),
         number!("HTTP body (`serve`)", MAX_HTTP_BODY_BYTES),

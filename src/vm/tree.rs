@@ -28,10 +28,7 @@ use super::request::Request;
 use super::value::{truth, Val};
 use crate::compile::instr::Instr;
 use crate::compile::program::{Block, Program};
-
-/// The highest tree evaluated by closures (its height counts the trees of the rules it
-/// calls, and bounds the native stack that evaluating it takes).
-pub(crate) const MAX_TREE_HEIGHT: u32 = 32;
+use crate::limits::MAX_TREE_HEIGHT;
 
 /// One node of an expression tree.
 #[derive(Clone, Copy, Debug)]
@@ -515,6 +512,7 @@ impl Request<'_> {
 #[cfg(test)]
 mod tests {
     use crate::compile::program::Program;
+    use crate::limits::MAX_TREE_HEIGHT;
     use crate::vm::plan::Direct;
     use crate::vm::{Input, Step};
 
@@ -685,7 +683,7 @@ scene s {
     /// stay with the interpreter, and decide the same.
     #[test]
     fn conditions_too_high_for_a_tree_stay_with_the_interpreter() {
-        let nots = super::MAX_TREE_HEIGHT as usize;
+        let nots = MAX_TREE_HEIGHT as usize;
         let deep = format!("{}user.age > 18{}", "not (".repeat(nots), ")".repeat(nots));
         let mut rules = String::from("rule user r0 = user.age > 1\n");
         for i in 1..=20 {
