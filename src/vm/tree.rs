@@ -228,16 +228,16 @@ impl Trees {
                 }
             },
             // `tag in [...]`, `tag not in [...]`.
-            (Instr::InSet { set, negated }, &[k]) if matches!(node(k), Node::Load(_)) => {
-                let Node::Load(slot) = node(k) else { unreachable!() };
-                CondFn(Box::new(move |req| {
+            (Instr::InSet { set, negated }, &[k]) => match node(k) {
+                Node::Load(slot) => CondFn(Box::new(move |req| {
                     let a = req.peek(slot);
                     if a.is_pending() {
                         return a;
                     }
                     in_set(req.program, &req.slots, a, set, negated)
-                }))
-            }
+                })),
+                _ => self.generic_op(p, instr, kids),
+            },
             // A text tag against a text constant: the needle is prepared once.
             (Instr::TextContains | Instr::StartsWith | Instr::EndsWith, &[hay, needle]) => {
                 match (node(hay), node(needle)) {
